@@ -1,0 +1,30 @@
+/* Line splitter: turns a byte stream into lines. Used by the worker for a
+ * step's output, and by the server for ingest bodies (records and raw text).
+ * A line longer than max_len is delivered in pieces of max_len bytes with
+ * continued=true on every piece but the last. */
+#ifndef LS_COMMON_LINESPLIT_H
+#define LS_COMMON_LINESPLIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ls_linesplit ls_linesplit;
+
+/* Called once per line (text without the '\n'; a trailing '\r' is kept).
+ * Returning a negative errno stops the feed, which returns that value. */
+typedef int (*ls_linesplit_cb)(void *userdata, const char *text, size_t len, bool continued);
+
+/* Creates a splitter delivering lines of at most max_len bytes (max_len >= 1). */
+ls_linesplit *ls_linesplit_new(size_t max_len, ls_linesplit_cb cb, void *userdata);
+/* Frees; NULL is a no-op. A pending partial line is dropped: flush first. */
+void ls_linesplit_free(ls_linesplit *s);
+/* Feeds bytes; calls cb for each complete line. Returns 0 or cb's negative errno.
+ * After an error the splitter may be fed again (the failing line is consumed). */
+int ls_linesplit_feed(ls_linesplit *s, const char *data, size_t len);
+/* Delivers the pending partial line (no newline seen yet), if any, as a
+ * complete line. Returns 0 or cb's error. */
+int ls_linesplit_flush(ls_linesplit *s);
+/* Bytes of the pending partial line. */
+size_t ls_linesplit_pending(const ls_linesplit *s);
+
+#endif

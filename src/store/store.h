@@ -1,0 +1,129 @@
+/* Storage interface: builds, steps and their logs. One implementation per
+ * back end (store_sqlite.c today; PostgreSQL later) behind this API.
+ *
+ * Logs are stored append-only in chunks: each ls_store_append() adds the new
+ * lines of a step as an open (uncompressed) chunk row; once a step's open rows
+ * hold at least the chunk size they are sealed into one zstd-compressed chunk
+ * in the same transaction. A log is never rewritten as a whole.
+ *
+ * Thread safety: an ls_store may be used from several threads at once
+ * (the server's flusher writes while its HTTP thread reads). */
+#ifndef LS_STORE_STORE_H
+#define LS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/line.h"
+
+typedef enum {
+    LS_STATUS_PENDING,
+    LS_STATUS_RUNNING,
+    LS_STATUS_SUCCESS,
+    LS_STATUS_FAILURE,
+    LS_STATUS_CANCELED,
+} ls_status;
+
+/* "pending", "running", ... */
+const char *ls_status_name(ls_status s);
+/* Parses a status name; 0 or -EINVAL. */
+int ls_status_parse(const char *name, ls_status *ret);
+/* true for success, failure and canceled. */
+bool ls_status_is_final(ls_status s);
+
+#define LS_NAME_MAX 256
+
+typedef struct ls_step_info {
+    int64_t build_id;
+    int number;            /* 1-based within the build */
+    char name[LS_NAME_MAX];
+    bool service;          /* kind: service rather than step */
+    ls_status status;
+    bool has_exit_code;
+    int exit_code;
+    int64_t started_ms;    /* 0 = not yet */
+    int64_t finished_ms;   /* 0 = not yet */
+    uint64_t line_count;   /* durable lines (== last durable seq) */
+    uint64_t byte_count;   /* durable text bytes */
+    bool truncated;
+} ls_step_info;
+
+typedef struct ls_build_info {
+    int64_t id;
+    char name[LS_NAME_MAX];
+    int64_t number;        /* per name: 1, 2, ... */
+    ls_status status;
+    int64_t created_ms;
+    int64_t started_ms;
+    int64_t finished_ms;
+} ls_build_info;
+
+typedef struct ls_store ls_store;
+
+typedef struct ls_store_options {
+    size_t chunk_bytes; /* seal open rows into a compressed chunk at this size; 0 = 256 KiB */
+    int zstd_level;     /* 0 = 3 */
+} ls_store_options;
+
+/* Opens (creating if needed, migrating the schema) the SQLite database at
+ * path in WAL mode. opts may be NULL. Returns 0 and *ret_store (free with
+ * ls_store_free), or a negative errno (-EIO for a database error). */
+int ls_store_open_sqlite(const char *path, const ls_store_options *opts, ls_store **ret_store);
+
+/* Closes; NULL is a no-op. */
+void ls_store_free(ls_store *st);
+
+/* Last error message of a failed call in this thread (static storage), for logs. */
+const char *ls_store_last_error(void);
+
+/* Creates a build and its steps (numbers 1..n in order; ignores the number,
+ * status and counters in steps[]). Fills *ret_build. */
+int ls_store_create_build(ls_store *st, const char *name, const ls_step_info *steps,
+                          size_t n_steps, ls_build_info *ret_build);
+
+/* Reads a build and, if ret_steps is not NULL, its steps ordered by number
+ * (malloc'ed array the caller frees). -ENOENT when there is no such build. */
+int ls_store_get_build(ls_store *st, int64_t build_id, ls_build_info *ret_build,
+                       ls_step_info **ret_steps, size_t *ret_n_steps);
+
+/* Lists up to limit builds with id < before_id (0 = newest), newest first.
+ * *ret_builds is malloc'ed; the caller frees it. */
+int ls_store_list_builds(ls_store *st, int64_t before_id, size_t limit,
+                         ls_build_info **ret_builds, size_t *ret_n);
+
+/* Reads one step. -ENOENT when there is no such build or step. */
+int ls_store_get_step(ls_store *st, int64_t build_id, int step, ls_step_info *ret_step);
+
+/* Writes status, exit code, started/finished times and truncated flag of a
+ * step (counters are maintained by ls_store_append). -ENOENT if missing. */
+int ls_store_update_step(ls_store *st, const ls_step_info *step);
+
+/* Writes status and times of a build. -ENOENT if missing. */
+int ls_store_update_build(ls_store *st, const ls_build_info *build);
+
+/* New lines for one step; seqs are consecutive and follow the step's
+ * durable seq (lines at or below it are skipped, so a retried append is
+ * harmless). */
+typedef struct ls_store_batch {
+    int64_t build_id;
+    int step;
+    const ls_line *lines;
+    size_t n_lines;
+} ls_store_batch;
+
+/* Appends several steps' lines in ONE transaction, updating each step's
+ * line_count/byte_count. All or nothing. -ENOSPC when the disk is full. */
+int ls_store_append(ls_store *st, const ls_store_batch *batches, size_t n_batches);
+
+/* Called by ls_store_read for each line in seq order; the line is valid only
+ * during the call. A non-zero return stops the read and is returned by it. */
+typedef int (*ls_store_line_cb)(void *userdata, const ls_line *line);
+
+/* Reads the durable lines of a step with seq in [from_seq, from_seq + limit),
+ * calling cb for each. limit 0 = no limit. Returns 0, cb's non-zero value, or
+ * a negative errno. */
+int ls_store_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
+                  ls_store_line_cb cb, void *userdata);
+
+#endif
