@@ -1,0 +1,68 @@
+/* Executor: runs one step or service as "/bin/sh -e" in its own process group,
+ * captures stdout and stderr through pipes (or a PTY when tty is set) and
+ * delivers every line, stamped with the time it was read. A partial line
+ * (no newline yet) is delivered after idle_flush_ms without more output.
+ *
+ * Single-threaded and event driven: the caller polls any number of running
+ * processes with ls_proc_poll(). */
+#ifndef LS_WORKER_EXECUTOR_H
+#define LS_WORKER_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "worker/pipeline.h"
+
+typedef struct ls_proc ls_proc;
+
+/* Called for each line: stream 'o' or 'e' (with a PTY everything is 'o'),
+ * text without newline, continued = cut at max_line and goes on in the next
+ * call, ts_ms = wall clock when read. */
+typedef void (*ls_proc_line_cb)(void *userdata, char stream, const char *text, size_t len,
+                                bool continued, int64_t ts_ms);
+
+typedef struct ls_proc_options {
+    const char *script;       /* shell script text (see ls_script_build) */
+    char *const *env;         /* NULL-terminated environment for the process */
+    const char *workdir;      /* NULL = current directory */
+    bool tty;
+    size_t max_line;          /* 0 = LS_DEFAULT_MAX_LINE */
+    int64_t idle_flush_ms;    /* 0 = 200 */
+    int64_t timeout_ms;       /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
+    ls_proc_line_cb on_line;
+    void *userdata;
+} ls_proc_options;
+
+/* Exit code reported for a step killed by its timeout. */
+#define LS_EXIT_TIMEOUT 124
+
+/* Builds the script for a step: "set -e", then for each command a line that
+ * prints "$ COMMAND" and the command itself. Appends to out. */
+void ls_script_build(const ls_pipeline_step *step, ls_buf *out);
+
+/* Starts the process. Returns 0 and *ret, or a negative errno. */
+int ls_proc_start(const ls_proc_options *opts, ls_proc **ret);
+
+/* Waits up to timeout_ms (-1 = until something happens) for output or exit
+ * of any of the n processes, reads what is there, delivers lines, flushes
+ * idle partial lines, enforces timeouts and reaps exits. Returns 0 or a
+ * negative errno. Processes already done are ignored. */
+int ls_proc_poll(ls_proc **procs, size_t n, int timeout_ms);
+
+/* true once the process has exited and all its output has been delivered. */
+bool ls_proc_done(const ls_proc *p);
+
+/* Exit status once done: the exit code, 128+N for a signal N,
+ * LS_EXIT_TIMEOUT for a timeout. */
+int ls_proc_exit_code(const ls_proc *p);
+
+/* Sends SIGTERM to the process group, then SIGKILL after grace_ms
+ * (the following ls_proc_poll calls carry it out). */
+void ls_proc_stop(ls_proc *p, int64_t grace_ms);
+
+/* Frees; kills the group if still running. NULL is a no-op. */
+void ls_proc_free(ls_proc *p);
+
+#endif
