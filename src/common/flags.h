@@ -12,9 +12,11 @@
 typedef enum {
     LS_FLAG_STRING,   /* target: char * (malloc'ed, caller frees with ls_flags_free) */
     LS_FLAG_INT,      /* target: int64_t; decimal */
-    LS_FLAG_SIZE,     /* target: int64_t bytes; accepts 512, 64KiB, 10MiB, 1GiB, 1k, 1M */
-    LS_FLAG_DURATION, /* target: int64_t milliseconds; accepts 250ms, 15s, 2m, 1h, plain = ms */
-    LS_FLAG_BOOL,     /* target: bool; "--name" sets true, "--name=false|0|no" sets false */
+    LS_FLAG_SIZE,     /* target: int64_t bytes; accepts 512, 64KiB, 10MiB, 1GiB, 1k, 1M
+                         (suffixes are case-insensitive and binary: k = KB = KiB = 1024) */
+    LS_FLAG_DURATION, /* target: int64_t milliseconds; accepts 250ms, 15s, 2m, 1h, 1d,
+                         plain = ms */
+    LS_FLAG_BOOL,     /* target: bool; "--name" sets true, "--name=false|0|no|off" sets false */
 } ls_flag_type;
 
 typedef struct ls_flag {
@@ -27,14 +29,16 @@ typedef struct ls_flag {
 } ls_flag;
 
 /* Parses argv[0..argc) (argv[0] is NOT the program name: pass the words after
- * the subcommand). Applies defaults, then the environment, then the command
- * line. Words that are not flags are positional: up to max_pos of them are
- * stored in ret_pos (borrowed from argv) and their count in *ret_npos.
+ * the subcommand). flags is an array ended by an entry whose name is NULL.
+ * Accepted forms: --name=value, --name value, -x value, -xvalue, grouped short
+ * booleans (-vq), and "--" (every later word is positional). Applies defaults, then the
+ * environment, then the command line. Words that are not flags are positional: up to max_pos of
+ * them are stored in ret_pos (borrowed from argv) and their count in *ret_npos.
  * "--help"/"-h" returns -EAGAIN (the caller prints ls_flags_usage and exits 0).
  * On bad input returns -EINVAL and writes a message naming the flag and the
  * problem into err (errlen bytes). */
-int ls_flags_parse(const ls_flag *flags, int argc, char **argv, const char **ret_pos,
-                   int max_pos, int *ret_npos, char *err, size_t errlen);
+int ls_flags_parse(const ls_flag *flags, int argc, char **argv, const char **ret_pos, int max_pos,
+                   int *ret_npos, char *err, size_t errlen);
 
 /* Prints "usage: logstream CMD SYNOPSIS" and every flag with its default and
  * help to f. */
