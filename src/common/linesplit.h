@@ -14,12 +14,16 @@ typedef struct ls_linesplit ls_linesplit;
  * Returning a negative errno stops the feed, which returns that value. */
 typedef int (*ls_linesplit_cb)(void *userdata, const char *text, size_t len, bool continued);
 
-/* Creates a splitter delivering lines of at most max_len bytes (max_len >= 1). */
+/* Creates a splitter delivering lines of at most max_len bytes. Returns NULL
+ * when max_len is 0 or cb is NULL. A line of exactly max_len bytes is one
+ * piece, not continued. */
 ls_linesplit *ls_linesplit_new(size_t max_len, ls_linesplit_cb cb, void *userdata);
 /* Frees; NULL is a no-op. A pending partial line is dropped: flush first. */
 void ls_linesplit_free(ls_linesplit *s);
-/* Feeds bytes; calls cb for each complete line. Returns 0 or cb's negative errno.
- * After an error the splitter may be fed again (the failing line is consumed). */
+/* Feeds bytes; calls cb for each complete line (or max_len piece). Lines that
+ * lie wholly inside data are passed without copying. Returns 0 or cb's
+ * negative errno. After an error the splitter may be fed again: the failing
+ * line (piece) is consumed and the rest of this call's data is discarded. */
 int ls_linesplit_feed(ls_linesplit *s, const char *data, size_t len);
 /* Delivers the pending partial line (no newline seen yet), if any, as a
  * complete line. Returns 0 or cb's error. */

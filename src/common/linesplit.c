@@ -1,0 +1,141 @@
+#include "common/linesplit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+struct ls_linesplit {
+    size_t max_len;
+    ls_linesplit_cb cb;
+    void *userdata;
+    char *buf; /* max_len bytes: the pending partial line */
+    size_t pending;
+};
+
+ls_linesplit *ls_linesplit_new(size_t max_len, ls_linesplit_cb cb, void *userdata)
+{
+    if (max_len == 0 || !cb)
+        return NULL;
+    ls_linesplit *s = ls_xcalloc(1, sizeof(*s));
+    s->max_len = max_len;
+    s->cb = cb;
+    s->userdata = userdata;
+    s->buf = ls_xmalloc(max_len);
+    return s;
+}
+
+void ls_linesplit_free(ls_linesplit *s)
+{
+    if (!s)
+        return;
+    free(s->buf);
+    free(s);
+}
+
+size_t ls_linesplit_pending(const ls_linesplit *s)
+{
+    return s->pending;
+}
+
+/* Delivers the buffered bytes and empties the buffer (before the callback, so
+ * that a failing line is consumed). */
+static int emit_pending(ls_linesplit *s, bool continued)
+{
+    size_t n = s->pending;
+    s->pending = 0;
+    return s->cb(s->userdata, s->buf, n, continued);
+}
+
+/* Completes the buffered partial line from data. Returns the bytes of data
+ * consumed (via *used) and 0 or the callback's error. */
+static int complete_pending(ls_linesplit *s, const char *data, size_t len, size_t *used)
+{
+    size_t room = s->max_len - s->pending;
+    size_t scan = len < room + 1 ? len : room + 1;
+    const char *nl = memchr(data, '\n', scan);
+    if (nl) {
+        size_t n = (size_t)(nl - data);
+        memcpy(s->buf + s->pending, data, n);
+        s->pending += n;
+        *used = n + 1;
+        return emit_pending(s, false);
+    }
+    if (len <= room) {
+        memcpy(s->buf + s->pending, data, len);
+        s->pending += len;
+        *used = len;
+        return 0;
+    }
+    /* The buffer fills up and the byte after it is not a newline. */
+    memcpy(s->buf + s->pending, data, room);
+    s->pending = s->max_len;
+    *used = room;
+    return emit_pending(s, true);
+}
+
+/* Delivers one complete line straight from the caller's memory, cut into
+ * max_len pieces. */
+static int emit_line(ls_linesplit *s, const char *p, size_t n)
+{
+    while (n > s->max_len) {
+        int r = s->cb(s->userdata, p, s->max_len, true);
+        if (r < 0)
+            return r;
+        p += s->max_len;
+        n -= s->max_len;
+    }
+    return s->cb(s->userdata, p, n, false);
+}
+
+/* Handles the bytes after the last newline: pieces longer than max_len are
+ * followed by more non-newline bytes, so they are delivered as continued; the
+ * rest waits in the buffer. */
+static int keep_tail(ls_linesplit *s, const char *p, size_t n)
+{
+    while (n > s->max_len) {
+        int r = s->cb(s->userdata, p, s->max_len, true);
+        p += s->max_len;
+        n -= s->max_len;
+        if (r < 0)
+            return r;
+    }
+    memcpy(s->buf, p, n);
+    s->pending = n;
+    return 0;
+}
+
+int ls_linesplit_feed(ls_linesplit *s, const char *data, size_t len)
+{
+    int r = 0;
+    if (s->pending > 0 && len > 0) {
+        size_t used = 0;
+        r = complete_pending(s, data, len, &used);
+        if (r < 0)
+            goto out;
+        data += used;
+        len -= used;
+    }
+    while (len > 0 && s->pending == 0) {
+        const char *nl = memchr(data, '\n', len);
+        if (!nl) {
+            r = keep_tail(s, data, len);
+            goto out;
+        }
+        size_t n = (size_t)(nl - data);
+        r = emit_line(s, data, n);
+        if (r < 0)
+            goto out;
+        data += n + 1;
+        len -= n + 1;
+    }
+out:
+    return r;
+}
+
+int ls_linesplit_flush(ls_linesplit *s)
+{
+    if (s->pending == 0)
+        return 0;
+    return emit_pending(s, false);
+}
