@@ -1,0 +1,199 @@
+/* links: common */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/record.h"
+
+static int parse(const char *rec, size_t max_text, ls_line *line, const char **err)
+{
+    return ls_record_parse(rec, strlen(rec), max_text, line, err);
+}
+
+static void test_parse_stdout_and_stderr(void **state)
+{
+    ls_line l;
+    const char *err = NULL;
+    const char *rec = "42\t1700000000123\to\thello world";
+    assert_int_equal(parse(rec, 100, &l, &err), 0);
+    assert_int_equal(l.seq, 42);
+    assert_int_equal(l.ts_ms, 1700000000123LL);
+    assert_int_equal(l.stream, LS_STREAM_STDOUT);
+    assert_false(l.continued);
+    assert_int_equal(l.len, 11);
+    assert_memory_equal(l.text, "hello world", 11);
+    assert_ptr_equal(l.text, rec + strlen("42\t1700000000123\to\t"));
+
+    assert_int_equal(parse("7\t5\te+\tcut here", 100, &l, &err), 0);
+    assert_int_equal(l.stream, LS_STREAM_STDERR);
+    assert_true(l.continued);
+    assert_int_equal(l.seq, 7);
+    assert_int_equal(l.ts_ms, 5);
+}
+
+static void test_text_with_tabs_and_cr(void **state)
+{
+    ls_line l;
+    const char *err = NULL;
+    assert_int_equal(parse("1\t2\to\ta\tb\t\tc\r", 100, &l, &err), 0);
+    assert_int_equal(l.len, 7);
+    assert_memory_equal(l.text, "a\tb\t\tc\r", 7);
+    /* empty text is a valid (empty) line */
+    assert_int_equal(parse("3\t2\to\t", 100, &l, &err), 0);
+    assert_int_equal(l.len, 0);
+}
+
+static void test_heartbeat(void **state)
+{
+    ls_line l;
+    const char *err = NULL;
+    assert_int_equal(parse("0\t1700000000000\th\t", 100, &l, &err), 0);
+    assert_int_equal(l.stream, LS_STREAM_HEARTBEAT);
+    assert_int_equal(l.seq, 0);
+    assert_int_equal(l.ts_ms, 1700000000000LL);
+
+    assert_int_equal(parse("5\t1\th\t", 100, &l, &err), -EINVAL);
+    assert_string_equal(err, "heartbeat must have seq 0");
+    assert_int_equal(parse("0\t1\th\tx", 100, &l, &err), -EINVAL);
+    assert_string_equal(err, "heartbeat must have no text");
+    assert_int_equal(parse("0\t1\th+\t", 100, &l, &err), -EINVAL);
+    assert_string_equal(err, "unknown stream (expected o, e, o+, e+ or h)");
+}
+
+typedef struct bad_case {
+    const char *rec;
+    int ret;
+    const char *error;
+} bad_case;
+
+static void test_malformed(void **state)
+{
+    static const bad_case cases[] = {
+        {"", -EINVAL, "record has no tab after the seq"},
+        {"12", -EINVAL, "record has no tab after the seq"},
+        {"12\t34", -EINVAL, "record has no tab after the timestamp"},
+        {"12\t34\to", -EINVAL, "record has no tab after the stream"},
+        {"\t1\to\tx", -EINVAL, "seq is empty"},
+        {"1a\t1\to\tx", -EINVAL, "seq is not a decimal number"},
+        {"-1\t1\to\tx", -EINVAL, "seq is not a decimal number"},
+        {" 1\t1\to\tx", -EINVAL, "seq is not a decimal number"},
+        {"9223372036854775807\t1\to\tx", 0, NULL},
+        {"9223372036854775808\t1\to\tx", -EINVAL, "seq is too large (over 2^63-1)"},
+        {"99999999999999999999999\t1\to\tx", -EINVAL, "seq is too large (over 2^63-1)"},
+        {"0\t1\to\tx", -EINVAL, "seq must be 1 or more"},
+        {"1\t\to\tx", -EINVAL, "timestamp is empty"},
+        {"1\t1.5\to\tx", -EINVAL, "timestamp is not a decimal number"},
+        {"1\t99999999999999999999\to\tx", -EINVAL, "timestamp is too large"},
+        {"1\t1\t\tx", -EINVAL, "unknown stream"},
+        {"1\t1\tx\tx", -EINVAL, "unknown stream"},
+        {"1\t1\too\tx", -EINVAL, "unknown stream"},
+        {"1\t1\to-\tx", -EINVAL, "unknown stream"},
+        {"1\t1\to++\tx", -EINVAL, "unknown stream"},
+        {"1\t1\tO\tx", -EINVAL, "unknown stream"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ls_line l = {.seq = 999};
+        const char *err = NULL;
+        int r = parse(cases[i].rec, 100, &l, &err);
+        if (r != cases[i].ret)
+            fail_msg("record %zu '%s': got %d, want %d", i, cases[i].rec, r, cases[i].ret);
+        if (!cases[i].error)
+            continue;
+        assert_non_null(err);
+        if (strncmp(err, cases[i].error, strlen(cases[i].error)) != 0)
+            fail_msg("record %zu: got error '%s', want '%s'", i, err, cases[i].error);
+        assert_int_equal(l.seq, 999); /* ret_line untouched on failure */
+    }
+}
+
+static void test_text_limit(void **state)
+{
+    ls_line l;
+    const char *err = NULL;
+    assert_int_equal(parse("1\t1\to\t12345", 5, &l, &err), 0);
+    assert_int_equal(l.len, 5);
+    assert_int_equal(parse("1\t1\to\t123456", 5, &l, &err), -E2BIG);
+    assert_string_equal(err, "text is longer than the line limit");
+}
+
+static void test_format_roundtrip(void **state)
+{
+    ls_buf out = LS_BUF_INIT;
+    ls_line in = {.seq = 18446744073709551615ULL >> 1,
+                  .ts_ms = 1700000000999LL,
+                  .stream = LS_STREAM_STDERR,
+                  .continued = true,
+                  .len = 5,
+                  .text = "a\tb\rc"};
+    ls_record_format(&out, &in);
+    assert_string_equal(out.data, "9223372036854775807\t1700000000999\te+\ta\tb\rc\n");
+
+    ls_line back;
+    const char *err = NULL;
+    assert_int_equal(ls_record_parse(out.data, out.len - 1, 64, &back, &err), 0);
+    assert_int_equal(back.seq, in.seq);
+    assert_int_equal(back.ts_ms, in.ts_ms);
+    assert_int_equal(back.stream, in.stream);
+    assert_true(back.continued);
+    assert_int_equal(back.len, in.len);
+    assert_memory_equal(back.text, in.text, in.len);
+
+    ls_line plain = {.seq = 1, .ts_ms = 0, .stream = LS_STREAM_STDOUT, .len = 0, .text = NULL};
+    ls_record_format(&out, &plain);
+    ls_record_format_heartbeat(&out, 1234);
+    assert_string_equal(out.data, "9223372036854775807\t1700000000999\te+\ta\tb\rc\n"
+                                  "1\t0\to\t\n"
+                                  "0\t1234\th\t\n");
+    ls_buf_free(&out);
+}
+
+static void test_format_many_appends(void **state)
+{
+    ls_buf out = LS_BUF_INIT;
+    char text[300];
+    memset(text, 'x', sizeof(text));
+    for (uint64_t i = 1; i <= 200; i++) {
+        ls_line l = {
+            .seq = i, .ts_ms = (int64_t)i * 10, .stream = 'o', .len = (uint32_t)i, .text = text};
+        ls_record_format(&out, &l);
+    }
+    /* parse them all back */
+    size_t off = 0;
+    for (uint64_t i = 1; i <= 200; i++) {
+        const char *nl = memchr(out.data + off, '\n', out.len - off);
+        assert_non_null(nl);
+        ls_line l;
+        const char *err = NULL;
+        assert_int_equal(
+            ls_record_parse(out.data + off, (size_t)(nl - out.data) - off, 1000, &l, &err), 0);
+        assert_int_equal(l.seq, i);
+        assert_int_equal(l.ts_ms, (int64_t)i * 10);
+        assert_int_equal(l.len, i);
+        off = (size_t)(nl - out.data) + 1;
+    }
+    assert_int_equal(off, out.len);
+    ls_buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_stdout_and_stderr),
+        cmocka_unit_test(test_text_with_tabs_and_cr),
+        cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_text_limit),
+        cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_format_many_appends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
