@@ -1,0 +1,271 @@
+/* links: worker mask common */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/record.h"
+#include "worker/spool.h"
+
+static char dir[] = "/tmp/test_spool.XXXXXX";
+
+static void spool_path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/test_spool.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Appends line seq with text "line SEQ" padded with pad bytes of 'x'. */
+static void append_line(ls_spool *s, uint64_t seq, size_t pad)
+{
+    char text[256];
+    int n = snprintf(text, sizeof(text), "line %llu", (unsigned long long)seq);
+    memset(text + n, 'x', pad);
+    ls_line line = {.seq = seq,
+                    .ts_ms = 1700000000000 + (int64_t)seq,
+                    .stream = seq % 3 ? 'o' : 'e',
+                    .continued = false,
+                    .len = (uint32_t)(n + pad),
+                    .text = text};
+    assert_int_equal(ls_spool_append(s, &line), 0);
+}
+
+/* Parses the records in buf and checks they are first, first+1, ... */
+static uint64_t check_records(const ls_buf *buf, uint64_t first)
+{
+    const char *p = buf->data, *end = buf->data + buf->len;
+    uint64_t seq = first;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        ls_line line;
+        const char *err;
+        assert_int_equal(ls_record_parse(p, (size_t)(nl - p), 1 << 20, &line, &err), 0);
+        assert_int_equal(line.seq, seq);
+        char want[64];
+        int n = snprintf(want, sizeof(want), "line %llu", (unsigned long long)seq);
+        assert_true(line.len >= (uint32_t)n);
+        assert_memory_equal(line.text, want, (size_t)n);
+        seq++;
+        p = nl + 1;
+    }
+    return seq - first;
+}
+
+static void test_append_and_read_all(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "a.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    assert_int_equal(ls_spool_last_seq(s), 0);
+    uint64_t bytes = 0;
+    for (uint64_t i = 1; i <= 5000; i++) {
+        append_line(s, i, i % 7);
+        bytes += (uint64_t)snprintf(NULL, 0, "line %llu", (unsigned long long)i) + i % 7;
+    }
+    assert_int_equal(ls_spool_last_seq(s), 5000);
+    assert_int_equal(ls_spool_bytes(s), bytes);
+
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t total = 0, count;
+    do {
+        assert_int_equal(ls_spool_read(s, &cur, 1000, &out, &count), 0);
+        total += count;
+    } while (count > 0);
+    assert_int_equal(total, 5000);
+    assert_int_equal(cur.next_seq, 5001);
+    assert_int_equal(check_records(&out, 1), 5000);
+    ls_buf_free(&out);
+    ls_spool_free(s);
+}
+
+static void test_out_of_order_append_rejected(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "b.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    append_line(s, 1, 0);
+    ls_line gap = {.seq = 3, .ts_ms = 1, .stream = 'o', .len = 1, .text = "x"};
+    assert_int_equal(ls_spool_append(s, &gap), -EINVAL);
+    ls_line dup = {.seq = 1, .ts_ms = 1, .stream = 'o', .len = 1, .text = "x"};
+    assert_int_equal(ls_spool_append(s, &dup), -EINVAL);
+    assert_int_equal(ls_spool_last_seq(s), 1);
+    ls_spool_free(s);
+}
+
+static void test_read_from_seq(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "c.spool");
+    ls_spool_options o = {.index_every = 100};
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    for (uint64_t i = 1; i <= 10000; i++)
+        append_line(s, i, 3);
+    uint64_t starts[] = {1, 2, 99, 100, 101, 4567, 9999, 10000};
+    for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+        ls_spool_cursor cur;
+        assert_int_equal(ls_spool_seek(s, starts[k], &cur), 0);
+        ls_buf out = LS_BUF_INIT;
+        uint64_t count;
+        assert_int_equal(ls_spool_read(s, &cur, 64, &out, &count), 0);
+        assert_true(count >= 1);
+        assert_int_equal(check_records(&out, starts[k]), count);
+        ls_buf_free(&out);
+    }
+    ls_spool_cursor end;
+    assert_int_equal(ls_spool_seek(s, 10001, &end), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t count = 99;
+    assert_int_equal(ls_spool_read(s, &end, 4096, &out, &count), 0);
+    assert_int_equal(count, 0);
+    /* Lines appended later appear at the end cursor. */
+    append_line(s, 10001, 0);
+    assert_int_equal(ls_spool_read(s, &end, 4096, &out, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(check_records(&out, 10001), 1);
+    assert_int_equal(ls_spool_seek(s, 10003, &end), -ERANGE);
+    assert_int_equal(ls_spool_seek(s, 0, &end), -ERANGE);
+    ls_buf_free(&out);
+    ls_spool_free(s);
+}
+
+static void test_index_is_sparse(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "d.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    for (uint64_t i = 1; i <= 200000; i++)
+        append_line(s, i, 0);
+    /* Default: one entry per 1024 records (or per MiB). */
+    size_t n = ls_spool_index_entries(s);
+    assert_true(n >= 195 && n <= 200);
+    ls_spool_free(s);
+}
+
+static void test_long_record_read_whole(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "e.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    size_t big = 200000;
+    char *text = malloc(big);
+    memset(text, 'y', big);
+    memcpy(text, "line 1", 6);
+    ls_line line = {.seq = 1, .ts_ms = 5, .stream = 'o', .len = (uint32_t)big, .text = text};
+    assert_int_equal(ls_spool_append(s, &line), 0);
+    append_line(s, 2, 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 2, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t count;
+    assert_int_equal(ls_spool_read(s, &cur, 10, &out, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(check_records(&out, 2), 1);
+    ls_buf_reset(&out);
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    assert_int_equal(ls_spool_read(s, &cur, 10, &out, &count), 0);
+    assert_int_equal(count, 1);
+    assert_true(out.len > big);
+    ls_buf_free(&out);
+    free(text);
+    ls_spool_free(s);
+}
+
+static void test_reopen_and_torn_tail(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "f.spool");
+    ls_spool *s;
+    ls_spool_options o = {.index_every = 10};
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    for (uint64_t i = 1; i <= 1234; i++)
+        append_line(s, i, 2);
+    uint64_t bytes = ls_spool_bytes(s);
+    ls_spool_free(s);
+
+    /* A torn record at the end (the worker died mid-write). */
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("1235\t17000\to\tpartial", f);
+    fclose(f);
+
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    assert_int_equal(ls_spool_last_seq(s), 1234);
+    assert_int_equal(ls_spool_bytes(s), bytes);
+    assert_true(ls_spool_index_entries(s) >= 123);
+    append_line(s, 1235, 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 1230, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t count;
+    assert_int_equal(ls_spool_read(s, &cur, 1 << 20, &out, &count), 0);
+    assert_int_equal(count, 6);
+    assert_int_equal(check_records(&out, 1230), 6);
+    ls_buf_free(&out);
+    assert_int_equal(ls_spool_remove(s), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    ls_spool_free(s);
+}
+
+static void test_reopen_rejects_garbage(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "g.spool");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("1\t5\to\tok\n3\t5\to\tgap\n", f);
+    fclose(f);
+    ls_spool *s = NULL;
+    assert_int_equal(ls_spool_open(path, NULL, &s), -EBADMSG);
+    assert_null(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_and_read_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_order_append_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_from_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_is_sparse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_record_read_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_and_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_rejects_garbage, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
