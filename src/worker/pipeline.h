@@ -31,18 +31,18 @@ typedef struct ls_kv {
 
 typedef struct ls_pipeline_step {
     char *name;
-    char *image;          /* NULL when absent */
+    char *image; /* NULL when absent */
     bool service;
     char **commands;
     size_t n_commands;
     ls_kv *env;
     size_t n_env;
-    char **secrets;       /* names of worker environment variables */
+    char **secrets; /* names of worker environment variables */
     size_t n_secrets;
     bool tty;
     bool continue_on_failure;
-    int64_t timeout_ms;   /* 0 = no timeout */
-    int line;             /* 1-based position of the step in the file */
+    int64_t timeout_ms; /* 0 = no timeout */
+    int line;           /* 1-based position of the step in the file */
     int column;
 } ls_pipeline_step;
 
@@ -57,14 +57,35 @@ typedef struct ls_pipeline {
     size_t n_services;
 } ls_pipeline;
 
+/* Hard limits applied while parsing (a pipeline file is untrusted input).
+ * A field left 0 takes the default shown. */
+typedef struct ls_pipeline_limits {
+    size_t max_file_bytes;  /* whole file; 0 = 1 MiB */
+    size_t max_steps;       /* steps and services together; 0 = 256 */
+    size_t max_commands;    /* per step; 0 = 1000 */
+    size_t max_env;         /* entries of one environment map, or secrets of a step; 0 = 1000 */
+    size_t max_value_bytes; /* one command or environment value; 0 = 64 KiB */
+    size_t max_name_bytes;  /* a step or pipeline name; 0 = 128 */
+} ls_pipeline_limits;
+
+/* Like ls_pipeline_parse with explicit limits (NULL = all defaults). */
+int ls_pipeline_parse_limits(const char *data, size_t len, const char *filename,
+                             const ls_pipeline_limits *limits, ls_pipeline **ret, char *err,
+                             size_t errlen);
+
 /* Parses len bytes of YAML; filename is used in messages only. On success
  * returns 0 and *ret (free with ls_pipeline_free). On failure returns -EINVAL
  * and writes "FILE:LINE:COLUMN: message" into err (errlen bytes). */
 int ls_pipeline_parse(const char *data, size_t len, const char *filename, ls_pipeline **ret,
                       char *err, size_t errlen);
 
-/* Reads and parses a file. -ENOENT etc. when unreadable (err says so). */
+/* Reads and parses a file. -ENOENT etc. when unreadable (err says so),
+ * -EFBIG when larger than the file limit. */
 int ls_pipeline_load(const char *path, ls_pipeline **ret, char *err, size_t errlen);
+
+/* Like ls_pipeline_load with explicit limits (NULL = all defaults). */
+int ls_pipeline_load_limits(const char *path, const ls_pipeline_limits *limits, ls_pipeline **ret,
+                            char *err, size_t errlen);
 
 /* Frees; NULL is a no-op. */
 void ls_pipeline_free(ls_pipeline *p);
