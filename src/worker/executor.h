@@ -24,15 +24,23 @@ typedef void (*ls_proc_line_cb)(void *userdata, char stream, const char *text, s
                                 bool continued, int64_t ts_ms);
 
 typedef struct ls_proc_options {
-    const char *script;       /* shell script text (see ls_script_build) */
-    char *const *env;         /* NULL-terminated environment for the process */
-    const char *workdir;      /* NULL = current directory */
+    const char *script;  /* shell script text (see ls_script_build) */
+    char *const *env;    /* NULL-terminated environment for the process */
+    const char *workdir; /* NULL = current directory */
     bool tty;
-    size_t max_line;          /* 0 = LS_DEFAULT_MAX_LINE */
-    int64_t idle_flush_ms;    /* 0 = 200 */
-    int64_t timeout_ms;       /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
+    size_t max_line;       /* 0 = LS_DEFAULT_MAX_LINE */
+    int64_t idle_flush_ms; /* 0 = 200 */
+    int64_t timeout_ms;    /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
     ls_proc_line_cb on_line;
     void *userdata;
+    int64_t kill_grace_ms;   /* 0 = 5000: SIGTERM -> SIGKILL delay after a timeout */
+    int64_t drain_idle_ms;   /* 0 = 250: once the shell exited, stop reading output that
+                              * stays silent this long (a background child may hold it) */
+    int64_t drain_max_ms;    /* 0 = 5000: once the shell exited, stop reading after this
+                              * long even if a background child keeps writing */
+    size_t read_chunk;       /* 0 = 64 KiB: bytes per read() */
+    unsigned short tty_cols; /* 0 = 120: PTY window size */
+    unsigned short tty_rows; /* 0 = 40 */
 } ls_proc_options;
 
 /* Exit code reported for a step killed by its timeout. */
@@ -42,25 +50,46 @@ typedef struct ls_proc_options {
  * prints "$ COMMAND" and the command itself. Appends to out. */
 void ls_script_build(const ls_pipeline_step *step, ls_buf *out);
 
-/* Starts the process. Returns 0 and *ret, or a negative errno. */
+/* Starts the process: "/bin/sh -e -c SCRIPT" (a script over 100 KB is passed
+ * through a memfd instead) in a new process group (a new session with the PTY
+ * as controlling terminal when tty is set), stdin from /dev/null, every other
+ * descriptor of the caller closed, signal dispositions reset. Returns 0 and
+ * *ret, or a negative errno (-EINVAL without script or on_line; the errno of
+ * execve when /bin/sh cannot be started). */
 int ls_proc_start(const ls_proc_options *opts, ls_proc **ret);
 
 /* Waits up to timeout_ms (-1 = until something happens) for output or exit
  * of any of the n processes, reads what is there, delivers lines, flushes
  * idle partial lines, enforces timeouts and reaps exits. Returns 0 or a
- * negative errno. Processes already done are ignored. */
+ * negative errno. Processes already done are ignored. Returns early (0) when
+ * a signal interrupts the wait, and at once when no process is running.
+ * Reads at most 16 chunks per stream per call, so one chatty process cannot
+ * starve the others (or the caller). The callbacks run inside this call and
+ * must not free the process; they may call ls_proc_stop.
+ *
+ * When a process finishes, whatever is left of its process group (background
+ * children) is killed with SIGKILL; the child is reaped by pid only, so the
+ * caller must not reap with waitpid(-1) or ignore SIGCHLD. */
 int ls_proc_poll(ls_proc **procs, size_t n, int timeout_ms);
 
 /* true once the process has exited and all its output has been delivered. */
 bool ls_proc_done(const ls_proc *p);
 
 /* Exit status once done: the exit code, 128+N for a signal N,
- * LS_EXIT_TIMEOUT for a timeout. */
+ * LS_EXIT_TIMEOUT for a timeout; -1 before that (or if someone else reaped
+ * the child and its status is lost). */
 int ls_proc_exit_code(const ls_proc *p);
 
 /* Sends SIGTERM to the process group, then SIGKILL after grace_ms
- * (the following ls_proc_poll calls carry it out). */
+ * (the following ls_proc_poll calls carry it out). No-op once the shell has
+ * exited. */
 void ls_proc_stop(ls_proc *p, int64_t grace_ms);
+
+/* true when the process was killed by its timeout. */
+bool ls_proc_timed_out(const ls_proc *p);
+
+/* Process id of the shell (also its process group id). */
+int ls_proc_pid(const ls_proc *p);
 
 /* Frees; kills the group if still running. NULL is a no-op. */
 void ls_proc_free(ls_proc *p);
