@@ -7,7 +7,23 @@
  * in the same transaction. A log is never rewritten as a whole.
  *
  * Thread safety: an ls_store may be used from several threads at once
- * (the server's flusher writes while its HTTP thread reads). */
+ * (the server's flusher writes while its HTTP thread reads). The SQLite back
+ * end has one writer connection and one reader connection, each behind its own
+ * mutex: writes are serialised, reads are serialised, and a read runs during a
+ * write (WAL). Callbacks run with the reader locked: they must not call back
+ * into the same store.
+ *
+ * Durability (SQLite): WAL with synchronous=NORMAL by default. A returned
+ * ls_store_append() survives a crash of the process, never leaves the
+ * database inconsistent, but the last commits before a power loss or OS crash
+ * may be lost (the WAL is fsync'ed at checkpoints, not at each commit). With
+ * ls_store_options.full_sync each commit is fsync'ed before it returns and
+ * survives power loss too.
+ *
+ * Errors: a negative errno; -ENOENT for a missing build/step, -EINVAL for bad
+ * arguments, -ENOSPC when the disk (or max_db_bytes) is full, -EBUSY when the
+ * database stays locked by another process past busy_timeout_ms, -EIO for any
+ * other database error. ls_store_last_error() then says what failed. */
 #ifndef LS_STORE_STORE_H
 #define LS_STORE_STORE_H
 
@@ -36,23 +52,23 @@ bool ls_status_is_final(ls_status s);
 
 typedef struct ls_step_info {
     int64_t build_id;
-    int number;            /* 1-based within the build */
+    int number; /* 1-based within the build */
     char name[LS_NAME_MAX];
-    bool service;          /* kind: service rather than step */
+    bool service; /* kind: service rather than step */
     ls_status status;
     bool has_exit_code;
     int exit_code;
-    int64_t started_ms;    /* 0 = not yet */
-    int64_t finished_ms;   /* 0 = not yet */
-    uint64_t line_count;   /* durable lines (== last durable seq) */
-    uint64_t byte_count;   /* durable text bytes */
+    int64_t started_ms;  /* 0 = not yet */
+    int64_t finished_ms; /* 0 = not yet */
+    uint64_t line_count; /* durable lines (== last durable seq) */
+    uint64_t byte_count; /* durable text bytes */
     bool truncated;
 } ls_step_info;
 
 typedef struct ls_build_info {
     int64_t id;
     char name[LS_NAME_MAX];
-    int64_t number;        /* per name: 1, 2, ... */
+    int64_t number; /* per name: 1, 2, ... */
     ls_status status;
     int64_t created_ms;
     int64_t started_ms;
@@ -61,14 +77,19 @@ typedef struct ls_build_info {
 
 typedef struct ls_store ls_store;
 
+/* Zero-initialise and set what you need: 0 always means the default. */
 typedef struct ls_store_options {
-    size_t chunk_bytes; /* seal open rows into a compressed chunk at this size; 0 = 256 KiB */
-    int zstd_level;     /* 0 = 3 */
+    size_t chunk_bytes;    /* seal open rows into a compressed chunk at this size; 0 = 256 KiB */
+    int zstd_level;        /* 0 = 3 */
+    bool full_sync;        /* fsync every commit (synchronous=FULL); default NORMAL, see above */
+    int busy_timeout_ms;   /* wait this long for a lock held by another process; 0 = 5000 */
+    uint64_t max_db_bytes; /* appends beyond this database size fail with -ENOSPC; 0 = none */
 } ls_store_options;
 
 /* Opens (creating if needed, migrating the schema) the SQLite database at
  * path in WAL mode. opts may be NULL. Returns 0 and *ret_store (free with
- * ls_store_free), or a negative errno (-EIO for a database error). */
+ * ls_store_free), or a negative errno (-EIO for a database error,
+ * -EPROTONOSUPPORT when the file's schema is newer than this program). */
 int ls_store_open_sqlite(const char *path, const ls_store_options *opts, ls_store **ret_store);
 
 /* Closes; NULL is a no-op. */
@@ -79,18 +100,18 @@ const char *ls_store_last_error(void);
 
 /* Creates a build and its steps (numbers 1..n in order; ignores the number,
  * status and counters in steps[]). Fills *ret_build. */
-int ls_store_create_build(ls_store *st, const char *name, const ls_step_info *steps,
-                          size_t n_steps, ls_build_info *ret_build);
+int ls_store_create_build(ls_store *st, const char *name, const ls_step_info *steps, size_t n_steps,
+                          ls_build_info *ret_build);
 
 /* Reads a build and, if ret_steps is not NULL, its steps ordered by number
  * (malloc'ed array the caller frees). -ENOENT when there is no such build. */
 int ls_store_get_build(ls_store *st, int64_t build_id, ls_build_info *ret_build,
                        ls_step_info **ret_steps, size_t *ret_n_steps);
 
-/* Lists up to limit builds with id < before_id (0 = newest), newest first.
- * *ret_builds is malloc'ed; the caller frees it. */
-int ls_store_list_builds(ls_store *st, int64_t before_id, size_t limit,
-                         ls_build_info **ret_builds, size_t *ret_n);
+/* Lists up to limit builds with id < before_id (0 = newest), newest first
+ * (limit 0 lists none). *ret_builds is malloc'ed; the caller frees it. */
+int ls_store_list_builds(ls_store *st, int64_t before_id, size_t limit, ls_build_info **ret_builds,
+                         size_t *ret_n);
 
 /* Reads one step. -ENOENT when there is no such build or step. */
 int ls_store_get_step(ls_store *st, int64_t build_id, int step, ls_step_info *ret_step);
@@ -113,16 +134,21 @@ typedef struct ls_store_batch {
 } ls_store_batch;
 
 /* Appends several steps' lines in ONE transaction, updating each step's
- * line_count/byte_count. All or nothing. -ENOSPC when the disk is full. */
+ * line_count/byte_count. All or nothing. -ENOSPC when the disk is full,
+ * -ENOENT when a step does not exist, -EINVAL when a batch's new lines do not
+ * continue the step's durable seq without a gap (or have seq > INT64_MAX or a
+ * stream other than stdout/stderr). */
 int ls_store_append(ls_store *st, const ls_store_batch *batches, size_t n_batches);
 
 /* Called by ls_store_read for each line in seq order; the line is valid only
- * during the call. A non-zero return stops the read and is returned by it. */
+ * during the call. A non-zero return stops the read and is returned by it.
+ * It must not call into the same store. */
 typedef int (*ls_store_line_cb)(void *userdata, const ls_line *line);
 
 /* Reads the durable lines of a step with seq in [from_seq, from_seq + limit),
  * calling cb for each. limit 0 = no limit. Returns 0, cb's non-zero value, or
- * a negative errno. */
+ * a negative errno (-EBADMSG when a stored chunk is corrupt). A missing step
+ * simply has no lines. */
 int ls_store_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
                   ls_store_line_cb cb, void *userdata);
 

@@ -1,0 +1,85 @@
+/* SQLite schema migrations, see sqlite_schema.h. */
+#include "store/sqlite_schema.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "store/store_backend.h"
+
+/* migrations[i] takes user_version i to i + 1. */
+static const char *const migrations[] = {
+    /* 0 -> 1: builds, steps and log chunks. Builds use AUTOINCREMENT so an id
+     * is never reused (list pagination relies on ids only growing). A chunk
+     * row holds lines first_seq..last_seq of a step: sealed = 0 is an open
+     * (raw) chunk, sealed = 1 a zstd chunk; n_bytes is the raw size. The
+     * partial index finds a step's open rows without walking its sealed ones. */
+    "CREATE TABLE builds("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL,"
+    "  number INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(name, number));"
+    "CREATE TABLE steps("
+    "  build_id INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,"
+    "  number INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK(kind IN ('step', 'service')),"
+    "  status TEXT NOT NULL,"
+    "  exit_code INTEGER NULL,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  line_count INTEGER NOT NULL DEFAULT 0,"
+    "  byte_count INTEGER NOT NULL DEFAULT 0,"
+    "  truncated INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(build_id, number)) WITHOUT ROWID;"
+    "CREATE TABLE chunks("
+    "  build_id INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  first_seq INTEGER NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  n_bytes INTEGER NOT NULL,"
+    "  sealed INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  PRIMARY KEY(build_id, step, first_seq),"
+    "  FOREIGN KEY(build_id, step) REFERENCES steps(build_id, number) ON DELETE CASCADE);"
+    "CREATE INDEX chunks_open ON chunks(build_id, step, first_seq) WHERE sealed = 0;",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(N_MIGRATIONS == LS_SQLITE_SCHEMA_VERSION, "one migration per schema version");
+
+int ls_sqlite_migrate(ls_sqlite_conn *c)
+{
+    int64_t version = 0;
+    char pragma[64];
+    int r = ls_sqlite_exec(c, "BEGIN IMMEDIATE", "starting the schema migration");
+    if (r < 0)
+        return r;
+    r = ls_sqlite_query_int(c, "PRAGMA user_version", &version);
+    if (r < 0)
+        goto out;
+    if (version > LS_SQLITE_SCHEMA_VERSION || version < 0) {
+        ls_store_set_error("database schema version %lld is newer than this program's (%d): "
+                           "upgrade logstream",
+                           (long long)version, LS_SQLITE_SCHEMA_VERSION);
+        r = -EPROTONOSUPPORT;
+        goto out;
+    }
+    for (int v = (int)version; v < N_MIGRATIONS; v++) {
+        r = ls_sqlite_exec(c, migrations[v], "migrating the schema");
+        if (r < 0)
+            goto out;
+    }
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", LS_SQLITE_SCHEMA_VERSION);
+    r = ls_sqlite_exec(c, pragma, "setting the schema version");
+    if (r < 0)
+        goto out;
+    r = ls_sqlite_exec(c, "COMMIT", "committing the schema migration");
+out:
+    if (r < 0)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
+}

@@ -1,0 +1,34 @@
+/* What a storage back end implements behind store.h. Internal to src/store.
+ *
+ * store.c checks the arguments every back end would check (NULL pointers,
+ * name lengths) and then dispatches through ls_store.ops. */
+#ifndef LS_STORE_STORE_BACKEND_H
+#define LS_STORE_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct ls_store_ops {
+    void (*free)(ls_store *st);
+    int (*create_build)(ls_store *st, const char *name, const ls_step_info *steps, size_t n_steps,
+                        ls_build_info *ret_build);
+    int (*get_build)(ls_store *st, int64_t build_id, ls_build_info *ret_build,
+                     ls_step_info **ret_steps, size_t *ret_n_steps);
+    int (*list_builds)(ls_store *st, int64_t before_id, size_t limit, ls_build_info **ret_builds,
+                       size_t *ret_n);
+    int (*get_step)(ls_store *st, int64_t build_id, int step, ls_step_info *ret_step);
+    int (*update_step)(ls_store *st, const ls_step_info *step);
+    int (*update_build)(ls_store *st, const ls_build_info *build);
+    int (*append)(ls_store *st, const ls_store_batch *batches, size_t n_batches);
+    int (*read)(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
+                ls_store_line_cb cb, void *userdata);
+} ls_store_ops;
+
+/* The first member of every back end's store object. */
+struct ls_store {
+    const ls_store_ops *ops;
+};
+
+/* Sets this thread's ls_store_last_error() message (printf format). */
+void ls_store_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

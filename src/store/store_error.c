@@ -1,0 +1,22 @@
+/* The thread-local message behind ls_store_last_error(). */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "store/store_backend.h"
+
+#define ERROR_MAX 512
+
+static _Thread_local char last_error[ERROR_MAX];
+
+const char *ls_store_last_error(void)
+{
+    return last_error[0] ? last_error : "no error";
+}
+
+void ls_store_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+}

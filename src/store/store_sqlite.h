@@ -1,0 +1,60 @@
+/* The SQLite back end's object and statements, shared by its files
+ * (store_sqlite.c: open, builds and steps; store_sqlite_log.c: log chunks).
+ * Internal to src/store. */
+#ifndef LS_STORE_STORE_SQLITE_H
+#define LS_STORE_STORE_SQLITE_H
+
+#include "common/buf.h"
+#include "store/chunk.h"
+#include "store/sqlite_conn.h"
+#include "store/store_backend.h"
+
+/* Statement ids; the texts are in store_sqlite.c. */
+enum {
+    SQL_BEGIN,
+    SQL_COMMIT,
+    SQL_ROLLBACK,
+    SQL_BUILD_INSERT,
+    SQL_STEP_INSERT,
+    SQL_BUILD_GET,
+    SQL_BUILD_LIST,
+    SQL_BUILD_UPDATE,
+    SQL_STEP_GET,
+    SQL_STEPS_OF_BUILD,
+    SQL_STEP_UPDATE,
+    SQL_STEP_COUNTERS,
+    SQL_STEP_SET_COUNTERS,
+    SQL_OPEN_SIZE,
+    SQL_OPEN_ROWS,
+    SQL_OPEN_DELETE,
+    SQL_CHUNK_INSERT,
+    SQL_CHUNK_RANGE,
+    SQL_COUNT
+};
+
+typedef struct ls_store_sqlite {
+    ls_store base;
+    size_t chunk_bytes;
+    /* Writer side, used under writer.lock. */
+    ls_sqlite_conn writer;
+    ls_chunk_compressor *compressor;
+    ls_chunk_decoder *merge_decoder; /* reads open rows back when sealing */
+    ls_chunk_writer pending;         /* new lines not yet in a row */
+    ls_chunk_writer merged;          /* open rows + pending, being sealed */
+    ls_buf sealed;                   /* compressed blob */
+    /* Reader side, used under reader.lock. */
+    ls_sqlite_conn reader;
+    ls_chunk_decoder *read_decoder;
+} ls_store_sqlite;
+
+/* Runs SQL_BEGIN / SQL_COMMIT / SQL_ROLLBACK on the writer (ROLLBACK ignores errors). */
+int ls_store_sqlite_begin(ls_store_sqlite *s);
+int ls_store_sqlite_commit(ls_store_sqlite *s);
+void ls_store_sqlite_rollback(ls_store_sqlite *s);
+
+/* Log operations (store_sqlite_log.c). */
+int ls_store_sqlite_append(ls_store *st, const ls_store_batch *batches, size_t n_batches);
+int ls_store_sqlite_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq,
+                         uint64_t limit, ls_store_line_cb cb, void *userdata);
+
+#endif
