@@ -382,6 +382,8 @@ static int parse_string_list(parse_ctx *c, yaml_node_t *n, const char *key, size
     if (!seq_len(n) && !allow_empty)
         return fail(c, n, "\"%s\" is empty; list at least one command", key);
     char **v = ls_xcalloc(seq_len(n), sizeof(*v));
+    char what[64];
+    snprintf(what, sizeof(what), "this item of \"%s\"", key);
     size_t count = 0;
     int r = 0;
     SEQ_FOREACH(n, item)
@@ -402,7 +404,7 @@ static int parse_string_list(parse_ctx *c, yaml_node_t *n, const char *key, size
         r = check(c, it, key);
         if (r < 0)
             goto out;
-        r = scalar_dup(c, it, "this item", c->lim.max_value_bytes, &v[count]);
+        r = scalar_dup(c, it, what, c->lim.max_value_bytes, &v[count]);
         if (r < 0)
             goto out;
         count++;

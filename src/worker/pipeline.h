@@ -16,7 +16,22 @@
  *     - name: db
  *       commands: [...]          # same keys as a step
  *
- * Every error names file:line:column and what to do. */
+ * Rules:
+ * - version is optional; "1" (or 1) is the only version. Unknown keys are
+ *   errors (the message lists the known keys).
+ * - steps is required and not empty; services may be absent or null. Step and
+ *   service names are required, single-line, unique across both lists.
+ * - commands: a non-empty list of non-empty strings (a block scalar "|" makes
+ *   a multi-line command).
+ * - environment values must be scalars and keep their text as written
+ *   (8080, true, 1.50); a YAML null (empty, ~, null) is the empty string.
+ *   Names must be shell variable names, as must the names in secrets.
+ * - tty and ruleset.continue: true/false (also yes/no/on/off).
+ * - timeout: a duration with a unit (30s, 10m, 1h); a bare number other than
+ *   0 is refused, since ls_parse_duration_ms would read it as milliseconds.
+ * - anchors and aliases work; a second YAML document is an error.
+ *
+ * Every error names file:line:column (1-based) and what to do. */
 #ifndef LS_WORKER_PIPELINE_H
 #define LS_WORKER_PIPELINE_H
 
