@@ -699,10 +699,33 @@ static long tab_in_indent(const char *data, size_t len, size_t line)
     return -1;
 }
 
+/* Reader errors (bad UTF-8, control characters) come with a byte offset
+ * instead of a mark. */
+static int fail_reader(parse_ctx *c, yaml_parser_t *parser, const char *data, size_t len)
+{
+    yaml_mark_t mark = {0};
+    size_t end = parser->problem_offset < len ? parser->problem_offset : len;
+    for (size_t i = 0; i < end; i++) {
+        if (data[i] == '\n') {
+            mark.line++;
+            mark.column = 0;
+        } else if (((unsigned char)data[i] & 0xc0) != 0x80) {
+            mark.column++; /* count characters, not UTF-8 continuation bytes */
+        }
+    }
+    const char *problem = parser->problem ? parser->problem : "unreadable input";
+    if (parser->problem_value >= 0)
+        return fail_at(c, mark, "%s (byte 0x%02x); the file must be UTF-8 text", problem,
+                       (unsigned)parser->problem_value & 0xffu);
+    return fail_at(c, mark, "%s; the file must be UTF-8 text", problem);
+}
+
 static int fail_yaml(parse_ctx *c, yaml_parser_t *parser, const char *data, size_t len)
 {
     if (parser->error == YAML_MEMORY_ERROR)
         return fail_at(c, parser->problem_mark, "out of memory while reading YAML");
+    if (parser->error == YAML_READER_ERROR)
+        return fail_reader(c, parser, data, len);
     yaml_mark_t mark = parser->problem_mark;
     /* libyaml reports a tab used as indentation on its line or on the next. */
     for (size_t l = mark.line + 1; l-- > 0 && l + 2 > mark.line;) {
@@ -713,6 +736,10 @@ static int fail_yaml(parse_ctx *c, yaml_parser_t *parser, const char *data, size
         }
     }
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
+    bool same =
+        parser->context_mark.line == mark.line && parser->context_mark.column == mark.column;
+    if (parser->context && same)
+        return fail_at(c, mark, "YAML syntax error: %s (%s)", problem, parser->context);
     if (parser->context)
         return fail_at(c, mark, "YAML syntax error %s started at %zu:%zu: %s", parser->context,
                        parser->context_mark.line + 1, parser->context_mark.column + 1, problem);

@@ -359,7 +359,8 @@ static void test_workdir(void **state)
 static void test_several_processes(void **state)
 {
     enum { N = 3 };
-    capture c[N] = {{0}};
+    capture c[N];
+    memset(c, 0, sizeof(c));
     ls_proc *p[N] = {NULL};
     char script[128];
     c[0].watch_text = "p0-3";
