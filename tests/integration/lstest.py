@@ -1,0 +1,405 @@
+"""Shared helpers for logstream's integration tests (Python standard library only).
+
+They start the real `logstream` binary on loopback -- the server on a free port
+with a temporary data directory, the worker, the viewer -- and talk to them as
+a user's tool would: plain HTTP, Server-Sent Events, process output.
+
+Usage in a test file:
+
+    import lstest
+    class T(lstest.TestCase):
+        def test_x(self):
+            srv = self.start_server()
+            ...
+    if __name__ == "__main__":
+        lstest.main()
+
+Run as: python3 test_x.py --binary /path/to/logstream [unittest args]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BINARY = None  # set by main() from --binary
+
+# How long to wait for a process to print its first line or to exit.
+START_TIMEOUT = 20.0
+EXIT_TIMEOUT = 60.0
+
+
+def binary():
+    if not BINARY:
+        raise RuntimeError("run with --binary PATH_TO_logstream")
+    return BINARY
+
+
+class LineReader:
+    """Reads a pipe line by line in a thread, keeping every line with the
+    monotonic time it arrived, so tests can wait for a line with a timeout."""
+
+    def __init__(self, pipe, name):
+        self.name = name
+        self.lines = []  # (time.monotonic(), text without newline)
+        self.closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self.lines.append((time.monotonic(), text))
+                self._cond.notify_all()
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout):
+        """Returns (time, line) of the first line matching predicate (a regex
+        string or a function), waiting up to timeout seconds; None on timeout
+        or EOF."""
+        if isinstance(predicate, str):
+            rx = re.compile(predicate)
+            predicate = lambda s: rx.search(s) is not None  # noqa: E731
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = 0
+            while True:
+                while i < len(self.lines):
+                    if predicate(self.lines[i][1]):
+                        return self.lines[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if self.closed or left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def wait_closed(self, timeout):
+        self._thread.join(timeout)
+        return self.closed
+
+    def text(self):
+        with self._cond:
+            return "\n".join(t for _, t in self.lines)
+
+
+class Proc:
+    """A started logstream process with line readers on stdout and stderr."""
+
+    def __init__(self, args, env=None, cwd=None, name=None):
+        self.args = args
+        self.name = name or args[1]
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.p = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.out = LineReader(self.p.stdout, self.name + ".stdout")
+        self.err = LineReader(self.p.stderr, self.name + ".stderr")
+
+    def wait(self, timeout=EXIT_TIMEOUT):
+        rc = self.p.wait(timeout)
+        self.out.wait_closed(5)
+        self.err.wait_closed(5)
+        return rc
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL after timeout; returns the exit code."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.out.wait_closed(5)
+        self.err.wait_closed(5)
+        return self.p.returncode
+
+    def describe(self):
+        return "%s exited %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            " ".join(self.args), self.p.poll(), self.out.text(), self.err.text())
+
+
+class Server:
+    """`logstream server` on 127.0.0.1:0 with its own data directory."""
+
+    def __init__(self, data_dir, extra_args=(), env=None):
+        self.data_dir = data_dir
+        self.proc = Proc([binary(), "server", "--listen", "127.0.0.1:0", "--data", data_dir]
+                         + list(extra_args), env=env, name="server")
+        got = self.proc.out.wait_for(r"listening on http://", START_TIMEOUT)
+        if not got:
+            self.proc.stop()
+            raise AssertionError("server did not print its URL:\n" + self.proc.describe())
+        self.url = re.search(r"(http://\S+)", got[1]).group(1).rstrip("/")
+        u = urllib.parse.urlsplit(self.url)
+        self.host, self.port = u.hostname, u.port
+
+    def stop(self):
+        return self.proc.stop()
+
+
+class Worker:
+    """`logstream run PIPELINE --server URL`; reads its "build ID URL" line."""
+
+    def __init__(self, pipeline, server_url, extra_args=(), env=None):
+        self.proc = Proc([binary(), "run", pipeline, "--server", server_url] + list(extra_args),
+                         env=env, name="run")
+        got = self.proc.out.wait_for(r"^build \d+ ", START_TIMEOUT)
+        if not got:
+            self.proc.stop()
+            raise AssertionError("worker did not print 'build ID URL':\n" + self.proc.describe())
+        parts = got[1].split()
+        self.build_id = int(parts[1])
+        self.build_url = parts[2] if len(parts) > 2 else None
+
+    def wait(self, timeout=EXIT_TIMEOUT):
+        return self.proc.wait(timeout)
+
+
+# ---- HTTP --------------------------------------------------------------------
+
+
+class HttpAnswer:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+
+def http(method, url, body=None, headers=None, timeout=30.0):
+    """One request; returns HttpAnswer for every status (no exception on 4xx/5xx)."""
+    data = body
+    hdrs = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return HttpAnswer(r.status, dict(r.headers), r.read())
+    except urllib.error.HTTPError as e:
+        return HttpAnswer(e.code, dict(e.headers), e.read())
+
+
+def get_json(url, timeout=30.0):
+    a = http("GET", url, timeout=timeout)
+    if a.status != 200:
+        raise AssertionError("GET %s -> %d %s" % (url, a.status, a.text()))
+    return a.json()
+
+
+def wait_build_final(server_url, build_id, timeout=EXIT_TIMEOUT):
+    """Polls GET /api/v1/builds/ID until its status is final; returns the build."""
+    deadline = time.monotonic() + timeout
+    while True:
+        b = get_json("%s/api/v1/builds/%d" % (server_url, build_id))
+        if b["status"] not in ("pending", "running"):
+            return b
+        if time.monotonic() > deadline:
+            raise AssertionError("build %d still %s after %ss" % (build_id, b["status"], timeout))
+        time.sleep(0.1)
+
+
+# ---- Server-Sent Events ------------------------------------------------------
+
+
+class SSEEvent:
+    def __init__(self, type_, data, id_, t):
+        self.type = type_
+        self.data = data
+        self.id = id_
+        self.time = t  # time.monotonic() when the event was complete
+
+    def lines(self):
+        """For 'lines' events: the NDJSON line objects."""
+        return [json.loads(s) for s in self.data.split("\n") if s]
+
+    def __repr__(self):
+        return "SSEEvent(%r, id=%r, %r)" % (self.type, self.id, self.data[:200])
+
+
+class SSEReader:
+    """Reads one SSE response in a thread (http.client, so the stream is
+    consumed as it arrives), queueing events with their arrival times."""
+
+    def __init__(self, url, last_event_id=None, timeout=60.0):
+        u = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        path = u.path + ("?" + u.query if u.query else "")
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.request("GET", path, headers=headers)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.content_type = self.resp.getheader("Content-Type", "")
+        self.events = queue.Queue()
+        self.comments = []
+        self.closed = threading.Event()
+        self.error = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if self.status == 200:
+            self._thread.start()
+        else:
+            self.body = self.resp.read()
+            self.closed.set()
+
+    def _run(self):
+        etype, data, eid = "", [], None
+        try:
+            while True:
+                raw = self.resp.fp.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line == "":
+                    if data:
+                        self.events.put(SSEEvent(etype or "message", "\n".join(data), eid,
+                                                 time.monotonic()))
+                    etype, data = "", []
+                elif line.startswith(":"):
+                    self.comments.append(line[1:])
+                else:
+                    field, _, value = line.partition(":")
+                    if value.startswith(" "):
+                        value = value[1:]
+                    if field == "event":
+                        etype = value
+                    elif field == "data":
+                        data.append(value)
+                    elif field == "id":
+                        eid = value
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            self.error = e
+        finally:
+            self.closed.set()
+            self.events.put(None)
+
+    def next(self, timeout):
+        """The next event, or None at end of stream; raises queue.Empty on timeout."""
+        return self.events.get(timeout=timeout)
+
+    def read_until_end(self, timeout):
+        """Events until 'end' (inclusive) or end of stream; fails on timeout."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no 'end' event within %ss; got %r" % (timeout, out))
+            ev = self.next(left)
+            if ev is None:
+                return out
+            out.append(ev)
+            if ev.type == "end":
+                return out
+
+    def close(self):
+        try:
+            self.resp.close()
+        finally:
+            self.conn.close()
+
+
+def step_logs_url(server_url, build_id, step):
+    return "%s/api/v1/builds/%d/steps/%d/logs" % (server_url, build_id, step)
+
+
+# ---- test case base ------------------------------------------------------------
+
+
+class TestCase(unittest.TestCase):
+    """Gives each test a temp dir and cleans up the processes it started."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="lstest-")
+        self._procs = []
+
+    def tearDown(self):
+        for p in reversed(self._procs):
+            p.stop()
+        if self._outcome_ok():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            sys.stderr.write("kept %s for inspection\n" % self.tmp)
+            for p in self._procs:
+                sys.stderr.write(p.describe() + "\n")
+
+    def _outcome_ok(self):
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return True
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return True
+        errs = [e for t, e in result.errors + result.failures if t is self]
+        return not errs
+
+    def start_server(self, extra_args=(), env=None):
+        data = os.path.join(self.tmp, "data-%d" % len(self._procs))
+        os.makedirs(data, exist_ok=True)
+        srv = Server(data, extra_args, env)
+        self._procs.append(srv.proc)
+        return srv
+
+    def run_worker(self, pipeline, server_url, extra_args=(), env=None):
+        w = Worker(pipeline, server_url, extra_args, env)
+        self._procs.append(w.proc)
+        return w
+
+    def start(self, args, env=None, cwd=None, name=None):
+        p = Proc([binary()] + list(args), env=env, cwd=cwd, name=name)
+        self._procs.append(p)
+        return p
+
+    def write_pipeline(self, text, name="pipeline.yml"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+def main():
+    """Parses --binary, then runs the unittest tests of the calling module."""
+    global BINARY
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True, help="path to the logstream executable")
+    args, rest = ap.parse_known_args()
+    BINARY = os.path.abspath(args.binary)
+    if not os.access(BINARY, os.X_OK):
+        sys.exit("not an executable: %s" % BINARY)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
