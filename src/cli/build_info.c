@@ -7,7 +7,7 @@
 
 #include "common/alloc.h"
 
-bool ls_status_is_final(const char *status)
+bool ls_status_name_is_final(const char *status)
 {
     return strcmp(status, "pending") != 0 && strcmp(status, "running") != 0;
 }

@@ -47,7 +47,7 @@ ls_step_info *ls_build_info_step(const ls_build_info *b, int number);
 ls_step_info *ls_build_info_step_by_name(const ls_build_info *b, const char *name);
 
 /* True for a status that will not change any more. */
-bool ls_status_is_final(const char *status);
+bool ls_status_name_is_final(const char *status);
 
 /* Frees what b owns and zeroes it. */
 void ls_build_info_clear(ls_build_info *b);

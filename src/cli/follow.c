@@ -278,7 +278,7 @@ static int on_build_event(follower *f, const ls_sse_event *ev)
         } else {
             ls_build_info_clear(&f->build);
             f->build = b;
-            f->build_final = f->build_final || ls_status_is_final(b.status);
+            f->build_final = f->build_final || ls_status_name_is_final(b.status);
         }
     } else if (!strcmp(ev->type, "step")) {
         ls_step_info s;
@@ -575,7 +575,7 @@ static int fetch_build(follower *f)
         fail(f, -EPROTO, "%s: the answer is not a build object", url);
         goto out;
     }
-    f->build_final = ls_status_is_final(f->build.status);
+    f->build_final = ls_status_name_is_final(f->build.status);
     if (f->o->only_step && !ls_build_info_step(&f->build, f->o->only_step)) {
         r = -ENOENT;
         fail(f, r, "build %" PRId64 " has no step %d", f->o->build_id, f->o->only_step);
