@@ -1,0 +1,84 @@
+#include "server/linesource.h"
+
+#include <errno.h>
+
+#include "store/store.h"
+
+typedef struct bounded_cb {
+    ls_live_line_cb cb;
+    void *arg;
+    uint64_t upto;
+    size_t max_lines;
+    size_t delivered;
+    int stopped;
+} bounded_cb;
+
+/* Passes a line on unless it is past the bound; stops at the bound. */
+static int bounded(void *arg, const ls_line *line)
+{
+    bounded_cb *b = arg;
+    if (b->upto && line->seq > b->upto) {
+        b->stopped = 1;
+        return 1;
+    }
+    b->delivered++;
+    int r = b->cb(b->arg, line);
+    if (r != 0 || (b->upto && line->seq >= b->upto) || b->delivered >= b->max_lines) {
+        b->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int store_line(void *arg, const ls_line *line)
+{
+    return bounded(arg, line);
+}
+
+int ls_linesource_read(ls_server *srv, ls_live_step *step, uint64_t after, uint64_t upto,
+                       size_t max_lines, ls_live_line_cb cb, void *arg, ls_live_state *ret_state)
+{
+    bounded_cb b = {.cb = cb, .arg = arg, .upto = upto, .max_lines = max_lines ? max_lines : 1};
+    ls_live_state st;
+    if (upto && after >= upto) {
+        ls_live_get_state(step, &st);
+        goto out;
+    }
+    int n = ls_live_read(step, after, b.max_lines, bounded, &b, &st);
+    if (n >= 0)
+        goto out;
+    /* Not in memory: lines after..oldest_seq-1 are durable in the store. */
+    uint64_t last = st.oldest_seq - 1;
+    if (b.upto == 0 || b.upto > last)
+        b.upto = last;
+    int rc = ls_store_read(srv->store, ls_live_step_build(step), ls_live_step_number(step),
+                           after + 1, b.max_lines, store_line, &b);
+    if (rc < 0)
+        return rc;
+    if (b.delivered == 0)
+        return -EIO; /* the store lacks lines it reported durable */
+out:
+    if (ret_state)
+        *ret_state = st;
+    return (int)b.delivered;
+}
+
+int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_step **ret,
+                            ls_step_info *ret_info)
+{
+    ls_step_info info;
+    int rc = ls_store_get_step(srv->store, build, step, &info);
+    if (rc < 0)
+        return rc;
+    ls_live_init init = {
+        .durable_seq = info.line_count,
+        .durable_bytes = info.byte_count,
+        .status = info.status,
+        .has_exit_code = info.has_exit_code,
+        .exit_code = info.exit_code,
+    };
+    *ret = ls_live_open(srv->live, build, step, &init);
+    if (ret_info)
+        *ret_info = info;
+    return 0;
+}

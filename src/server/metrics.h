@@ -1,0 +1,62 @@
+/* Server metrics: lock-free counters updated on the hot paths and rendered
+ * in the Prometheus text format for GET /metrics. */
+#ifndef LS_SERVER_METRICS_H
+#define LS_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Why an ingest request was refused (label "code" of
+ * logstream_ingest_rejected_total). */
+typedef enum {
+    LS_REJECT_BAD_RECORD,
+    LS_REJECT_SEQ_GAP,
+    LS_REJECT_LINE_TOO_LONG,
+    LS_REJECT_REQUEST_TOO_LARGE,
+    LS_REJECT_UNSUPPORTED_MEDIA_TYPE,
+    LS_REJECT_NOT_FOUND,
+    LS_REJECT_COUNT
+} ls_reject_code;
+
+/* Upper bounds (seconds) of the flush latency histogram buckets. */
+#define LS_FLUSH_BUCKETS 12
+
+typedef struct ls_metrics {
+    atomic_uint_fast64_t lines_ingested;
+    atomic_uint_fast64_t bytes_ingested;
+    atomic_uint_fast64_t duplicates;
+    atomic_int_fast64_t active_streams;
+    atomic_int_fast64_t sse_clients;
+    atomic_uint_fast64_t sse_disconnected_slow;
+    atomic_uint_fast64_t rejected[LS_REJECT_COUNT];
+    atomic_uint_fast64_t flush_errors;
+    atomic_uint_fast64_t flush_bucket[LS_FLUSH_BUCKETS]; /* not cumulative */
+    atomic_uint_fast64_t flush_count;
+    atomic_uint_fast64_t flush_sum_ns;
+    atomic_uint_fast64_t flushed_lines;
+    atomic_uint_fast64_t backpressure_waits;
+} ls_metrics;
+
+/* Zeroes every counter. */
+void ls_metrics_init(ls_metrics *m);
+
+/* The code's label value, e.g. "seq_gap" (also the API's error code). */
+const char *ls_reject_code_name(ls_reject_code c);
+
+void ls_metrics_reject(ls_metrics *m, ls_reject_code c);
+
+/* Records one flush that took ns nanoseconds and stored lines lines. */
+void ls_metrics_observe_flush(ls_metrics *m, int64_t ns, uint64_t lines);
+
+/* Gauges owned by other modules, sampled at render time. */
+typedef struct ls_metrics_gauges {
+    uint64_t pending_bytes; /* accepted, not yet durable */
+    uint64_t live_steps;    /* steps with a live object */
+} ls_metrics_gauges;
+
+/* Appends the Prometheus text exposition of m and g to out. */
+void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out);
+
+#endif

@@ -1,0 +1,284 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/alloc.h"
+#include "common/flags.h"
+#include "server/build_events.h"
+#include "server/flusher.h"
+#include "server/http.h"
+#include "server/live.h"
+#include "server/srv.h"
+#include "server/sse_ping.h"
+#include "server/waker.h"
+#include "store/store.h"
+
+#define MAX_FLAGS 24
+
+static void server_flags(ls_server_config *c, ls_flag *f)
+{
+    const ls_flag flags[] = {
+        {"listen", 0, LS_FLAG_STRING, &c->listen, "127.0.0.1:8080",
+         "address to listen on, HOST:PORT (port 0 picks a free port)"},
+        {"data", 0, LS_FLAG_STRING, &c->data_dir, "./logstream-data",
+         "directory for the database (created if missing)"},
+        {"public-url", 0, LS_FLAG_STRING, &c->public_url, NULL,
+         "base URL of this server in build \"url\" fields (default http://LISTEN)"},
+        {"flush-interval", 0, LS_FLAG_DURATION, &c->flush_interval_ms, "100ms",
+         "how often received lines are written to the database"},
+        {"max-line", 0, LS_FLAG_SIZE, &c->max_line, "64KiB", "longest log line text accepted"},
+        {"max-connections", 0, LS_FLAG_INT, &c->max_connections, "1024",
+         "most simultaneous HTTP connections"},
+        {"max-request-bytes", 0, LS_FLAG_SIZE, &c->max_request_bytes, "1GiB",
+         "largest body of one ingest request (workers rotate requests well before)"},
+        {"max-json", 0, LS_FLAG_SIZE, &c->max_json_bytes, "1MiB",
+         "largest JSON request body (builds, steps)"},
+        {"sse-max-lag", 0, LS_FLAG_SIZE, &c->sse_max_lag_bytes, "16MiB",
+         "disconnect a follower this many bytes behind (it resumes with Last-Event-ID)"},
+        {"sse-max-lag-lines", 0, LS_FLAG_INT, &c->sse_max_lag_lines, "1000000",
+         "disconnect a follower this many lines behind"},
+        {"sse-ping", 0, LS_FLAG_DURATION, &c->sse_ping_ms, "15s",
+         "send an SSE comment after this much silence"},
+        {"live-buffer", 0, LS_FLAG_SIZE, &c->live_buffer, "4MiB",
+         "recent log text kept in memory per running step for followers"},
+        {"live-linger", 0, LS_FLAG_DURATION, &c->live_linger_ms, "30s",
+         "keep a finished step in memory this long before reading it from the database"},
+        {"max-pending", 0, LS_FLAG_SIZE, &c->max_pending, "64MiB",
+         "bytes accepted but not yet stored; above it ingest pauses until the flusher catches up"},
+        {"idle-timeout", 0, LS_FLAG_DURATION, &c->idle_timeout_ms, "120s",
+         "close a connection with no traffic for this long"},
+        {"connection-memory", 0, LS_FLAG_SIZE, &c->connection_memory, "256KiB",
+         "memory per connection for headers and body reads"},
+        {"error-drain", 0, LS_FLAG_SIZE, &c->error_drain_bytes, "1MiB",
+         "after rejecting a record, read this much more body for the answer, then close"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+    };
+    memcpy(f, flags, sizeof(flags));
+}
+
+/* Checks the limits; returns 0 or -EINVAL with a message. */
+static int check_config(const ls_server_config *c, char *err, size_t errlen)
+{
+    struct {
+        const char *name;
+        int64_t v, min, max;
+    } checks[] = {
+        {"flush-interval", c->flush_interval_ms, 1, 60000},
+        {"max-line", c->max_line, 16, 16 * 1024 * 1024},
+        {"max-connections", c->max_connections, 4, 1000000},
+        {"max-request-bytes", c->max_request_bytes, 1024, INT64_MAX},
+        {"max-json", c->max_json_bytes, 1024, 1024 * 1024 * 1024},
+        {"sse-max-lag", c->sse_max_lag_bytes, 1024, INT64_MAX},
+        {"sse-max-lag-lines", c->sse_max_lag_lines, 1, INT64_MAX},
+        {"sse-ping", c->sse_ping_ms, 10, 3600000},
+        {"live-buffer", c->live_buffer, 0, INT64_MAX},
+        {"live-linger", c->live_linger_ms, 0, INT64_MAX},
+        {"max-pending", c->max_pending, 1024, INT64_MAX},
+        {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
+        {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
+        {"error-drain", c->error_drain_bytes, 0, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        if (checks[i].v < checks[i].min || checks[i].v > checks[i].max) {
+            snprintf(err, errlen, "--%s is out of range (from %lld to %lld)", checks[i].name,
+                     (long long)checks[i].min, (long long)checks[i].max);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Splits HOST:PORT, [V6]:PORT or :PORT. host is written into hostbuf. */
+static int parse_listen(const char *s, char *hostbuf, size_t hostlen, uint16_t *ret_port, char *err,
+                        size_t errlen)
+{
+    const char *colon = strrchr(s, ':');
+    const char *h = s;
+    size_t hlen = colon ? (size_t)(colon - s) : 0;
+    if (!colon)
+        goto bad;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= hostlen)
+        goto bad;
+    memcpy(hostbuf, h, hlen);
+    hostbuf[hlen] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || !end || *end || end == colon + 1 || port < 0 || port > 65535)
+        goto bad;
+    *ret_port = (uint16_t)port;
+    return 0;
+bad:
+    snprintf(err, errlen, "--listen must be HOST:PORT (e.g. 127.0.0.1:8080), not '%s'", s);
+    return -EINVAL;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        snprintf(err, errlen, "--data path is too long");
+        return -ENAMETOOLONG;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            goto fail;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        goto fail;
+    return 0;
+fail:;
+    int e = errno;
+    snprintf(err, errlen, "cannot create the data directory %s: %s", tmp, strerror(e));
+    return -e;
+}
+
+static int open_parts(ls_server *srv, char *err, size_t errlen)
+{
+    ls_server_config *c = &srv->cfg;
+    char host[256];
+    uint16_t port;
+    int rc = parse_listen(c->listen, host, sizeof(host), &port, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = make_dir(c->data_dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    char dbpath[4200];
+    snprintf(dbpath, sizeof(dbpath), "%s/logstream.db", c->data_dir);
+    rc = ls_store_open_sqlite(dbpath, NULL, (ls_store **)&srv->store);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot open the database %s: %s", dbpath, ls_store_last_error());
+        return rc;
+    }
+    ls_live_options lo = {
+        .buffer_bytes = (size_t)c->live_buffer,
+        .max_line = (size_t)c->max_line,
+        .linger_ms = c->live_linger_ms,
+        .idle_ms = c->idle_timeout_ms * 2,
+    };
+    srv->live = ls_live_new(&lo);
+    srv->wakers = ls_waker_set_new();
+    srv->events = ls_build_events_new(srv);
+    rc = ls_pinger_start(c->sse_ping_ms, &srv->pinger);
+    if (rc == 0)
+        rc = ls_flusher_start(srv, &srv->flusher);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
+        return rc;
+    }
+    rc = ls_http_start(srv, host, port, &srv->http, err, errlen);
+    if (rc < 0)
+        return rc;
+    char url[512];
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof(url), "http://%s%s%s:%u", v6 ? "[" : "", *host ? host : "localhost",
+             v6 ? "]" : "", ls_http_port(srv->http));
+    srv->listen_url = ls_xstrdup(url);
+    if (c->public_url && *c->public_url)
+        snprintf(url, sizeof(url), "%s", c->public_url);
+    size_t len = strlen(url);
+    while (len && url[len - 1] == '/')
+        url[--len] = '\0';
+    srv->public_url = ls_xstrdup(url);
+    return 0;
+}
+
+int ls_server_start(int argc, char **argv, ls_server **ret, char *err, size_t errlen)
+{
+    ls_server *srv = ls_xcalloc(1, sizeof(*srv));
+    ls_metrics_init(&srv->metrics);
+    ls_flag flags[MAX_FLAGS];
+    server_flags(&srv->cfg, flags);
+    int npos = 0;
+    int rc = ls_flags_parse(flags, argc, argv, NULL, 0, &npos, err, errlen);
+    if (rc == -EAGAIN) {
+        ls_flags_usage(stdout, "server", "[--listen HOST:PORT] [--data DIR] [flags]", flags);
+        goto fail;
+    }
+    if (rc == 0 && npos > 0) {
+        snprintf(err, errlen, "logstream server takes no arguments besides flags");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = check_config(&srv->cfg, err, errlen);
+    if (rc == 0)
+        rc = open_parts(srv, err, errlen);
+    if (rc < 0)
+        goto fail;
+    *ret = srv;
+    return 0;
+fail:
+    ls_server_free(srv);
+    return rc;
+}
+
+unsigned ls_server_port(const ls_server *s)
+{
+    return ls_http_port(s->http);
+}
+
+void ls_server_free(ls_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    if (s->http) {
+        ls_http_quiesce(s->http);
+        if (s->flusher)
+            ls_flusher_flush_now(s->flusher); /* so waiting uploads can be answered */
+        ls_http_stop(s->http);
+    }
+    ls_flusher_stop(s->flusher);
+    ls_pinger_stop(s->pinger);
+    ls_build_events_free(s->events);
+    ls_live_free(s->live);
+    ls_waker_set_free(s->wakers);
+    ls_store_free(s->store);
+    ls_flag flags[MAX_FLAGS];
+    server_flags(&s->cfg, flags);
+    ls_flags_free(flags);
+    free(s->public_url);
+    free(s->listen_url);
+    free(s);
+}
+
+int ls_server_main(int argc, char **argv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* block before any thread starts, so only sigwait sees them */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char err[512] = "";
+    ls_server *srv = NULL;
+    int rc = ls_server_start(argc, argv, &srv, err, sizeof(err));
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "logstream server: %s\n", err);
+        return rc == -EINVAL ? 2 : 1;
+    }
+    printf("logstream server listening on %s\n", srv->listen_url);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "logstream server: stopping (signal %d), storing what was received\n", sig);
+    ls_server_free(srv);
+    return 0;
+}

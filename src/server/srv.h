@@ -1,0 +1,57 @@
+/* The server's shared state, seen by every server module (not by other
+ * components: they use server.h). */
+#ifndef LS_SERVER_SRV_H
+#define LS_SERVER_SRV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/metrics.h"
+#include "server/server.h"
+
+struct ls_store;
+struct ls_live;
+struct ls_flusher;
+struct ls_http;
+struct ls_pinger;
+struct ls_build_events;
+struct ls_waker_set;
+
+/* Every limit of the server, from its flags (see server.c for defaults). */
+typedef struct ls_server_config {
+    char *listen;
+    char *data_dir;
+    char *public_url;
+    int64_t flush_interval_ms;
+    int64_t max_line;
+    int64_t max_connections;
+    int64_t max_request_bytes;
+    int64_t max_json_bytes;
+    int64_t sse_max_lag_bytes;
+    int64_t sse_max_lag_lines;
+    int64_t sse_ping_ms;
+    int64_t live_buffer;
+    int64_t live_linger_ms;
+    int64_t max_pending;
+    int64_t idle_timeout_ms;
+    int64_t connection_memory;
+    int64_t error_drain_bytes;
+} ls_server_config;
+
+struct ls_server {
+    ls_server_config cfg;
+    char *public_url; /* without a trailing '/' */
+    char *listen_url; /* http://HOST:PORT actually bound */
+    struct ls_store *store;
+    struct ls_live *live;
+    struct ls_flusher *flusher;
+    struct ls_http *http;
+    struct ls_pinger *pinger;
+    struct ls_build_events *events;
+    struct ls_waker_set *wakers;
+    ls_metrics metrics;
+    atomic_bool stopping;
+};
+
+#endif
