@@ -1,0 +1,13 @@
+#include "plugins/builtin.h"
+
+#include "plugins/resave/resave.h"
+
+static const ls_plugin_v1 *const builtin_plugins[] = {
+    &ls_plugin_resave,
+};
+
+const ls_plugin_v1 *const *ls_builtin_plugins(size_t *ret_count)
+{
+    *ret_count = sizeof(builtin_plugins) / sizeof(builtin_plugins[0]);
+    return builtin_plugins;
+}
