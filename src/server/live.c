@@ -508,3 +508,11 @@ void ls_live_unsubscribe(ls_live_step *s, ls_live_sub *sub)
     sub->prev = sub->next = NULL;
     pthread_mutex_unlock(&s->mu);
 }
+
+bool ls_live_too_far_behind(const ls_live_state *st, uint64_t sent_seq, uint64_t sent_bytes,
+                            uint64_t max_bytes, uint64_t max_lines)
+{
+    uint64_t lag_lines = st->received_seq > sent_seq ? st->received_seq - sent_seq : 0;
+    uint64_t lag_bytes = st->received_bytes > sent_bytes ? st->received_bytes - sent_bytes : 0;
+    return lag_lines > max_lines || lag_bytes > max_bytes;
+}

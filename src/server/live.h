@@ -142,6 +142,12 @@ void ls_live_flush_done(ls_live_step *s, bool ok);
 void ls_live_set_status(ls_live_step *s, ls_status status, bool has_exit_code, int exit_code,
                         int64_t now_ms);
 
+/* Lag of a reader that has sent every line up to sent_seq (sent_bytes text
+ * bytes in all): true when it is more than max_bytes or max_lines behind
+ * what the step has received. */
+bool ls_live_too_far_behind(const ls_live_state *st, uint64_t sent_seq, uint64_t sent_bytes,
+                            uint64_t max_bytes, uint64_t max_lines);
+
 void ls_live_subscribe(ls_live_step *s, ls_live_sub *sub);
 void ls_live_unsubscribe(ls_live_step *s, ls_live_sub *sub);
 

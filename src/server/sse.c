@@ -100,8 +100,8 @@ static bool too_slow(sse_client *c, const ls_live_state *st)
     if (!c->caught_up)
         return false;
     const ls_server_config *cfg = &c->srv->cfg;
-    return st->received_bytes - c->sent_bytes > (uint64_t)cfg->sse_max_lag_bytes ||
-           st->received_seq - c->sent_seq > (uint64_t)cfg->sse_max_lag_lines;
+    return ls_live_too_far_behind(st, c->sent_seq, c->sent_bytes, (uint64_t)cfg->sse_max_lag_bytes,
+                                  (uint64_t)cfg->sse_max_lag_lines);
 }
 
 /* Puts the next thing to send into out (lines, end, ping). Returns 1 when out
