@@ -84,6 +84,8 @@ typedef struct ls_store_options {
     bool full_sync;        /* fsync every commit (synchronous=FULL); default NORMAL, see above */
     int busy_timeout_ms;   /* wait this long for a lock held by another process; 0 = 5000 */
     uint64_t max_db_bytes; /* appends beyond this database size fail with -ENOSPC; 0 = none */
+    size_t cache_bytes;    /* page cache of the writer connection (the reader gets a quarter);
+                              0 = 64 MiB */
 } ls_store_options;
 
 /* Opens (creating if needed, migrating the schema) the SQLite database at

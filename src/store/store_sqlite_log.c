@@ -104,8 +104,10 @@ static int add_line_to_writer(void *userdata, const ls_line *line)
     return ls_chunk_writer_add(userdata, line);
 }
 
-/* Fills s->merged with the step's open rows followed by the pending lines. */
-static int merge_open_rows(ls_store_sqlite *s, const step_state *st)
+/* Fills s->merged with the step's open rows followed by the pending lines
+ * (taken from the batch, where they are still at hand, not decoded again). */
+static int merge_open_rows(ls_store_sqlite *s, const step_state *st, const ls_line *pending,
+                           size_t n_pending)
 {
     sqlite3_stmt *stmt = ls_sqlite_stmt(&s->writer, SQL_OPEN_ROWS);
     int r = 0, rc;
@@ -127,8 +129,8 @@ static int merge_open_rows(ls_store_sqlite *s, const step_state *st)
         r = ls_sqlite_fail(&s->writer, rc, "reading open log chunks");
         goto out;
     }
-    r = ls_chunk_decode(s->merge_decoder, s->pending.buf.data, s->pending.buf.len,
-                        add_line_to_writer, &s->merged, NULL);
+    for (size_t i = 0; i < n_pending && r == 0; i++)
+        r = ls_chunk_writer_add(&s->merged, &pending[i]);
 out:
     sqlite3_reset(stmt);
     return r;
@@ -148,13 +150,14 @@ static int delete_open_rows(ls_store_sqlite *s, step_state *st)
     return r;
 }
 
-/* Seals the open rows (if any) and the pending lines into one zstd chunk. */
-static int seal(ls_store_sqlite *s, step_state *st)
+/* Seals the open rows (if any) and the pending lines (the last n_pending
+ * lines before `end` in the batch, encoded in s->pending) into one zstd chunk. */
+static int seal(ls_store_sqlite *s, step_state *st, const ls_line *end)
 {
     const ls_chunk_writer *w = &s->pending;
     int r;
     if (st->open_rows > 0) {
-        r = merge_open_rows(s, st);
+        r = merge_open_rows(s, st, end - s->pending.n_lines, s->pending.n_lines);
         if (r < 0)
             return r;
         w = &s->merged;
@@ -219,7 +222,7 @@ static int append_batch(ls_store_sqlite *s, const ls_store_batch *b)
         st.durable_seq = line->seq;
         st.byte_count += line->len;
         if (st.open_bytes + s->pending.buf.len >= s->chunk_bytes) {
-            r = seal(s, &st);
+            r = seal(s, &st, line + 1);
             if (r < 0)
                 return r;
         }

@@ -580,7 +580,7 @@ static void test_corrupt_chunk_reported(void **state)
 static void test_disk_full_is_enospc(void **state)
 {
     fixture *f = *state;
-    ls_store_options o = {.chunk_bytes = 16384, .max_db_bytes = 256 * 1024};
+    ls_store_options o = {.chunk_bytes = 16384, .max_db_bytes = 2 * 1024 * 1024};
     ls_store *st = NULL;
     assert_int_equal(ls_store_open_sqlite(f->path, &o, &st), 0);
     ls_build_info b = create_build(st, "full", 1);
