@@ -111,7 +111,7 @@ static int count_line(void *userdata, const ls_line *line)
 static void remove_db(const char *dir, const char *path)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm"};
-    char p[4096];
+    char p[4300];
     for (size_t i = 0; i < 3; i++) {
         snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
         unlink(p);
