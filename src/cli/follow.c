@@ -271,7 +271,16 @@ static int on_build_event(follower *f, const ls_sse_event *ev)
 {
     json_t *j = json_loadb(ev->data, ev->data_len, 0, NULL);
     int r = 0;
-    if (!strcmp(ev->type, "build")) {
+    if (!strcmp(ev->type, "build") && !json_is_array(json_object_get(j, "steps"))) {
+        /* A build change without the steps: only the status matters here. */
+        const char *status = json_string_value(json_object_get(j, "status"));
+        if (!status || strlen(status) >= sizeof(f->build.status)) {
+            r = -EPROTO;
+        } else {
+            snprintf(f->build.status, sizeof(f->build.status), "%s", status);
+            f->build_final = f->build_final || ls_status_name_is_final(status);
+        }
+    } else if (!strcmp(ev->type, "build")) {
         ls_build_info b;
         if (ls_build_info_from_json(j, &b) < 0) {
             r = -EPROTO;
@@ -474,9 +483,13 @@ static void start_log(follower *f, conn *c, const ls_step_info *s)
         snprintf(c->prefix, n, "%s | ", s->name);
         c->ps.prefix = c->prefix;
     }
-    if (!f->o->only_step)
-        ls_printer_note(f->o->printer, "── %s %d: %s ──%s", s->service ? "service" : "step",
-                        s->number, s->name, s->service ? " (its lines are prefixed)" : "");
+    if (f->o->only_step)
+        return;
+    if (s->service)
+        ls_printer_note(f->o->printer, "── service %d: %s (its lines start with \"%s\") ──",
+                        s->number, s->name, c->prefix);
+    else
+        ls_printer_note(f->o->printer, "── step %d: %s ──", s->number, s->name);
 }
 
 /* A step that has not started when the build is over will never run. */

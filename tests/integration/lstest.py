@@ -200,7 +200,7 @@ class HttpAnswer:
         return self.body.decode("utf-8", "replace")
 
 
-def http(method, url, body=None, headers=None, timeout=30.0):
+def request(method, url, body=None, headers=None, timeout=30.0):
     """One request; returns HttpAnswer for every status (no exception on 4xx/5xx)."""
     data = body
     hdrs = dict(headers or {})
@@ -216,7 +216,7 @@ def http(method, url, body=None, headers=None, timeout=30.0):
 
 
 def get_json(url, timeout=30.0):
-    a = http("GET", url, timeout=timeout)
+    a = request("GET", url, timeout=timeout)
     if a.status != 200:
         raise AssertionError("GET %s -> %d %s" % (url, a.status, a.text()))
     return a.json()

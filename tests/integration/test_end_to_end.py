@@ -66,7 +66,7 @@ class EndToEnd(lstest.TestCase):
         self.assertEqual(lstest.json.loads(end.data),
                          {"status": "success", "exit_code": 0, "lines": 9})
 
-        raw = lstest.http("GET", lstest.step_logs_url(srv.url, w.build_id, 1))
+        raw = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id, 1))
         self.assertEqual(raw.status, 200)
         self.assertEqual(raw.text(), HELLO_LOG)
 
@@ -89,7 +89,7 @@ class EndToEnd(lstest.TestCase):
             "  - name: ok\n"
             "    commands: [echo fine]\n"
             "  - name: broken\n"
-            "    commands: ['echo before >&2', 'exit 3', 'echo never']\n")
+            "    commands: ['echo before >&2; sleep 0.5', 'exit 3', 'echo never']\n")
         w = self.run_worker(p, srv.url)
         self.assertEqual(w.wait(), 1, w.proc.describe())
         b = lstest.wait_build_final(srv.url, w.build_id)
@@ -97,9 +97,10 @@ class EndToEnd(lstest.TestCase):
         s1, s2 = b["steps"]
         self.assertEqual((s1["status"], s1["exit_code"]), ("success", 0))
         self.assertEqual((s2["status"], s2["exit_code"]), ("failure", 3))
-        raw = lstest.http("GET", lstest.step_logs_url(srv.url, w.build_id, 2)).text()
-        self.assertEqual(raw, "$ echo before >&2\nbefore\n$ exit 3\n")
-        nd = lstest.http("GET", lstest.step_logs_url(srv.url, w.build_id, 2) + "?since=0")
+        raw = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id, 2)).text()
+        # stdout and stderr are separate pipes: the sleep orders them.
+        self.assertEqual(raw, "$ echo before >&2; sleep 0.5\nbefore\n$ exit 3\n")
+        nd = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id, 2) + "?since=0")
         streams = [lstest.json.loads(s)["stream"] for s in nd.text().splitlines()]
         self.assertEqual(streams, ["o", "e", "o"])
 

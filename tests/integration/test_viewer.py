@@ -29,7 +29,7 @@ def wait_lines(server_url, build_id, step, n, timeout=20):
     deadline = time.monotonic() + timeout
     url = lstest.step_logs_url(server_url, build_id, step) + "?since=0&limit=100000"
     while time.monotonic() < deadline:
-        a = lstest.http("GET", url)
+        a = lstest.request("GET", url)
         if a.status == 200 and len(a.text().splitlines()) >= n:
             return
         time.sleep(0.05)
@@ -37,12 +37,13 @@ def wait_lines(server_url, build_id, step, n, timeout=20):
 
 
 class CuttingProxy:
-    """A TCP proxy to the server that closes every connection once it has sent
-    `budget` bytes of the answer to the client, so SSE readers must resume."""
+    """A TCP proxy to the server that closes every connection `lifetime`
+    seconds after it opened (the cut lands wherever the answer is then), so
+    SSE readers must resume again and again."""
 
-    def __init__(self, upstream_port, budget):
+    def __init__(self, upstream_port, lifetime):
         self.upstream_port = upstream_port
-        self.budget = budget
+        self.lifetime = lifetime
         self.cuts = 0
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
@@ -60,43 +61,41 @@ class CuttingProxy:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     def _serve(self, client):
         try:
             up = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
             client.close()
             return
-
-        def upstream():
-            try:
-                while True:
-                    d = client.recv(65536)
-                    if not d:
-                        break
-                    up.sendall(d)
-            except OSError:
-                pass
-
-        threading.Thread(target=upstream, daemon=True).start()
-        sent = 0
-        try:
-            while True:
-                d = up.recv(min(65536, self.budget - sent))
-                if not d:
-                    break
-                client.sendall(d)
-                sent += len(d)
-                if sent >= self.budget:
-                    self.cuts += 1
-                    break
-        except OSError:
-            pass
+        threading.Thread(target=self._pump, args=(client, up), daemon=True).start()
+        down = threading.Thread(target=self._pump, args=(up, client), daemon=True)
+        down.start()
+        down.join(self.lifetime)
+        if down.is_alive():
+            self.cuts += 1
         for s in (client, up):
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            s.close()
+        down.join(5)
+        client.close()
+        up.close()
 
     def stop(self):
         self.stopped = True
@@ -163,7 +162,7 @@ class Viewer(lstest.TestCase):
 
     def test_logs_follow_resumes_after_cuts_without_gap_or_duplicate(self):
         srv, w = self.start_counter()
-        proxy = CuttingProxy(srv.port, budget=700)
+        proxy = CuttingProxy(srv.port, lifetime=0.3)
         try:
             f = self.start(["logs", "-f", "--backoff-base", "20ms", "--backoff-cap", "200ms",
                             "--server", proxy.url, "%d/1" % w.build_id])
