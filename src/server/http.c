@@ -15,6 +15,7 @@
 #include "server/logs_read.h"
 #include "server/routes_builds.h"
 #include "server/routes_ops.h"
+#include "server/ui.h"
 #include "server/waker.h"
 
 struct ls_http {
@@ -177,6 +178,8 @@ static enum MHD_Result start_request(ls_req *r, const char *url)
 {
     const char *error = NULL;
     int rc = ls_route_parse(url, &r->route, &error);
+    if (rc == -ENOENT && ls_ui_claims(url))
+        return ls_ui_respond(r, url);
     if (rc == -EINVAL)
         return ls_req_respond_error(r, MHD_HTTP_BAD_REQUEST, "bad_path", error, NULL);
     if (rc < 0) {

@@ -492,6 +492,104 @@ class ServerAPITest(unittest.TestCase):
         self.assertIn("# TYPE logstream_flush_seconds histogram", text)
 
 
+class LimitsTest(unittest.TestCase):
+    """Slow followers, backpressure and shutdown, on servers with small limits."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="logstream-it-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def metric(self, srv, name):
+        status, _, data = srv.request("GET", "/metrics")
+        for line in data.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        self.fail("no metric " + name)
+
+    def test_slow_follower_is_disconnected_and_resumes(self):
+        srv = Server(os.path.join(self.tmp, "data"), ["--sse-max-lag", "64KiB"])
+        try:
+            build = srv.create_build()
+            sse = SSEClient(srv.port, "/api/v1/builds/%d/steps/1/logs" % build)
+            total = 200000
+            body = records(1, total, prefix="x" * 60)
+            step = len(body) // 40
+            status, res = stream_post(srv.port, "/api/v1/builds/%d/steps/1/stream" % build,
+                                      [body[i:i + step] for i in range(0, len(body), step)],
+                                      pause=0)
+            self.assertEqual((status, res["durable_seq"]), (200, total))
+            seqs = []
+            while True:  # the follower reads only now: it is far behind
+                ev = sse.next_event()
+                if ev is None:
+                    break
+                seqs += [json.loads(d)["seq"] for d in ev["data"]]
+            sse.close()
+            self.assertLess(len(seqs), total)  # closed early, without an end event
+            self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
+            self.assertGreaterEqual(self.metric(srv, "logstream_sse_disconnected_slow_total"), 1)
+            last = seqs[-1] if seqs else 0
+            sse = SSEClient(srv.port, "/api/v1/builds/%d/steps/1/logs" % build,
+                            last_event_id=str(last))
+            srv.json("PATCH", "/api/v1/builds/%d/steps/1" % build, {"status": "success"})
+            rest = []
+            while True:
+                ev = sse.next_event()
+                if ev is None or ev["event"] == "end":
+                    break
+                rest += [json.loads(d)["seq"] for d in ev["data"]]
+            sse.close()
+            self.assertEqual(rest, list(range(last + 1, total + 1)))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_backpressure_pauses_ingest_without_loss(self):
+        srv = Server(os.path.join(self.tmp, "data"),
+                     ["--max-pending", "64KiB", "--flush-interval", "200ms"])
+        try:
+            build = srv.create_build()
+            total = 20000
+            body = records(1, total)
+            pieces = [body[i:i + 16384] for i in range(0, len(body), 16384)]
+            status, res = stream_post(srv.port, "/api/v1/builds/%d/steps/1/stream" % build,
+                                      pieces, pause=0)
+            self.assertEqual((status, res["durable_seq"], res["accepted"]), (200, total, total))
+            self.assertGreaterEqual(self.metric(srv, "logstream_backpressure_waits_total"), 1)
+            status, ctype, raw = srv.request("GET", "/api/v1/builds/%d/steps/1/logs" % build)
+            self.assertEqual(raw.decode().count("\n"), total)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_sigterm_with_open_streams_stores_what_was_received(self):
+        data = os.path.join(self.tmp, "data")
+        srv = Server(data)
+        build = srv.create_build()
+        sse = SSEClient(srv.port, "/api/v1/builds/%d/steps/1/logs" % build)
+        up = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        up.sendall(b"POST /api/v1/builds/%d/steps/1/stream HTTP/1.1\r\nHost: x\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" % build)
+        body = records(1, 30)
+        up.sendall(b"%x\r\n%s\r\n" % (len(body), body))
+        got = []
+        while len(got) < 30:
+            got += [json.loads(d)["seq"] for d in sse.next_event()["data"]]
+        t0 = time.monotonic()
+        self.assertEqual(srv.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        while sse.next_event() is not None:
+            pass
+        sse.close()
+        up.close()
+        srv = Server(data)
+        try:
+            status, st = srv.json("GET", "/api/v1/builds/%d/steps/1/stream" % build)
+            self.assertEqual(st["durable_seq"], 30)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+
 class RestartTest(unittest.TestCase):
     def test_durable_seq_survives_kill_9(self):
         tmp = tempfile.mkdtemp(prefix="logstream-it-")
