@@ -3,6 +3,8 @@ SSE follower, the stored log, `logstream logs` and `logstream demo`."""
 
 import os
 import re
+import signal
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -178,6 +180,28 @@ class EndToEnd(lstest.TestCase):
                         os.path.join(self.tmp, "d"), "--pipeline", p], name="demo")
         self.assertEqual(d.wait(60), 1, d.describe())
         self.assertIn("\nno\n", d.out.text())
+
+    def test_demo_keeps_serving_until_ctrl_c_and_falls_back_when_port_taken(self):
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        try:
+            d = self.start(["demo", "--listen", "127.0.0.1:%d" % port, "--data",
+                            os.path.join(self.tmp, "d")], cwd=REPO, name="demo")
+            got = d.out.wait_for("server still running at http://", 60)
+            self.assertIsNotNone(got, d.describe())
+            url = re.search(r"(http://[0-9.:]+)", got[1]).group(1)
+            self.assertNotEqual(url, "http://127.0.0.1:%d" % port)
+            self.assertIn("port %d on 127.0.0.1 is taken" % port, d.err.text())
+            # The server still answers after the pipeline ended.
+            b = lstest.get_json(url + "/api/v1/builds/1")
+            self.assertEqual(b["status"], "success")
+            d.signal(signal.SIGINT)
+            self.assertEqual(d.wait(30), 0, d.describe())
+            self.assertIn("stopping the server", d.out.text())
+        finally:
+            busy.close()
 
     def test_command_dispatch(self):
         h = self.start(["--help"])
