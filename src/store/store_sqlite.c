@@ -478,6 +478,9 @@ static int configure_writer(ls_store_sqlite *s, const ls_store_options *o)
                        "setting synchronous");
     if (r == 0)
         r = ls_sqlite_exec(c, "PRAGMA foreign_keys = ON", "enabling foreign keys");
+    /* after a checkpoint, shrink a WAL that a burst made large */
+    if (r == 0)
+        r = ls_sqlite_exec(c, "PRAGMA journal_size_limit = 67108864", "limiting the WAL size");
     if (r == 0)
         r = ls_sqlite_query_int(c, "PRAGMA page_size", &page_size);
     if (r == 0 && o->max_db_bytes) {
