@@ -37,6 +37,7 @@ typedef struct ingest {
     ls_reject_code err_code;
     char err_msg[300];
     json_t *err_extra;
+    int64_t err_at_ms; /* monotonic */
     uint64_t drained;
 } ingest;
 
@@ -75,6 +76,7 @@ static int fail(ingest *ing, unsigned status, ls_reject_code code, json_t *extra
     vsnprintf(ing->err_msg, sizeof(ing->err_msg), fmt, ap);
     va_end(ap);
     ing->err_status = status;
+    ing->err_at_ms = ls_mono_ms();
     ing->err_code = code;
     ing->err_extra = extra;
     ls_metrics_reject(&ing->srv->metrics, code);
@@ -238,11 +240,16 @@ static enum MHD_Result ingest_body(ls_req *r, const char *data, size_t *size)
 {
     ingest *ing = r->state;
     if (ing->err_status) {
-        /* MHD cannot answer before the body ends: drain a little, then drop
-         * the connection so a streaming client notices at once. */
+        /* MHD cannot answer before the body ends (MHD_queue_response fails
+         * during upload): read on for a little while so a short request gets
+         * its JSON error, then drop the connection so that a long-lived
+         * stream notices at once (its worker then asks GET .../stream). */
+        const ls_server_config *c = &r->srv->cfg;
         ing->drained += *size;
         *size = 0;
-        return ing->drained > (uint64_t)r->srv->cfg.error_drain_bytes ? MHD_NO : MHD_YES;
+        bool give_up = ing->drained > (uint64_t)c->error_drain_bytes ||
+                       ls_mono_ms() - ing->err_at_ms > c->error_drain_ms;
+        return give_up ? MHD_NO : MHD_YES;
     }
     if (pause_for_space(r, ing))
         return MHD_YES;

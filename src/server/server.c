@@ -55,9 +55,12 @@ static void server_flags(ls_server_config *c, ls_flag *f)
         {"connection-memory", 0, LS_FLAG_SIZE, &c->connection_memory, "256KiB",
          "memory per connection for headers and body reads"},
         {"error-drain", 0, LS_FLAG_SIZE, &c->error_drain_bytes, "1MiB",
-         "after rejecting a record, read this much more body for the answer, then close"},
+         "after rejecting a record, read at most this much more body for the answer, then close"},
+        {"error-drain-time", 0, LS_FLAG_DURATION, &c->error_drain_ms, "1s",
+         "after rejecting a record, wait at most this long for the body to end, then close"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
+    _Static_assert(sizeof(flags) <= MAX_FLAGS * sizeof(ls_flag), "raise MAX_FLAGS");
     memcpy(f, flags, sizeof(flags));
 }
 
@@ -82,6 +85,7 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
         {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
         {"error-drain", c->error_drain_bytes, 0, INT64_MAX},
+        {"error-drain-time", c->error_drain_ms, 0, 3600000},
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         if (checks[i].v < checks[i].min || checks[i].v > checks[i].max) {

@@ -37,6 +37,7 @@ typedef struct ls_server_config {
     int64_t idle_timeout_ms;
     int64_t connection_memory;
     int64_t error_drain_bytes;
+    int64_t error_drain_ms;
 } ls_server_config;
 
 struct ls_server {
