@@ -16,6 +16,8 @@
 
 #include "logstream/plugin.h"
 
+#define RESAVE_BUFFER (64 * 1024)
+
 /* One open file per step that has printed something. */
 typedef struct resave_file {
     FILE *f;
@@ -108,9 +110,12 @@ static resave_file *open_step_file(const ls_plugin_context *ctx, resave *rs,
     rf->path = name ? join(rs->dir, name) : NULL;
     free(name);
     rf->f = rf->path ? fopen(rf->path, "w") : NULL;
-    if (!rf->f)
+    if (!rf->f) {
         ctx->trace(ctx, "cannot open %s: %s", rf->path ? rf->path : "a file", strerror(errno));
-    return rf->f ? rf : NULL;
+        return NULL;
+    }
+    setvbuf(rf->f, NULL, _IOFBF, RESAVE_BUFFER); /* few, large writes: lines come fast */
+    return rf;
 }
 
 static int resave_process_line(const ls_plugin_context *ctx, void *state,
