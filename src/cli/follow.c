@@ -18,9 +18,6 @@
 #include "common/buf.h"
 #include "common/timeutil.h"
 
-/* Longest SSE line: one NDJSON line object (the server's max line is 64 KiB
- * of text, which JSON escaping can grow up to six times). */
-#define SSE_MAX_LINE (1024 * 1024)
 #define ERROR_BODY_MAX 8192
 #define CONNECT_TIMEOUT_MS 10000L
 #define GAP_FETCH_TIMEOUT_MS 30000
@@ -377,7 +374,7 @@ static void conn_connect(conn *c)
     char url[512], hdr[64];
     conn_url(c, url, sizeof(url));
     if (!c->parser)
-        c->parser = ls_sse_parser_new(SSE_MAX_LINE, f->o->max_event, on_event, NULL, c);
+        c->parser = ls_sse_parser_new(f->o->max_event, f->o->max_event, on_event, NULL, c);
     ls_sse_parser_reset(c->parser);
     c->status = 0;
     c->progressed = false;
