@@ -26,7 +26,7 @@ typedef struct ls_follow_opts {
     int64_t give_up_ms;          /* fail after this long without reaching the server; 0 = never */
     int64_t idle_timeout_ms;     /* reconnect when a stream is silent this long (server pings
                                     every 15 s); 0 = never */
-    size_t max_event;            /* largest SSE event accepted, bytes */
+    size_t max_event;            /* largest SSE event (and line) accepted, bytes */
     size_t page_lines;           /* lines per request when filling a gap */
     bool quiet;                  /* no reconnect notes on stderr */
     volatile sig_atomic_t *stop; /* when it becomes non-zero, return -EINTR; may be NULL */
