@@ -215,7 +215,9 @@ typedef struct ls_plugin_v1 {
     int (*finalize)(const ls_plugin_context *ctx, void *state);
 
     /* Frees the state init returned. Called exactly once after a successful
-     * init, on the plugin's thread, whether or not finalize ran. May be NULL. */
+     * init, on the plugin's thread, whether or not finalize ran (a plugin
+     * stuck inside one of its own calls is left behind by the host, and
+     * destroyed only if that call ever returns). May be NULL. */
     void (*destroy)(void *state);
 } ls_plugin_v1;
 

@@ -55,6 +55,8 @@ typedef struct ls_runner {
     int64_t phase_since_ms; /* start of finalize (monotonic) */
 
     bool started; /* runs for this job: set before any thread starts, then read-only */
+    pthread_t thread;
+    bool has_thread; /* thread created and not yet joined or detached (owner thread only) */
 
     /* Producer (input thread) only. */
     bool producer_over; /* mirror of over, refreshed once per read */
@@ -113,9 +115,12 @@ void ls_ph_unref(struct ls_pluginhost *h);
 bool ls_ph_verdict_is_failure(ls_runner_verdict v);
 const char *ls_ph_verdict_name(ls_runner_verdict v);
 
-/* runner.c: fills r->ctx for the job; starts the plugin's thread (detached). */
+/* runner.c: fills r->ctx for the job; starts the plugin's thread. */
 void ls_runner_setup_context(ls_runner *r, const ls_job *job);
 int ls_runner_start(ls_runner *r);
+/* runner.c: joins the plugin's thread if it has returned, else detaches it
+ * (it holds a reference on the host and is left behind). */
+void ls_runner_release_thread(ls_runner *r);
 /* Sets r's verdict (if none yet) under host->lock, which the caller holds.
  * Returns whether it was set. reason is printf-style. */
 bool ls_runner_set_verdict_locked(ls_runner *r, ls_runner_verdict v, const char *fmt, ...)

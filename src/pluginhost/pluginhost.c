@@ -358,6 +358,8 @@ int ls_pluginhost_run(ls_pluginhost *h, int in_fd, ls_pluginhost_summary *ret_su
         end_without_finish(h);
     wait_for_plugins(h);
     ls_ph_supervisor_stop(h);
+    for (size_t i = 0; i < h->n_runners; i++)
+        ls_runner_release_thread(h->runners[i]);
     s.plugins_failed += report(h);
     s.finished = h->finished;
     s.lines = h->lines;

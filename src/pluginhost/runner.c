@@ -261,17 +261,28 @@ out:
 
 int ls_runner_start(ls_runner *r)
 {
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     set_phase(r, LS_PHASE_INIT);
     ls_ph_ref(r->host);
-    int rc = -pthread_create(&t, &attr, runner_main, r);
-    pthread_attr_destroy(&attr);
+    int rc = -pthread_create(&r->thread, NULL, runner_main, r);
     if (rc < 0) {
         set_phase(r, LS_PHASE_EXITED);
         ls_ph_unref(r->host);
+        return rc;
     }
-    return rc;
+    r->has_thread = true;
+    return 0;
+}
+
+void ls_runner_release_thread(ls_runner *r)
+{
+    if (!r->has_thread)
+        return;
+    pthread_mutex_lock(&r->host->lock);
+    bool exited = r->phase == LS_PHASE_EXITED;
+    pthread_mutex_unlock(&r->host->lock);
+    if (exited)
+        pthread_join(r->thread, NULL); /* also waits for its thread-local cleanup */
+    else
+        pthread_detach(r->thread); /* stuck in plugin code: left behind */
+    r->has_thread = false;
 }

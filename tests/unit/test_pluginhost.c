@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -951,6 +954,124 @@ static void test_resave_declines_without_temp_dir(void **state)
     ls_buf_free(&in);
 }
 
+/* ---- publish(): a one-shot HTTP server on loopback ---- */
+
+typedef struct http_server {
+    int listen_fd;
+    int port;
+    ls_buf request; /* what the plugin sent */
+} http_server;
+
+static void *http_server_main(void *arg)
+{
+    http_server *srv = arg;
+    int c = accept(srv->listen_fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char buf[4096];
+    ssize_t n;
+    /* Read the head and the body (Content-Length is small in the test). */
+    while ((n = read(c, buf, sizeof(buf))) > 0) {
+        ls_buf_append(&srv->request, buf, (size_t)n);
+        const char *end = strstr(srv->request.data, "\r\n\r\n");
+        const char *cl = strcasestr(srv->request.data, "Content-Length: ");
+        if (end && cl && srv->request.len >= (size_t)(end + 4 - srv->request.data) + atoi(cl + 16))
+            break;
+    }
+    const char *answer = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    write_all(c, answer, strlen(answer));
+    close(c);
+    return NULL;
+}
+
+static int http_server_start(http_server *srv, pthread_t *t)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    srv->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (srv->listen_fd < 0 || bind(srv->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        listen(srv->listen_fd, 1) < 0 || getsockname(srv->listen_fd, (struct sockaddr *)&a, &len))
+        return -1;
+    srv->port = ntohs(a.sin_port);
+    return pthread_create(t, NULL, http_server_main, srv);
+}
+
+static int publish_rc = 1;
+static long publish_status = -1;
+
+static int publisher_finalize(const ls_plugin_context *ctx, void *state)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/builds/%s/tests", ctx->build_id);
+    publish_rc = ctx->publish(ctx, path, "{\"runs\":[]}", &publish_status);
+    return 0;
+}
+
+static const ls_plugin_v1 publisher_plugin = {
+    LS_PLUGIN_ABI_VERSION, "publisher", NULL, plain_init, ok_line, publisher_finalize, NULL,
+};
+
+static void test_publish_posts_json_with_the_build_token(void **state)
+{
+    http_server srv = {.request = LS_BUF_INIT};
+    pthread_t t;
+    assert_int_equal(http_server_start(&srv, &t), 0);
+    ls_pluginhost_options o;
+    options(&o);
+    ls_buf in = LS_BUF_INIT;
+    ls_buf_printf(&in,
+                  "{\"build_id\":\"42\",\"server\":{\"url\":\"http://127.0.0.1:%d/\","
+                  "\"token\":\"s3cret\"},\"finish_nonce\":\"f\"}\n##[logplugin.finish]f\n",
+                  srv.port);
+    const ls_plugin_v1 *plugins[] = {&publisher_plugin};
+    result r;
+    run_host(&o, plugins, 1, &in, &r);
+    pthread_join(t, NULL);
+    close(srv.listen_fd);
+    assert_int_equal(publish_rc, 0);
+    assert_int_equal(publish_status, 201);
+    assert_non_null(srv.request.data);
+    const char *request_line = "POST /api/v1/builds/42/tests HTTP/1.1\r\n";
+    assert_true(strncmp(srv.request.data, request_line, strlen(request_line)) == 0);
+    assert_non_null(strstr(srv.request.data, "Authorization: Bearer s3cret\r\n"));
+    assert_non_null(strstr(srv.request.data, "Content-Type: application/json\r\n"));
+    assert_non_null(strstr(srv.request.data, "\r\n\r\n{\"runs\":[]}"));
+    ls_buf_free(&srv.request);
+    result_free(&r);
+    ls_buf_free(&in);
+}
+
+static void test_publish_errors(void **state)
+{
+    ls_pluginhost_options o;
+    options(&o);
+    ls_buf in = LS_BUF_INIT;
+    const ls_plugin_v1 *plugins[] = {&publisher_plugin};
+    result r;
+    /* No server in the context. */
+    ls_buf_puts(&in, "{\"build_id\":1,\"finish_nonce\":\"f\"}\n##[logplugin.finish]f\n");
+    run_host(&o, plugins, 1, &in, &r);
+    assert_int_equal(publish_rc, -EINVAL);
+    assert_int_equal(publish_status, 0);
+    result_free(&r);
+    /* Nobody listening. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd); /* a port that was free a moment ago */
+    ls_buf_reset(&in);
+    ls_buf_printf(&in,
+                  "{\"server\":{\"url\":\"http://127.0.0.1:%d\"},\"finish_nonce\":\"f\"}\n"
+                  "##[logplugin.finish]f\n",
+                  ntohs(a.sin_port));
+    run_host(&o, plugins, 1, &in, &r);
+    assert_int_equal(publish_rc, -ECONNREFUSED);
+    result_free(&r);
+    ls_buf_free(&in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -974,6 +1095,8 @@ int main(void)
         cmocka_unit_test_setup(test_output_is_prefixed_and_capped, setup),
         cmocka_unit_test_setup(test_resave_writes_each_steps_lines, setup),
         cmocka_unit_test_setup(test_resave_declines_without_temp_dir, setup),
+        cmocka_unit_test_setup(test_publish_posts_json_with_the_build_token, setup),
+        cmocka_unit_test_setup(test_publish_errors, setup),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
