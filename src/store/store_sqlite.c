@@ -16,7 +16,7 @@
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 #define MIN_MAX_RAW (64u * 1024u * 1024u)
 #define DEFAULT_CACHE_BYTES ((size_t)64 * 1024 * 1024)
-#define DB_PAGE_SIZE 65536
+#define DB_PAGE_SIZE 16384
 
 #define BUILD_COLUMNS "id, name, number, status, created_ms, started_ms, finished_ms"
 #define STEP_COLUMNS                                                                               \
@@ -457,8 +457,10 @@ static int configure_writer(ls_store_sqlite *s, const ls_store_options *o)
     ls_sqlite_conn *c = &s->writer;
     int64_t page_size = 0;
     char pragma[64];
-    /* Big pages: a chunk is a few pages instead of a chain of 64 (fewer
-     * syscalls and WAL frames). Only takes effect when the file is new. */
+    /* 16 KiB pages: a chunk is a short overflow chain instead of a long one
+     * (fewer syscalls and WAL frames than 4 KiB) while a compressed chunk
+     * still packs tightly (64 KiB pages measured 25% more disk). Only takes
+     * effect when the file is new. */
     snprintf(pragma, sizeof(pragma), "PRAGMA page_size = %d", DB_PAGE_SIZE);
     int r = ls_sqlite_exec(c, pragma, "setting the page size");
     if (r < 0)
