@@ -3,9 +3,13 @@
  *
  * For each secret the masker adds: the value; base64 of it at all three
  * alignments (the stable inner part of the encoding when the secret sits at
- * offset 0, 1 or 2 of a larger base64'ed text); its JSON-escaped form; its
- * URL-encoded form; and, for a multi-line secret, each of its lines (those at
- * least min_len long).
+ * offset 0, 1 or 2 of a larger base64'ed text), in the standard and the
+ * URL-safe alphabet; its JSON-escaped forms (\n-style and \u00XX escapes of
+ * control characters, lower and upper case hex, "\/" for '/', non-ASCII as
+ * \uXXXX); its URL-encoded forms (%2F and %2f, space as %20 or '+'); and, for
+ * a multi-line secret, each of its lines. Encoded forms and lines shorter than
+ * min_len are left out (they would mask innocent text); identical forms are
+ * kept once.
  *
  * Not thread-safe: one masker per thread, or external locking. */
 #ifndef LS_MASK_MASKER_H
@@ -17,17 +21,25 @@
 
 typedef struct ls_masker ls_masker;
 
-/* Creates an empty masker; secrets shorter than min_len bytes are refused. */
+/* Most bytes of patterns (secrets and encodings) one masker holds. */
+#define LS_MASKER_MAX_PATTERN_BYTES ((size_t)1 << 20)
+
+/* Creates an empty masker; secrets shorter than min_len bytes are refused
+ * (min_len 0 is taken as 1). */
 ls_masker *ls_masker_new(size_t min_len);
 /* Frees; NULL is a no-op. */
 void ls_masker_free(ls_masker *m);
 
-/* Adds a secret and its encodings. Returns 0, or -EINVAL when the secret is
- * shorter than min_len (nothing is added; the caller warns the user). */
+/* Adds a secret and its encodings (the automaton is rebuilt by the next
+ * apply). Returns 0, or -EINVAL when the secret is shorter than min_len, or
+ * -E2BIG when the masker would hold more than LS_MASKER_MAX_PATTERN_BYTES;
+ * either way nothing is added and the caller warns the user. */
 int ls_masker_add(ls_masker *m, const char *secret, size_t len);
 
-/* Number of patterns (secrets and encodings) in the masker. */
+/* Number of distinct patterns (secrets and encodings) in the masker. */
 size_t ls_masker_count(const ls_masker *m);
+/* Total bytes of those patterns. */
+size_t ls_masker_pattern_bytes(const ls_masker *m);
 
 /* Appends text with every match replaced by "***" to out (overlapping and
  * adjacent matches merge into one "***"). Returns the number of masked
