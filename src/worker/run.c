@@ -661,6 +661,8 @@ static int run_build(run_ctx *c)
 static void ctx_free(run_ctx *c)
 {
     ls_uploader_free(c->uploader);
+    for (size_t i = 0; i < c->n_services; i++)
+        ls_proc_free(c->services[i].proc);
     free(c->services);
     ls_masker_free(c->masker);
     for (size_t i = 0; i < c->n_secrets; i++) {
