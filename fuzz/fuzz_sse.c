@@ -1,4 +1,4 @@
-/* links: common */
+/* links: cli common */
 /* Fuzzes the incremental SSE parser and checks that cutting the stream into
  * chunks never changes the events: the input is parsed once whole and once in
  * chunks whose sizes come from the input itself, and both transcripts must be
@@ -10,7 +10,7 @@
 #include "common/buf.h"
 
 /* src/cli is linked into the logstream executable, not a library. */
-#include "cli/sse_client.c"
+#include "cli/sse_client.h"
 
 static int record_event(void *ctx, const ls_sse_event *ev)
 {

@@ -1,4 +1,4 @@
-/* links: common */
+/* links: cli common */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 /* src/cli is linked into the logstream executable, not a library. */
-#include "cli/ansi_strip.c"
+#include "cli/ansi_strip.h"
 
 /* Strips s fed in pieces of `step` bytes (0 = whole) and compares with want. */
 static void check(const char *s, size_t step, const char *want)

@@ -1,4 +1,4 @@
-/* links: common */
+/* links: cli common */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 /* src/cli is linked into the logstream executable, not into a library, so the
  * module under test is compiled into this test directly. */
-#include "cli/sse_client.c"
+#include "cli/sse_client.h"
 
 #define MAX_EVENTS 16
 
