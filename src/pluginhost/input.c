@@ -84,8 +84,11 @@ static void deliver(struct ls_pluginhost *h, const ls_plugin_step *step, const c
         int rc = ls_ph_queue_push(&r->queue, (uint32_t)step->index, text, len);
         if (rc != -ENOBUFS)
             continue;
-        atomic_fetch_add_explicit(&r->dropped_lines, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&r->dropped_bytes, len, memory_order_relaxed);
+        /* Only this thread writes the counters: plain stores, no locked RMW
+         * on the path a stalled plugin puts every line through. */
+        atomic_store_explicit(&r->dropped_lines, ++r->producer_dropped_lines, memory_order_relaxed);
+        atomic_store_explicit(&r->dropped_bytes, r->producer_dropped_bytes += len,
+                              memory_order_relaxed);
         if (!r->producer_over)
             ls_ph_supervisor_queue_full(h, r);
     }

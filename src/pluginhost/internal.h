@@ -60,6 +60,7 @@ typedef struct ls_runner {
 
     /* Producer (input thread) only. */
     bool producer_over; /* mirror of over, refreshed once per read */
+    uint64_t producer_dropped_lines, producer_dropped_bytes; /* published in dropped_* */
 
     /* Written by one thread, read by others at the end. */
     atomic_uint_fast64_t dropped_lines;
