@@ -190,11 +190,14 @@ class WorkerFaults(lstest.TestCase):
         cmds = [
             'echo "token is $API_TOKEN."',
             'printf %s "$API_TOKEN" | base64',
-            'echo "::add-mask::%s"' % runtime,
-            'echo "later %s and again %s"' % (runtime, runtime),
+            'echo "::add-mask::$RUNTIME_VALUE"',
+            'echo "later $RUNTIME_VALUE and again $RUNTIME_VALUE"',
             "echo done",
         ]
-        pipe = self.pipeline([("secret", cmds, {"secrets": "[API_TOKEN]"})])
+        # The runtime value comes from the environment so that the shell's
+        # command echo (printed before ::add-mask:: runs) does not show it.
+        pipe = self.pipeline([("secret", cmds, {"secrets": "[API_TOKEN]",
+                                                "environment": "{RUNTIME_VALUE: %s}" % runtime})])
         w = self.run_worker(pipe, srv.url, FAST, env={"API_TOKEN": secret})
         rc = w.wait(60)
         self.assertEqual(rc, 0, w.proc.describe())
