@@ -238,6 +238,37 @@ class WorkerFaults(lstest.TestCase):
         self.assertEqual(b["steps"][1]["exit_code"], 3)
         self.assertEqual(self.raw_log(srv.url, w.build_id, 2), "$ echo two\ntwo\n$ exit 3\n")
 
+    def test_batch_transport_stores_everything(self):
+        srv = self.start_server()
+        gen = self.gen_script()
+        n = 20000
+        cmd = "python3 %s %d 5000 0.2" % (gen, n)
+        pipe = self.pipeline([("gen", [cmd], None)])
+        w = self.run_worker(pipe, srv.url, FAST + ["--transport", "batch",
+                                                    "--batch-interval", "100ms"])
+        self.assertEqual(w.wait(120), 0, w.proc.describe())
+        self.assert_step_log(self.raw_log(srv.url, w.build_id, 1), cmd, expected_gen(n))
+
+    def test_sigint_cancels_and_keeps_what_was_printed(self):
+        srv = self.start_server()
+        pipe = self.pipeline([
+            ("long", ["echo before the signal", "sleep 60", "echo never printed"], None),
+            ("next", ["echo never run"], None)])
+        w = self.run_worker(pipe, srv.url, FAST + ["--stop-grace", "2s"])
+        deadline = time.monotonic() + 20
+        while self.durable_seq(srv.url, w.build_id, 1) < 3:
+            self.assertLess(time.monotonic(), deadline, "no lines reached the server")
+            time.sleep(0.05)
+        w.proc.signal(signal.SIGINT)
+        self.assertEqual(w.wait(30), 1, w.proc.describe())
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["status"], "canceled")
+        self.assertEqual([s["status"] for s in b["steps"]], ["canceled", "canceled"])
+        log = self.raw_log(srv.url, w.build_id, 1)
+        self.assertTrue(log.startswith("$ echo before the signal\nbefore the signal\n$ sleep 60\n"),
+                        log)
+        self.assertNotIn("never printed", log)
+
 
 if __name__ == "__main__":
     lstest.main()
