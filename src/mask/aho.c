@@ -17,6 +17,9 @@
 
 #define MAX_Q 4
 #define MAX_STEP 32
+/* Below this sampling step the filter costs more than it saves: the DFA
+ * alone scans the text. */
+#define MIN_FILTER_STEP 2
 
 struct ls_aho {
     uint32_t *table;   /* nstates * ncls entries */
@@ -28,6 +31,7 @@ struct ls_aho {
     size_t min_len; /* shortest pattern */
     size_t q;       /* bytes per filter gram: min(MAX_Q, min_len) */
     size_t step;    /* sampling step W */
+    bool use_filter;
     uint32_t *filter;
     unsigned filter_bits; /* log2 of the filter's size in bits */
 };
@@ -180,11 +184,14 @@ ls_aho *ls_aho_build(const unsigned char *const *pats, const size_t *lens, size_
     a->step = min_len - a->q + 1;
     if (a->step > MAX_STEP)
         a->step = MAX_STEP;
+    a->use_filter = a->step >= MIN_FILTER_STEP;
     /* No whole pattern fits in a partial match shallower than min_len, so
-     * rescanning from its start never reports a match twice. */
-    encode_entries(a, depth, min_len < MAX_Q ? min_len : MAX_Q);
+     * rescanning from its start never reports a match twice. Without the
+     * filter no state hands back (exit depth 0). */
+    encode_entries(a, depth, !a->use_filter ? 0 : min_len < MAX_Q ? min_len : MAX_Q);
     free(depth);
-    build_filter(a, pats, n);
+    if (a->use_filter)
+        build_filter(a, pats, n);
     return a;
 }
 
@@ -206,7 +213,7 @@ size_t ls_aho_states(const ls_aho *a)
 size_t ls_aho_memory(const ls_aho *a)
 {
     return sizeof(*a) + a->nstates * (a->ncls + 1) * sizeof(uint32_t) +
-           ((size_t)1 << a->filter_bits) / 8;
+           (a->use_filter ? ((size_t)1 << a->filter_bits) / 8 : 0);
 }
 
 /* First sampled position >= from whose gram passes the filter, or SIZE_MAX. */
@@ -258,6 +265,10 @@ static size_t run_dfa(const ls_aho *a, const unsigned char *text, size_t len, si
 void ls_aho_scan(const ls_aho *a, const unsigned char *text, size_t len, ls_aho_match_cb cb,
                  void *userdata)
 {
+    if (!a->use_filter) {
+        run_dfa(a, text, len, 0, cb, userdata);
+        return;
+    }
     size_t from = 0;
     while (from < len) {
         size_t p = next_candidate(a, text, len, from);

@@ -6,7 +6,8 @@
  * a q-gram filter samples the text every W bytes (W = shortest pattern - q + 1)
  * and the DFA only runs near a sample whose q-gram occurs in the first bytes of
  * some pattern; it hands back to the filter as soon as no partial match of
- * q or more bytes is in progress. */
+ * q or more bytes is in progress. When the shortest pattern is so short that
+ * the filter would sample every byte, the DFA alone scans the text. */
 #ifndef LS_MASK_AHO_H
 #define LS_MASK_AHO_H
 
