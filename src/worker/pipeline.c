@@ -19,12 +19,16 @@
 #define DEFAULT_MAX_ENV 1000u
 #define DEFAULT_MAX_VALUE_BYTES (64u * 1024u)
 #define DEFAULT_MAX_NAME_BYTES 128u
+#define DEFAULT_MAX_DEPTH 32u
+#define DEFAULT_MAX_NODES 50000u
+#define DEFAULT_MAX_EXPANDED_BYTES (8u * 1024u * 1024u)
 
 /* State of one parse: where messages go and the limits in force. */
 typedef struct parse_ctx {
     const char *filename;
     yaml_document_t *doc;
     ls_pipeline_limits lim;
+    size_t expanded; /* bytes of strings copied so far */
     char *err;
     size_t errlen;
 } parse_ctx;
@@ -62,6 +66,12 @@ static void limits_apply_defaults(ls_pipeline_limits *l)
         l->max_value_bytes = DEFAULT_MAX_VALUE_BYTES;
     if (!l->max_name_bytes)
         l->max_name_bytes = DEFAULT_MAX_NAME_BYTES;
+    if (!l->max_depth)
+        l->max_depth = DEFAULT_MAX_DEPTH;
+    if (!l->max_nodes)
+        l->max_nodes = DEFAULT_MAX_NODES;
+    if (!l->max_expanded_bytes)
+        l->max_expanded_bytes = DEFAULT_MAX_EXPANDED_BYTES;
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -173,12 +183,25 @@ static bool is_null(const yaml_node_t *n)
     return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
+/* Counts the bytes the parsed pipeline keeps: aliases can repeat a large
+ * anchored list many times over without making the file any larger. */
+static int account(parse_ctx *c, yaml_node_t *n, size_t len)
+{
+    c->expanded += len + 1;
+    if (c->expanded > c->lim.max_expanded_bytes)
+        return fail(c, n, "the pipeline expands to more than %zu bytes (aliases repeat text)",
+                    c->lim.max_expanded_bytes);
+    return 0;
+}
+
 /* Copies a scalar's text, refusing NUL bytes and values over max bytes. */
 static int scalar_dup(parse_ctx *c, yaml_node_t *n, const char *what, size_t max, char **ret)
 {
     size_t len = n->data.scalar.length;
     if (len > max)
         return fail(c, n, "%s is %zu bytes long; the limit is %zu bytes", what, len, max);
+    if (account(c, n, len) < 0)
+        return -EINVAL;
     if (memchr(n->data.scalar.value, '\0', len))
         return fail(c, n, "%s contains a NUL byte", what);
     *ret = ls_xmemdup0(n->data.scalar.value, len);
@@ -323,6 +346,8 @@ static int parse_env_entry(parse_ctx *c, yaml_node_t *k, yaml_node_t *v, ls_kv *
                     "the value of environment variable \"%.64s\" must be a string, number or "
                     "boolean, not %s",
                     scalar_text(k), node_kind(v));
+    if (account(c, k, k->data.scalar.length) < 0)
+        return -EINVAL;
     char *value;
     if (is_null(v))
         value = ls_xstrdup("");
@@ -746,6 +771,52 @@ static int fail_yaml(parse_ctx *c, yaml_parser_t *parser, const char *data, size
     return fail_at(c, mark, "YAML syntax error: %s", problem);
 }
 
+/* A first pass over the events: libyaml's scanner slows down with the square
+ * of the nesting depth, and its document holds every node in memory, so both
+ * are bounded before the document is built. Syntax errors show up here. */
+static int check_shape(parse_ctx *c, const char *data, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    size_t depth = 0, nodes = 0;
+    int r = 0;
+    if (!yaml_parser_initialize(&parser))
+        return fail_at(c, (yaml_mark_t){0}, "out of memory while reading YAML");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    for (bool end = false; !end && r == 0;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            r = fail_yaml(c, &parser, data, len);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > c->lim.max_depth)
+                r = fail_at(c, ev.start_mark, "lists and mappings nest deeper than %zu levels",
+                            c->lim.max_depth);
+            /* fall through */
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+            if (r == 0 && ++nodes > c->lim.max_nodes)
+                r = fail_at(c, ev.start_mark, "more than %zu YAML values in one file",
+                            c->lim.max_nodes);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            end = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return r;
+}
+
 /* Rejects a second document ("---" after the pipeline). */
 static int check_single_document(parse_ctx *c, yaml_parser_t *parser, const char *data, size_t len)
 {
@@ -792,11 +863,13 @@ int ls_pipeline_parse_limits(const char *data, size_t len, const char *filename,
         return fail_at(&c, start, "the file is %zu bytes; the limit is %zu bytes", len,
                        c.lim.max_file_bytes);
 
+    int r = check_shape(&c, data, len);
+    if (r < 0)
+        return r;
     yaml_parser_t parser;
     yaml_document_t doc;
     bool have_doc = false;
     ls_pipeline *p = NULL;
-    int r;
     if (!yaml_parser_initialize(&parser))
         return fail_at(&c, start, "out of memory while reading YAML");
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);

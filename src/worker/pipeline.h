@@ -75,12 +75,15 @@ typedef struct ls_pipeline {
 /* Hard limits applied while parsing (a pipeline file is untrusted input).
  * A field left 0 takes the default shown. */
 typedef struct ls_pipeline_limits {
-    size_t max_file_bytes;  /* whole file; 0 = 1 MiB */
-    size_t max_steps;       /* steps and services together; 0 = 256 */
-    size_t max_commands;    /* per step; 0 = 1000 */
-    size_t max_env;         /* entries of one environment map, or secrets of a step; 0 = 1000 */
-    size_t max_value_bytes; /* one command or environment value; 0 = 64 KiB */
-    size_t max_name_bytes;  /* a step or pipeline name; 0 = 128 */
+    size_t max_file_bytes;     /* whole file; 0 = 1 MiB */
+    size_t max_steps;          /* steps and services together; 0 = 256 */
+    size_t max_commands;       /* per step; 0 = 1000 */
+    size_t max_env;            /* entries of one environment map, or secrets of a step; 0 = 1000 */
+    size_t max_value_bytes;    /* one command or environment value; 0 = 64 KiB */
+    size_t max_name_bytes;     /* a step or pipeline name; 0 = 128 */
+    size_t max_depth;          /* nesting of lists and mappings; 0 = 32 */
+    size_t max_nodes;          /* YAML nodes (scalars, lists, mappings, aliases); 0 = 50000 */
+    size_t max_expanded_bytes; /* all strings kept, after aliases are expanded; 0 = 8 MiB */
 } ls_pipeline_limits;
 
 /* Like ls_pipeline_parse with explicit limits (NULL = all defaults). */

@@ -633,6 +633,52 @@ static void test_limits(void **state)
     assert_string_equal(err, "t.yml:2:11: \"name\" is 4 bytes long; the limit is 3 bytes");
 }
 
+/* Deep nesting, many values and alias expansion are refused early. */
+static void test_shape_limits(void **state)
+{
+    ls_pipeline *p = NULL;
+    char err[256] = "";
+    ls_buf deep = LS_BUF_INIT;
+    ls_buf_puts(&deep, "steps: ");
+    for (int i = 0; i < 100000; i++)
+        ls_buf_putc(&deep, '[');
+    for (int i = 0; i < 100000; i++)
+        ls_buf_putc(&deep, ']');
+    assert_int_equal(ls_pipeline_parse(deep.data, deep.len, "t.yml", &p, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "t.yml:1:39: lists and mappings nest deeper than 32 levels");
+    ls_buf_free(&deep);
+
+    const char *yaml = "steps:\n"
+                       "  - name: a\n"
+                       "    commands: &c [x, y, z]\n"
+                       "  - name: b\n"
+                       "    commands: *c\n";
+    ls_pipeline_limits nodes = {.max_nodes = 10};
+    assert_int_equal(
+        ls_pipeline_parse_limits(yaml, strlen(yaml), "t.yml", &nodes, &p, err, sizeof(err)),
+        -EINVAL);
+    assert_string_equal(err, "t.yml:3:25: more than 10 YAML values in one file");
+    ls_pipeline_limits depth = {.max_depth = 3};
+    assert_int_equal(
+        ls_pipeline_parse_limits(yaml, strlen(yaml), "t.yml", &depth, &p, err, sizeof(err)),
+        -EINVAL);
+    assert_string_equal(err, "t.yml:3:15: lists and mappings nest deeper than 3 levels");
+    /* a, x, y, z, b and the alias's x, y, z: 8 strings of 1 byte, 16 bytes kept */
+    ls_pipeline_limits expand = {.max_expanded_bytes = 14};
+    assert_int_equal(
+        ls_pipeline_parse_limits(yaml, strlen(yaml), "t.yml", &expand, &p, err, sizeof(err)),
+        -EINVAL);
+    assert_string_equal(
+        err, "t.yml:3:25: the pipeline expands to more than 14 bytes (aliases repeat text)");
+    assert_null(p);
+    ls_pipeline_limits enough = {.max_nodes = 16, .max_depth = 4, .max_expanded_bytes = 16};
+    assert_int_equal(
+        ls_pipeline_parse_limits(yaml, strlen(yaml), "t.yml", &enough, &p, err, sizeof(err)), 0);
+    assert_int_equal(p->steps[1].n_commands, 3);
+    ls_pipeline_free(p);
+}
+
 static void test_load_errors(void **state)
 {
     ls_pipeline *p = NULL;
@@ -699,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_invalid_files),
         cmocka_unit_test(test_raw_nul_byte),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_shape_limits),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_small_error_buffer),
     };
