@@ -1,0 +1,302 @@
+/* links: common */
+/* Live latency: from a step printing a line to an SSE client receiving it.
+ *
+ *   bench_latency --logstream PATH --emitter PATH [--lines N] [--interval-us N]
+ *                 [--line-bytes N] [--delay-ms N] [--flush-interval DUR]
+ *                 [--dir DIR] [--timeout-s N] [--keep]
+ *
+ * Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
+ * writes a one-step pipeline whose step runs `emit_lines` (bench/emit_lines.c:
+ * one line every --interval-us, each carrying the CLOCK_REALTIME time in ns
+ * taken just before its write(2)), runs it with `logstream run`, and follows
+ * the step with `Accept: text/event-stream` over a raw socket. For every line
+ * received, latency = CLOCK_REALTIME after read() returned - the printed time.
+ * Prints p50/p90/p99/max/mean. The step waits --delay-ms before its first
+ * line so the client is subscribed; lines printed before the subscription (if
+ * any) are counted and left out of the figures.
+ *
+ * --flush-interval is passed to the server (default: the server's own); the
+ * live path should not depend on it. */
+#include "bench_common.h"
+
+/* How long to wait for "event: end" once every line has arrived. */
+#define END_WAIT_NS (30 * 1000000000LL)
+
+typedef struct lat_opts {
+    const char *logstream;
+    const char *emitter;
+    long lines;
+    long interval_us;
+    long line_bytes;
+    long delay_ms;
+    const char *flush_interval;
+    const char *dir;
+    long timeout_s;
+    bool keep;
+} lat_opts;
+
+static int parse_args(int argc, char **argv, lat_opts *o)
+{
+    *o = (lat_opts){.lines = 2000,
+                    .interval_us = 5000,
+                    .line_bytes = 100,
+                    .delay_ms = 1500,
+                    .dir = "/tmp",
+                    .timeout_s = 120};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--keep") == 0) {
+            o->keep = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_latency: %s needs a value (or is unknown)\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--logstream") == 0)
+            o->logstream = v;
+        else if (strcmp(a, "--emitter") == 0)
+            o->emitter = v;
+        else if (strcmp(a, "--lines") == 0)
+            o->lines = atol(v);
+        else if (strcmp(a, "--interval-us") == 0)
+            o->interval_us = atol(v);
+        else if (strcmp(a, "--line-bytes") == 0)
+            o->line_bytes = atol(v);
+        else if (strcmp(a, "--delay-ms") == 0)
+            o->delay_ms = atol(v);
+        else if (strcmp(a, "--flush-interval") == 0)
+            o->flush_interval = v;
+        else if (strcmp(a, "--dir") == 0)
+            o->dir = v;
+        else if (strcmp(a, "--timeout-s") == 0)
+            o->timeout_s = atol(v);
+        else {
+            fprintf(stderr, "bench_latency: unknown option %s\n", a);
+            return -1;
+        }
+    }
+    if (!o->logstream || !o->emitter || o->lines <= 0 || o->interval_us <= 0 ||
+        o->line_bytes < 40 || o->delay_ms < 0 || o->timeout_s <= 0) {
+        fprintf(stderr, "usage: bench_latency --logstream PATH --emitter PATH [--lines N>0] "
+                        "[--interval-us N>0] [--line-bytes N>=40] [--delay-ms N] "
+                        "[--flush-interval DUR] [--dir DIR] [--timeout-s N] [--keep]\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int write_pipeline(const char *path, const lat_opts *o)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_latency: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f,
+            "version: \"1\"\nname: bench-latency\nsteps:\n  - name: emit\n    commands:\n"
+            "      - '%s --lines %ld --bytes %ld --interval-us %ld --delay-ms %ld'\n",
+            o->emitter, o->lines, o->line_bytes, o->interval_us, o->delay_ms);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Polls GET /api/v1/builds?limit=1 until the worker has created its build. */
+static long long wait_for_build(const bench_server *s, int64_t timeout_ms)
+{
+    int64_t deadline = bench_mono_ns() + timeout_ms * 1000000;
+    while (bench_mono_ns() < deadline) {
+        bench_response r = {0};
+        if (bench_http(s->host, s->port, "GET", "/api/v1/builds?limit=1", NULL, &r) == 0) {
+            long long id = r.status == 200 ? bench_json_int(r.body, "id") : -1;
+            free(r.body);
+            if (id > 0)
+                return id;
+        }
+        bench_sleep_ms(2);
+    }
+    fprintf(stderr, "bench_latency: no build appeared on the server\n");
+    return -1;
+}
+
+typedef struct lat_result {
+    int64_t *lat_ns; /* one per line received after the subscription */
+    size_t n;
+    size_t backlog; /* lines printed before the client subscribed */
+    size_t received;
+    bool ended; /* got "event: end" */
+} lat_result;
+
+/* One SSE text line (without '\n'). */
+static void on_sse_line(const char *line, size_t len, int64_t recv_ns, int64_t subscribed_ns,
+                        lat_result *res, size_t cap)
+{
+    if (len >= 10 && memcmp(line, "event: end", 10) == 0) {
+        res->ended = true;
+        return;
+    }
+    if (len < 6 || memcmp(line, "data: ", 6) != 0)
+        return;
+    const char *t = memmem(line, len, "\"text\":\"t=", 10);
+    if (!t)
+        return;
+    int64_t printed = strtoll(t + 10, NULL, 10);
+    res->received++;
+    if (printed < subscribed_ns)
+        res->backlog++;
+    else if (res->n < cap)
+        res->lat_ns[res->n++] = recv_ns - printed;
+}
+
+/* Reads the SSE response until "event: end", the expected lines, or timeout. */
+static int follow(const bench_server *s, long long build, const lat_opts *o, lat_result *res)
+{
+    int fd = bench_connect(s->host, s->port);
+    if (fd < 0)
+        return -1;
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET /api/v1/builds/%lld/steps/1/logs?since=0 HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Accept: text/event-stream\r\n\r\n",
+                     build, s->host, s->port);
+    int64_t subscribed_ns = bench_real_ns();
+    int rc = -1;
+    if (bench_write_all(fd, req, (size_t)n) < 0)
+        goto out;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap), *line = malloc(cap);
+    if (!buf || !line)
+        abort();
+    size_t line_len = 0;
+    bool in_body = false, chunked = false;
+    size_t head_len = 0;
+    bench_dechunk d = {0};
+    int64_t deadline = bench_mono_ns() + (int64_t)o->timeout_s * 1000000000;
+    bool all_in = false;
+    while (!res->ended) {
+        if (!all_in && res->received >= (size_t)o->lines) {
+            all_in = true; /* the end event should follow at once */
+            int64_t end_deadline = bench_mono_ns() + END_WAIT_NS;
+            deadline = end_deadline < deadline ? end_deadline : deadline;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left_ms = (int)((deadline - bench_mono_ns()) / 1000000);
+        if (left_ms <= 0 || poll(&p, 1, left_ms) <= 0) {
+            fprintf(stderr, "bench_latency: timed out after %zu lines%s\n", res->received,
+                    all_in ? " (no end event)" : "");
+            break;
+        }
+        ssize_t r = read(fd, buf + head_len, cap - head_len - 1);
+        int64_t recv_ns = bench_real_ns();
+        if (r <= 0)
+            break;
+        size_t got = (size_t)r, off = 0;
+        if (!in_body) {
+            head_len += got;
+            buf[head_len] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (!end) {
+                if (head_len + 1 >= cap)
+                    break;
+                continue;
+            }
+            *end = '\0';
+            if (!strstr(buf, " 200 ")) {
+                fprintf(stderr, "bench_latency: SSE request refused: %s\n", buf);
+                break;
+            }
+            chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
+            in_body = true;
+            off = (size_t)(end + 4 - buf);
+            got = head_len - off;
+            head_len = 0;
+        }
+        char *payload = buf + off;
+        if (chunked) {
+            ssize_t k = bench_dechunk_feed(&d, payload, got);
+            if (k < 0)
+                break;
+            got = (size_t)k;
+        }
+        for (size_t i = 0; i < got; i++) {
+            if (payload[i] != '\n') {
+                if (line_len < cap)
+                    line[line_len++] = payload[i];
+                continue;
+            }
+            on_sse_line(line, line_len, recv_ns, subscribed_ns, res, (size_t)o->lines);
+            line_len = 0;
+        }
+    }
+    rc = 0;
+    free(buf);
+    free(line);
+out:
+    close(fd);
+    return rc;
+}
+
+static void print_result(const lat_opts *o, lat_result *res, int run_status)
+{
+    qsort(res->lat_ns, res->n, sizeof(int64_t), bench_cmp_i64);
+    double sum = 0;
+    for (size_t i = 0; i < res->n; i++)
+        sum += (double)res->lat_ns[i];
+    printf("latency: %ld lines of %ld bytes, one every %ld us, server --flush-interval %s\n",
+           o->lines, o->line_bytes, o->interval_us,
+           o->flush_interval ? o->flush_interval : "(server default)");
+    printf("  received %zu/%ld lines (%zu printed before the subscription, left out), "
+           "end event %s, logstream run exit %d\n",
+           res->received, o->lines, res->backlog, res->ended ? "yes" : "NO",
+           WIFEXITED(run_status) ? WEXITSTATUS(run_status) : -1);
+    printf("  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms  (n=%zu)\n",
+           (double)bench_percentile(res->lat_ns, res->n, 50) / 1e6,
+           (double)bench_percentile(res->lat_ns, res->n, 90) / 1e6,
+           (double)bench_percentile(res->lat_ns, res->n, 99) / 1e6,
+           res->n ? (double)res->lat_ns[res->n - 1] / 1e6 : 0.0,
+           res->n ? sum / (double)res->n / 1e6 : 0.0, res->n);
+    printf("  load average (1 min) at the end: %.2f\n", bench_loadavg());
+}
+
+int main(int argc, char **argv)
+{
+    lat_opts o;
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    char *extra[3] = {NULL};
+    if (o.flush_interval) {
+        extra[0] = "--flush-interval";
+        extra[1] = (char *)o.flush_interval;
+    }
+    bench_server s;
+    int rc = 1, run_status = -1;
+    lat_result res = {.lat_ns = calloc((size_t)o.lines, sizeof(int64_t))};
+    if (!res.lat_ns)
+        abort();
+    if (bench_server_start(&s, o.logstream, o.dir, extra) < 0)
+        goto out;
+    char yml[4096], log[4096];
+    snprintf(yml, sizeof(yml), "%s/latency.yml", s.dir);
+    snprintf(log, sizeof(log), "%s/run.log", s.dir);
+    if (write_pipeline(yml, &o) < 0)
+        goto out;
+    char *run_argv[] = {(char *)o.logstream, "run", yml, "--server", s.url, NULL};
+    pid_t run = bench_spawn(run_argv, log);
+    if (run < 0)
+        goto out;
+    long long build = wait_for_build(&s, 30000);
+    if (build > 0 && follow(&s, build, &o, &res) == 0)
+        rc = 0;
+    run_status = bench_wait(run, o.timeout_s * 1000);
+    print_result(&o, &res, run_status);
+    if (res.received != (size_t)o.lines || run_status != 0) {
+        fprintf(stderr, "bench_latency: incomplete run; see %s\n", log);
+        o.keep = true;
+        rc = 1;
+    }
+out:
+    bench_server_stop(&s, o.keep);
+    free(res.lat_ns);
+    return rc;
+}
