@@ -181,6 +181,12 @@ class WorkerFaults(lstest.TestCase):
         self.assertEqual(b["steps"][0]["lines"], n + 1)
         sys.stderr.write("\n  1,000,000 lines: worker done in %.1fs, worker peak RSS %.1f MB\n"
                          % (elapsed, peak / 1024.0))
+        # Memory stays flat whatever the log size: < 20 MB (ASan's shadow
+        # memory and quarantine add about 8 MB to a sanitized build).
+        with open(lstest.binary(), "rb") as f:
+            sanitized = b"__asan_init" in f.read()
+        limit_mb = 28 if sanitized else 20
+        self.assertLess(peak / 1024.0, limit_mb, "worker peak RSS")
 
     # (d)
     def test_secrets_masked_in_stored_log(self):
@@ -219,6 +225,12 @@ class WorkerFaults(lstest.TestCase):
         p = self.start(["run", pipe, "--server", srv.url], env=env)
         self.assertEqual(p.wait(30), 2)
         self.assertTrue(p.err.wait_for("NOT_SET_ANYWHERE_42", 0), p.describe())
+
+        env["NOT_SET_ANYWHERE_42"] = "abc"  # shorter than --min-secret-length (4)
+        p = self.start(["run", pipe, "--server", srv.url], env=env)
+        self.assertEqual(p.wait(30), 2)
+        self.assertTrue(p.err.wait_for("NOT_SET_ANYWHERE_42 is shorter than 4 bytes", 0),
+                        p.describe())
 
         bad = self.write_pipeline('version: "1"\nsteps:\n  - name: x\n    commands: 5\n',
                                   "bad.yml")

@@ -129,6 +129,8 @@ static int apply_records(fake_server *s, ls_buf *pending, int *records_this_body
 {
     size_t pos = 0;
     int rc = 0;
+    if (pending->len == 0)
+        return 0;
     pthread_mutex_lock(&s->lock);
     for (;;) {
         char *nl = memchr(pending->data + pos, '\n', pending->len - pos);
@@ -507,6 +509,53 @@ static void test_batch_transport_uses_content_length(void **state)
     ls_buf_free(&expect);
 }
 
+static void test_requests_rotate_by_size_and_age(void **state)
+{
+    (void)state;
+    fake_server *s = fake_start();
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s->port);
+    ls_uploader_options o = {.server = url,
+                             .transport = LS_TRANSPORT_STREAM,
+                             .rotate_bytes = 8192,
+                             .rotate_age_ms = 200,
+                             .backoff_base_ms = 10,
+                             .backoff_max_ms = 50,
+                             .notice = count_notice};
+    ls_uploader *u;
+    assert_int_equal(ls_uploader_new(&o, &u), 0);
+    ls_upload_stream *st = open_stream(u, "r.spool");
+    ls_buf expect = LS_BUF_INIT;
+    /* About 400 KB of records: a new request at least every 64 KiB refill. */
+    push_lines(st, 1, 20000, &expect);
+    int64_t until = ls_mono_ms() + 10000;
+    uint64_t durable = 0;
+    while (ls_mono_ms() < until && durable < 20000) {
+        usleep(20 * 1000);
+        pthread_mutex_lock(&s->lock);
+        durable = s->durable_seq;
+        pthread_mutex_unlock(&s->lock);
+    }
+    /* Without closing: only rotation can have ended those requests. */
+    assert_int_equal(durable, 20000);
+    int posts_before_idle = s->stream_posts;
+    assert_true(posts_before_idle >= 5);
+    /* Idle: the age limit still rotates the open request. */
+    usleep(700 * 1000);
+    pthread_mutex_lock(&s->lock);
+    int posts_after_idle = s->stream_posts;
+    pthread_mutex_unlock(&s->lock);
+    assert_true(posts_after_idle >= posts_before_idle + 2);
+    assert_int_equal(notices, 0);
+    ls_upload_stream_close(st, NULL);
+    assert_int_equal(ls_uploader_drain(u, ls_mono_ms() + 10000), 0);
+    assert_log_equal(s, &expect);
+    assert_int_equal(s->duplicates, 0);
+    ls_uploader_free(u);
+    fake_stop(s);
+    ls_buf_free(&expect);
+}
+
 static void test_heartbeats_while_silent(void **state)
 {
     (void)state;
@@ -653,6 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cut_connections_resume_from_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_transport_uses_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeats_while_silent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_rotate_by_size_and_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_answer_fails_stream_and_keeps_spool, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_down_then_up, setup, teardown),
