@@ -10,6 +10,10 @@
 #include "common/buf.h"
 #include "common/timeutil.h"
 
+/* Times are whole milliseconds, truncated: one more makes sure a limit never
+ * fires before its full duration has passed. */
+#define MS_GRAIN 1
+
 /* Human text for a duration or a size in messages. */
 static void fmt_ms(char *out, size_t n, int64_t ms)
 {
@@ -91,13 +95,15 @@ static void announce_locked(ls_runner *r, actions *a)
     char lim[32], win[32];
     fmt_bytes(lim, sizeof(lim), (uint64_t)o->max_pending);
     fmt_ms(win, sizeof(win), o->breaker_window_ms);
-    if (r->announce_over && r->verdict == LS_VERDICT_NONE)
+    /* A stopped plugin's own message says it all; any other is told. */
+    bool quiet = r->verdict == LS_VERDICT_STOPPED || r->verdict == LS_VERDICT_ABANDONED;
+    if (r->announce_over && !quiet)
         ls_buf_printf(&a->msgs,
                       "%s cannot keep up: its queue is full (%s, --plugin-max-pending); its lines "
                       "are dropped until it catches up, and it is stopped if it is still behind "
                       "after %s\n",
                       r->def->name, lim, win);
-    if (r->announce_caught_up && r->verdict == LS_VERDICT_NONE)
+    if (r->announce_caught_up && !quiet)
         ls_buf_printf(&a->msgs, "%s caught up; %llu lines were dropped for it so far\n",
                       r->def->name, (unsigned long long)atomic_load(&r->dropped_lines));
     r->announce_over = r->announce_caught_up = false;
@@ -117,7 +123,7 @@ static int64_t check_locked(ls_runner *r, int64_t now, actions *a)
         return INT64_MAX;
     int64_t next = INT64_MAX;
     if (r->phase == LS_PHASE_FINALIZING) {
-        int64_t deadline = r->phase_since_ms + o->finalize_timeout_ms;
+        int64_t deadline = r->phase_since_ms + o->finalize_timeout_ms + MS_GRAIN;
         snprintf(why, sizeof(why), "finalize did not return within %s (--plugin-finalize-timeout)",
                  tmo);
         if (now >= deadline)
@@ -125,7 +131,7 @@ static int64_t check_locked(ls_runner *r, int64_t now, actions *a)
         return now >= deadline ? INT64_MAX : deadline;
     }
     if (r->over && !caught_up_locked(r)) {
-        int64_t deadline = r->over_since_ms + o->breaker_window_ms;
+        int64_t deadline = r->over_since_ms + o->breaker_window_ms + MS_GRAIN;
         snprintf(why, sizeof(why),
                  "circuit breaker: more than %s of lines waited for it for longer than %s; %llu "
                  "lines were dropped, its queue is discarded and its finalize skipped",
@@ -137,7 +143,7 @@ static int64_t check_locked(ls_runner *r, int64_t now, actions *a)
         next = deadline;
     }
     if (h->finish_ms) {
-        int64_t deadline = h->finish_ms + o->breaker_window_ms;
+        int64_t deadline = h->finish_ms + o->breaker_window_ms + MS_GRAIN;
         snprintf(why, sizeof(why),
                  "it could not process its queued lines within %s of the finish line; its "
                  "finalize is skipped",

@@ -149,8 +149,14 @@ class PluginHostTest(unittest.TestCase):
             env=dict(os.environ, LOGSTREAM_PLUGIN_MAX_PENDING="4MiB",
                      LOGSTREAM_PLUGIN_BREAKER_WINDOW="300ms"))
         start = time.monotonic()
-        proc.stdin.write((context(self.tmp) + body).encode())
-        proc.stdin.flush()
+        proc.stdin.write(context(self.tmp).encode())
+        data = body.encode()
+        # ~25 MB/s: far less than the host reads, so resave keeps up even on
+        # a busy machine, while the stuck plugin's queue fills all the same.
+        for off in range(0, len(data), 256 * 1024):
+            proc.stdin.write(data[off:off + 256 * 1024])
+            proc.stdin.flush()
+            time.sleep(0.01)
         written = time.monotonic() - start
         time.sleep(0.8)  # longer than the window: the breaker trips on its own
         proc.stdin.write(b"1:last\n##[logplugin.finish]n0nce\n")
@@ -158,7 +164,7 @@ class PluginHostTest(unittest.TestCase):
         proc.stdin = None  # closed by hand: communicate() must not flush it
         out, err = proc.communicate(timeout=30)
         out = out.decode()
-        self.assertLess(written, 5.0, "stdin was not read at full speed")
+        self.assertLess(written, 5.0, "the host did not keep reading stdin")
         self.assertEqual(proc.returncode, 1, err)
         self.assertIn("[plugin-host] stuck cannot keep up: its queue is full (4 MiB", out)
         self.assertIn("[plugin-host] stuck stopped: circuit breaker: more than 4 MiB of lines "

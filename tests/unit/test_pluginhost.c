@@ -102,6 +102,32 @@ typedef struct counter_stats {
 
 static counter_stats cs;
 
+/* The counter's progress, for writers that pace themselves on it. */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t progress_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t progress_lines;
+
+static void progress_add(void)
+{
+    pthread_mutex_lock(&progress_lock);
+    progress_lines++;
+    pthread_cond_broadcast(&progress_cond);
+    pthread_mutex_unlock(&progress_lock);
+}
+
+/* Waits (up to 10 s) until the counter has seen n lines. */
+static void progress_wait(uint64_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&progress_lock);
+    while (progress_lines < n)
+        if (pthread_cond_timedwait(&progress_cond, &progress_lock, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&progress_lock);
+}
+
 static int counter_init(const ls_plugin_context *ctx, void **ret_state)
 {
     cs.inits++;
@@ -119,6 +145,7 @@ static int counter_line(const ls_plugin_context *ctx, void *state, const ls_plug
     counter_stats *c = state;
     c->lines++;
     c->bytes += len;
+    progress_add();
     if (step->index < 4)
         c->per_step[step->index]++;
     if (line[len] != '\0')
@@ -153,6 +180,9 @@ static void counter_reset(void)
 {
     ls_buf_free(&cs.text);
     memset(&cs, 0, sizeof(cs));
+    pthread_mutex_lock(&progress_lock);
+    progress_lines = 0;
+    pthread_mutex_unlock(&progress_lock);
 }
 
 /* stuck: blocks in its first process_line until the gate opens. */
@@ -266,6 +296,7 @@ typedef struct writer {
     const ls_buf *data;
     const char *tail;
     int pause_ms;
+    bool paced;     /* write 16 KiB at a time, each once the counter has seen the one before */
     double seconds; /* time to write data */
 } writer;
 
@@ -279,11 +310,37 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t k = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* Paced writing keeps a healthy plugin from ever lagging by more than one
+ * piece, however loaded the machine is: then only a stuck plugin drops. The
+ * context line is not a log line, hence the -1. */
+static void write_paced(int fd, const char *p, size_t len)
+{
+    size_t piece = 16 * 1024, lines = 0;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        if (off > 0)
+            progress_wait(lines - 1);
+        write_all(fd, p + off, n);
+        lines += count_lines(p + off, n);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
     int64_t t0 = ls_mono_ns();
-    write_all(w->fd, w->data->data, w->data->len);
+    if (w->paced)
+        write_paced(w->fd, w->data->data, w->data->len);
+    else
+        write_all(w->fd, w->data->data, w->data->len);
     w->seconds = (double)(ls_mono_ns() - t0) / 1e9;
     if (w->tail) {
         struct timespec ts = {w->pause_ms / 1000, (long)(w->pause_ms % 1000) * 1000000};
@@ -331,6 +388,8 @@ static void options(ls_pluginhost_options *o)
     o->breaker_window_ms = 5000;
 }
 
+static bool pace_writer; /* see write_paced */
+
 /* Runs a host over input (then, pause_ms later, tail when not NULL) with
  * the given plugins; out and diag are captured. */
 static void run_host_paused(ls_pluginhost_options *o, const ls_plugin_v1 *const *plugins, size_t n,
@@ -345,7 +404,7 @@ static void run_host_paused(ls_pluginhost_options *o, const ls_plugin_v1 *const 
     char err[256];
     for (size_t i = 0; i < n; i++)
         assert_int_equal(ls_pluginhost_add(h, plugins[i], NULL, err, sizeof(err)), 0);
-    writer w = {p[1], in, tail, pause_ms, 0};
+    writer w = {p[1], in, tail, pause_ms, pace_writer, 0};
     pthread_t t;
     pthread_create(&t, NULL, writer_main, &w);
     int64_t t0 = ls_mono_ns();
@@ -380,6 +439,7 @@ static int setup(void **state)
     stuck_finalizes = failing_finalizes = 0;
     atomic_store(&slow_mode, false);
     atomic_store(&slow_lines, 0);
+    pace_writer = false;
     return 0;
 }
 
@@ -616,8 +676,9 @@ static void test_breaker_stops_stuck_plugin_others_keep_running(void **state)
 {
     ls_pluginhost_options o;
     options(&o);
-    /* Room for a healthy plugin to lag a little (the input is ~4 MB, read 16
-     * KiB at a time), none for one that never returns. */
+    /* The writer paces itself on the healthy plugin, which thus never lags
+     * by more than 16 KiB; the stuck plugin's 1 MiB fills up. */
+    pace_writer = true;
     o.max_pending = 1024 * 1024;
     o.read_size = 16 * 1024;
     o.breaker_window_ms = 150;
@@ -699,6 +760,7 @@ static void test_full_queue_drops_only_that_plugins_lines(void **state)
         ls_buf_printf(&in, "2:line %d\n", i);
     const ls_plugin_v1 *plugins[] = {&stuck_plugin, &counter_plugin};
     result r;
+    pace_writer = true;
     /* The stuck plugin is released 300 ms in, while the writer pauses: it
      * catches up before the breaker window (5 s), so it is not stopped. */
     pthread_t t;
@@ -731,6 +793,8 @@ static void test_finalize_timeout_abandons_plugin(void **state)
     run_host(&o, plugins, 2, &in, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.s.plugins_failed, 1);
+    if (!(r.run_seconds >= 0.2 && r.run_seconds < 3.0))
+        fprintf(stderr, "run %.3f s OUT[%s] DIAG[%s]\n", r.run_seconds, r.out, r.diag);
     assert_true(r.run_seconds >= 0.2 && r.run_seconds < 3.0);
     assert_int_equal(cs.finalizes, 1);
     assert_non_null(strstr(r.out, "[plugin-host] slowfinal abandoned: finalize did not return "
@@ -757,6 +821,8 @@ static void test_errors_in_a_row_stop_plugin(void **state)
     assert_int_equal(r.s.plugins_failed, 1);
     assert_int_equal(failing_finalizes, 0);
     assert_int_equal(cs.lines, 20);
+    if (!strstr(r.out, "failing stopped"))
+        fprintf(stderr, "OUT[%s] DIAG[%s]\n", r.out, r.diag);
     assert_non_null(strstr(r.out, "[plugin-host] failing stopped: process_line failed 5 times in "
                                   "a row (last error: Input/output error); its finalize is "
                                   "skipped"));
