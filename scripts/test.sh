@@ -10,7 +10,7 @@ jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLS_SANITIZE=ON \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLS_SANITIZE=ON -DLS_FUZZ=ON \
     -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-asan -j "$jobs"
 

@@ -5,6 +5,7 @@
 
 #include "cli/demo.h"
 #include "cli/logs.h"
+#include "pluginhost/host.h"
 #include "server/server.h"
 #include "worker/run.h"
 
@@ -20,18 +21,12 @@ typedef struct command {
     const char *help;
 } command;
 
-static int plugin_host_main(int argc, char **argv)
-{
-    fprintf(stderr, "logstream plugin-host: not built yet\n");
-    return 2;
-}
-
 static const command commands[] = {
     {"server", ls_server_main, "HTTP API, live log fan-out, storage and web UI"},
     {"run", ls_run_main, "run a pipeline file and stream its logs to a server"},
     {"logs", ls_logs_main, "print or follow (-f) a build's or a step's logs"},
     {"demo", ls_demo_main, "start an embedded server, run the sample pipeline, follow it"},
-    {"plugin-host", plugin_host_main, "out-of-process log plugin host (started by `run`)"},
+    {"plugin-host", ls_pluginhost_main, "out-of-process log plugin host (started by `run`)"},
     {NULL, NULL, NULL},
 };
 
