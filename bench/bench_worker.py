@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Worker overhead: wall time of a step printing N lines under `logstream run`
+(server on loopback) against the same command writing to a file.
+
+    bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
+                    [--repeat N] [--dir DIR] [--hyperfine] [--keep]
+
+Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
+then runs, alternately, --repeat times each:
+
+    baseline  /bin/sh -c 'EMITTER --lines N --bytes B > DIR/out.txt'
+    worker    logstream run PIPELINE.yml --server URL   (one step: the same command)
+
+The worker's time runs until `logstream run` exits, i.e. until the server has
+confirmed every line durable and the step and build are marked finished. Each
+worker run is checked: exit 0 and the step holds N + 1 lines on the server (the
+worker logs the command itself as "$ COMMAND" before its output).
+
+Memory: the peak RSS of the `logstream run` process alone (VmHWM, sampled from
+/proc every 10 ms; the last sample is taken when it exits), plus one run under
+`/usr/bin/time -v` when that is installed. (ru_maxrss from wait4() here would
+include the RSS of the forked Python interpreter before exec, so it is not
+used.) --hyperfine also runs
+`hyperfine` on the two commands when it is installed.
+
+Standard library only."""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--logstream", required=True, help="path of the logstream binary")
+    p.add_argument("--emitter", required=True, help="path of emit_lines (bench/emit_lines.c)")
+    p.add_argument("--lines", type=int, default=1000000)
+    p.add_argument("--line-bytes", type=int, default=100)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--dir", default="/tmp", help="parent of the temp dir (data, output file)")
+    p.add_argument("--hyperfine", action="store_true", help="also run hyperfine if installed")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = p.parse_args()
+    if a.lines <= 0 or a.line_bytes < 40 or a.repeat < 1:
+        p.error("--lines > 0, --line-bytes >= 40, --repeat >= 1")
+    return a
+
+
+class Server:
+    """A real `logstream server` on a free loopback port."""
+
+    def __init__(self, logstream, workdir):
+        self.data = os.path.join(workdir, "data")
+        self.log_path = os.path.join(workdir, "server.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [logstream, "server", "--listen", "127.0.0.1:0", "--data", self.data],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.url = self._wait_url()
+
+    def _wait_url(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(self.log_path) as f:
+                first = f.readline()
+            if first.endswith("\n") and "listening on http://" in first:
+                return first.split("listening on ", 1)[1].split()[0]
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        raise SystemExit(f"bench_worker: the server did not start; see {self.log_path}")
+
+    def get_json(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            return json.load(r)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(argv, stdout_path):
+    """Runs argv; returns (wall_s, status, rusage, peak VmHWM KiB of argv's process)."""
+    with open(stdout_path, "w") as out:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        peak = [0]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], hwm_kib(proc.pid))
+                done.wait(0.01)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        # wait for the exit without reaping, so VmHWM can be read one last time
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        peak[0] = max(peak[0], hwm_kib(proc.pid))
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        sampler.join()
+    return wall, proc.returncode, ru, peak[0]
+
+
+def check_worker_run(server, out_path, lines):
+    """The build id from `build N URL` on run's stdout; the step must hold every line."""
+    with open(out_path) as f:
+        text = f.read()
+    build = None
+    for line in text.splitlines():
+        if line.startswith("build "):
+            build = int(line.split()[1])
+            break
+    if build is None:
+        raise SystemExit(f"bench_worker: no 'build N' line from logstream run:\n{text}")
+    step = server.get_json(f"/api/v1/builds/{build}")["steps"][0]
+    expected = lines + 1  # "$ COMMAND", then the output
+    if step["lines"] != expected or step["status"] != "success":
+        raise SystemExit(f"bench_worker: build {build} step 1 holds {step['lines']} lines "
+                         f"(status {step['status']}), expected {expected}")
+
+
+def summary(xs):
+    return {"median": statistics.median(xs), "mean": statistics.fmean(xs), "min": min(xs),
+            "max": max(xs), "stdev": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+
+def fmt(s):
+    return (f"median {s['median']:.3f} s  mean {s['mean']:.3f} s  min {s['min']:.3f} s  "
+            f"max {s['max']:.3f} s  stdev {s['stdev']:.3f} s")
+
+
+def time_v_max_rss(argv):
+    """Maximum resident set size (KiB) reported by /usr/bin/time -v, or None."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    r = subprocess.run(["/usr/bin/time", "-v"] + argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    for line in r.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[1])
+    return None
+
+
+def main():
+    a = parse_args()
+    workdir = tempfile.mkdtemp(prefix="logstream-bench-worker-", dir=a.dir)
+    server = Server(a.logstream, workdir)
+    try:
+        emit = f"{a.emitter} --lines {a.lines} --bytes {a.line_bytes}"
+        out_file = os.path.join(workdir, "out.txt")
+        yml = os.path.join(workdir, "worker.yml")
+        with open(yml, "w") as f:
+            f.write(f"version: \"1\"\nname: bench-worker\nsteps:\n  - name: emit\n"
+                    f"    commands:\n      - '{emit}'\n")
+        baseline = ["/bin/sh", "-c", f"{emit} > {out_file}"]
+        worker = [a.logstream, "run", yml, "--server", server.url]
+        run_out = os.path.join(workdir, "run.out")
+
+        walls = {"baseline": [], "worker": []}
+        cpu, hwm, server_cpu = [], [], []
+        for _ in range(a.repeat):
+            wall, rc, _, _ = run_measured(baseline, os.path.join(workdir, "baseline.out"))
+            if rc != 0:
+                raise SystemExit("bench_worker: the baseline command failed")
+            walls["baseline"].append(wall)
+            s0 = server.cpu_seconds()
+            wall, rc, ru, peak = run_measured(worker, run_out)
+            server_cpu.append(server.cpu_seconds() - s0)
+            if rc != 0:
+                raise SystemExit(f"bench_worker: logstream run exited {rc}; see {run_out}")
+            check_worker_run(server, run_out, a.lines)
+            walls["worker"].append(wall)
+            cpu.append(ru.ru_utime + ru.ru_stime)
+            hwm.append(peak)
+
+        b, w = summary(walls["baseline"]), summary(walls["worker"])
+        print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each")
+        print(f"  baseline (sh -c 'emit_lines > file'): {fmt(b)}")
+        print(f"  logstream run (server on loopback):   {fmt(w)}")
+        print(f"  ratio of medians: {w['median'] / b['median']:.2f}x (target <= 1.2x)")
+        print(f"  logstream run + its children, CPU (user+sys): median "
+              f"{statistics.median(cpu):.3f} s; server CPU per run: median "
+              f"{statistics.median(server_cpu):.3f} s")
+        print(f"  logstream run peak RSS (VmHWM of the worker process): max "
+              f"{max(hwm) / 1024:.1f} MiB (target < 20 MB)")
+        tv = time_v_max_rss(worker)
+        if tv:
+            print(f"  /usr/bin/time -v logstream run: Maximum resident set size {tv} KiB "
+                  f"({tv / 1024:.1f} MiB)")
+        if a.hyperfine and shutil.which("hyperfine"):
+            sys.stdout.flush()
+            subprocess.run(["hyperfine", "-N", "-w", "1", "-r", str(a.repeat),
+                            "-n", "baseline", " ".join(baseline[:2]) + f" '{baseline[2]}'",
+                            "-n", "logstream run", " ".join(worker)])
+        with open("/proc/loadavg") as f:
+            print(f"  load average (1 min) at the end: {f.read().split()[0]}")
+    finally:
+        server.stop()
+        if a.keep:
+            print(f"bench_worker: kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
