@@ -42,7 +42,8 @@ export class GroupIndex {
   // Scans forward from where the group's scan stopped, up to budget lines.
   // Sets g.last (last seq inside the group) and g.endTs when the end is found,
   // or when the step is final and the log ends inside the group.
-  async scan(g, budget) {
+  // With allowFetch false only cached lines are looked at.
+  async scan(g, budget, allowFetch = true) {
     if (g.last !== null) return g;
     if (g.scanning) return g.scanning;
     const run = async () => {
@@ -59,6 +60,7 @@ export class GroupIndex {
           break;
         }
         let line = store.get(seq);
+        if (!line && !allowFetch) break;
         if (!line) {
           await store.ensure(seq, Math.min(stop, store.total));
           line = store.get(seq);
@@ -120,9 +122,9 @@ export class GroupIndex {
   linesArrived() {
     let open = false;
     for (const g of this.groups.values()) {
-      if (g.last === null && g.scanned >= this.store.total - 1000) {
+      if (g.last === null) {
         open = true;
-        this.scan(g, this.headBudget);
+        if (!g.scanning) this.scan(g, this.headBudget, false);
       }
     }
     if (open) this.hiddenCache = null;

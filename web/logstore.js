@@ -26,6 +26,9 @@ export class LogStore {
     this.liveError = null;
     this.closed = false;
     this.fetches = 0; // range requests made (for tests and the bench)
+    // what the live stream delivered: first/last seq, lines, and lines that
+    // were already held (a duplicate delivery; 0 when the resume is exact)
+    this.live = { first: 0, last: 0, lines: 0, dups: 0, startedAfter: null };
   }
 
   onChange(fn) {
@@ -145,9 +148,18 @@ export class LogStore {
     if (this.source || this.final || this.closed) return;
     const es = new EventSource(`${this.url}?since=${after}`);
     this.source = es;
+    this.live.startedAfter = after;
     es.addEventListener('lines', (ev) => {
       this.liveError = null;
-      if (this.insert(parseNdjson(ev.data))) this.emit();
+      const lines = parseNdjson(ev.data);
+      const before = this.live.lines;
+      for (const l of lines) {
+        if (!this.live.first) this.live.first = l.seq;
+        if (l.seq <= Math.max(this.live.last, after)) this.live.dups++;
+        this.live.last = Math.max(this.live.last, l.seq);
+        this.live.lines++;
+      }
+      if (this.insert(lines) || this.live.lines !== before) this.emit();
     });
     es.addEventListener('end', (ev) => {
       try {

@@ -12,7 +12,10 @@ typedef struct ls_buf {
     size_t cap;
 } ls_buf;
 
-#define LS_BUF_INIT {NULL, 0, 0}
+#define LS_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Frees the storage and resets to empty. */
 void ls_buf_free(ls_buf *b);
