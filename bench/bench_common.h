@@ -212,6 +212,111 @@ static inline long bench_proc_hwm_kib(pid_t pid)
     return kib;
 }
 
+/* Per-thread scheduler figures of a process, from /proc/PID/task/TID/schedstat:
+ * time on a CPU and time spent runnable but waiting for a CPU (a busy
+ * machine shows up there), grouped by thread name. */
+#define BENCH_MAX_THREAD_NAMES 16
+
+typedef struct bench_thread_stat {
+    char name[32];
+    int threads;
+    int64_t cpu_ns;
+    int64_t wait_ns;
+} bench_thread_stat;
+
+typedef struct bench_sched {
+    bench_thread_stat t[BENCH_MAX_THREAD_NAMES];
+    int n;
+} bench_sched;
+
+static inline bench_thread_stat *bench_sched_slot(bench_sched *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->t[i].name, name) == 0)
+            return &s->t[i];
+    if (s->n == BENCH_MAX_THREAD_NAMES)
+        return NULL;
+    bench_thread_stat *t = &s->t[s->n++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    return t;
+}
+
+static inline void bench_sched_read(pid_t pid, bench_sched *ret)
+{
+    ret->n = 0;
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *task = bench_path_join(dir, e->d_name);
+        char *comm_path = bench_path_join(task, "comm");
+        char *stat_path = bench_path_join(task, "schedstat");
+        char name[32] = "?";
+        long long cpu = 0, wait = 0;
+        FILE *f = fopen(comm_path, "r");
+        if (f) {
+            if (fgets(name, sizeof(name), f))
+                name[strcspn(name, "\n")] = '\0';
+            fclose(f);
+        }
+        f = fopen(stat_path, "r");
+        if (f) {
+            if (fscanf(f, "%lld %lld", &cpu, &wait) != 2)
+                cpu = wait = 0;
+            fclose(f);
+        }
+        bench_thread_stat *t = bench_sched_slot(ret, name);
+        if (t) {
+            t->threads++;
+            t->cpu_ns += cpu;
+            t->wait_ns += wait;
+        }
+        free(task);
+        free(comm_path);
+        free(stat_path);
+    }
+    closedir(d);
+}
+
+/* after - before, by thread name (threads that started in between count
+ * from 0). */
+static inline void bench_sched_diff(const bench_sched *before, const bench_sched *after,
+                                    bench_sched *ret)
+{
+    *ret = *after;
+    for (int i = 0; i < ret->n; i++)
+        for (int j = 0; j < before->n; j++)
+            if (strcmp(ret->t[i].name, before->t[j].name) == 0) {
+                ret->t[i].cpu_ns -= before->t[j].cpu_ns;
+                ret->t[i].wait_ns -= before->t[j].wait_ns;
+            }
+}
+
+/* "NAME cpu X s, waited Y s for a CPU; ..." on one line. */
+static inline void bench_sched_print(const char *prefix, const bench_sched *s)
+{
+    printf("%s", prefix);
+    bool first = true;
+    for (int i = 0; i < s->n; i++) {
+        const bench_thread_stat *t = &s->t[i];
+        if (t->cpu_ns < 1000000 && t->wait_ns < 1000000)
+            continue;
+        printf("%s%s", first ? "" : "; ", t->name);
+        if (t->threads > 1)
+            printf(" (%d threads)", t->threads);
+        printf(" cpu %.2f s, waited %.2f s for a CPU", (double)t->cpu_ns / 1e9,
+               (double)t->wait_ns / 1e9);
+        first = false;
+    }
+    printf("\n");
+}
+
 /* ---- the server under test ---- */
 
 typedef struct bench_server {

@@ -417,6 +417,7 @@ typedef struct ing_round {
     double wall_s;     /* first start to last answer */
     double drain_s;    /* last byte sent to last answer */
     double server_cpu; /* seconds, logstream only, 0 if unknown */
+    bench_sched sched; /* the server's threads during the round */
 } ing_round;
 
 typedef struct ing_ctx {
@@ -458,6 +459,10 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
             pthread_create(&sinks[i], NULL, sink_main, &c->sink);
     }
     double cpu0 = c->server_pid > 0 ? bench_proc_cpu_s(c->server_pid) : 0;
+    bench_sched sched0 = {0}, sched1 = {0};
+    bool sched = c->server_pid > 0 && t == TARGET_LOGSTREAM;
+    if (sched)
+        bench_sched_read(c->server_pid, &sched0);
     for (int i = 0; i < k; i++)
         pthread_create(&th[i], NULL, job_main, &jobs[i]);
     int rc = 0;
@@ -472,6 +477,8 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
         end = jobs[i].end_ns > end ? jobs[i].end_ns : end;
     }
     double cpu1 = c->server_pid > 0 ? bench_proc_cpu_s(c->server_pid) : 0;
+    if (sched)
+        bench_sched_read(c->server_pid, &sched1);
     if (t == TARGET_LOGSTREAM) {
         for (int i = 1; i <= k; i++)
             patch_status(c->host, c->port, build, i, "success");
@@ -482,6 +489,7 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
     *ret = (ing_round){.wall_s = (double)(end - start) / 1e9,
                        .drain_s = (double)(end - sent) / 1e9,
                        .server_cpu = cpu1 - cpu0};
+    bench_sched_diff(&sched0, &sched1, &ret->sched);
     return 0;
 }
 
@@ -501,6 +509,8 @@ static void print_rounds(const char *name, ing_round *r, int n, long long lines,
         printf("  server CPU %.2f s = %.2fM lines per CPU-s, wait after last byte %.3f s",
                med.server_cpu, (double)lines / med.server_cpu / 1e6, med.drain_s);
     printf("\n");
+    if (med.sched.n > 0)
+        bench_sched_print("      server threads in that round: ", &med.sched);
 }
 
 /* One step count: --repeat rounds of each target, interleaved. */
