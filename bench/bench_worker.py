@@ -108,18 +108,69 @@ def hwm_kib(pid):
     return 0
 
 
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def process_tree(pid):
+    """pid and all its descendants, from /proc/PID/task/TID/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            todo.extend(int(c) for c in read_text(f"/proc/{p}/task/{tid}/children").split())
+    return out
+
+
+def sample_sched(pid, last):
+    """Updates last[(pid, tid)] = (thread name, cpu ns, run-queue wait ns) for
+    every thread of pid and its descendants (values only grow)."""
+    for p in process_tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            base = f"/proc/{p}/task/{tid}/"
+            name = read_text(base + "comm").strip()
+            fields = read_text(base + "schedstat").split()
+            if name and len(fields) >= 2:
+                last[(p, tid)] = (name, int(fields[0]), int(fields[1]))
+
+
+def sched_by_name(last):
+    out = {}
+    for name, cpu, wait in last.values():
+        c, w, n = out.get(name, (0, 0, 0))
+        out[name] = (c + cpu, w + wait, n + 1)
+    return out
+
+
 def run_measured(argv, stdout_path):
-    """Runs argv; returns (wall_s, status, rusage, peak VmHWM KiB of argv's process)."""
+    """Runs argv; returns (wall_s, status, rusage, peak VmHWM KiB of argv's
+    process, {thread name: (cpu ns, run-queue wait ns, threads)} over argv's
+    process tree)."""
     with open(stdout_path, "w") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         peak = [0]
+        last = {}
         done = threading.Event()
 
         def sample():
             while not done.is_set():
                 peak[0] = max(peak[0], hwm_kib(proc.pid))
+                sample_sched(proc.pid, last)
                 done.wait(0.01)
 
         sampler = threading.Thread(target=sample)
@@ -132,7 +183,7 @@ def run_measured(argv, stdout_path):
         proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
-    return wall, proc.returncode, ru, peak[0]
+    return wall, proc.returncode, ru, peak[0], sched_by_name(last)
 
 
 def check_worker_run(server, out_path, lines):
@@ -191,14 +242,14 @@ def main():
         run_out = os.path.join(workdir, "run.out")
 
         walls = {"baseline": [], "worker": []}
-        cpu, hwm, server_cpu = [], [], []
+        cpu, hwm, server_cpu, scheds = [], [], [], []
         for _ in range(a.repeat):
-            wall, rc, _, _ = run_measured(baseline, os.path.join(workdir, "baseline.out"))
+            wall, rc, _, _, _ = run_measured(baseline, os.path.join(workdir, "baseline.out"))
             if rc != 0:
                 raise SystemExit("bench_worker: the baseline command failed")
             walls["baseline"].append(wall)
             s0 = server.cpu_seconds()
-            wall, rc, ru, peak = run_measured(worker, run_out)
+            wall, rc, ru, peak, sched = run_measured(worker, run_out)
             server_cpu.append(server.cpu_seconds() - s0)
             if rc != 0:
                 raise SystemExit(f"bench_worker: logstream run exited {rc}; see {run_out}")
@@ -206,6 +257,7 @@ def main():
             walls["worker"].append(wall)
             cpu.append(ru.ru_utime + ru.ru_stime)
             hwm.append(peak)
+            scheds.append((wall, sched))
 
         b, w = summary(walls["baseline"]), summary(walls["worker"])
         print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each")
@@ -217,6 +269,14 @@ def main():
               f"{statistics.median(server_cpu):.3f} s")
         print(f"  logstream run peak RSS (VmHWM of the worker process): max "
               f"{max(hwm) / 1024:.1f} MiB (target < 20 MB)")
+        scheds.sort(key=lambda x: x[0])
+        wall, sched = scheds[len(scheds) // 2]
+        print(f"  threads of the median run ({wall:.3f} s), sampled every 10 ms "
+              f"(a thread's last 10 ms may be missing):")
+        for name, (c, w, n) in sorted(sched.items(), key=lambda kv: -kv[1][0]):
+            if c >= 1e6 or w >= 1e6:
+                threads = f" ({n} threads)" if n > 1 else ""
+                print(f"    {name}{threads}: cpu {c / 1e9:.3f} s, waited {w / 1e9:.3f} s for a CPU")
         tv = time_v_max_rss(worker)
         if tv:
             print(f"  /usr/bin/time -v logstream run: Maximum resident set size {tv} KiB "
