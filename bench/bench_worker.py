@@ -3,7 +3,8 @@
 (server on loopback) against the same command writing to a file.
 
     bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
-                    [--repeat N] [--dir DIR] [--hyperfine] [--keep]
+                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--hyperfine]
+                    [--keep]
 
 Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
 then runs, alternately, --repeat times each:
@@ -46,6 +47,7 @@ def parse_args():
     p.add_argument("--line-bytes", type=int, default=100)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--dir", default="/tmp", help="parent of the temp dir (data, output file)")
+    p.add_argument("--flush-interval", help="passed to the server (default: the server's own)")
     p.add_argument("--hyperfine", action="store_true", help="also run hyperfine if installed")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = p.parse_args()
@@ -57,12 +59,12 @@ def parse_args():
 class Server:
     """A real `logstream server` on a free loopback port."""
 
-    def __init__(self, logstream, workdir):
+    def __init__(self, logstream, workdir, extra):
         self.data = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "server.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [logstream, "server", "--listen", "127.0.0.1:0", "--data", self.data],
+            [logstream, "server", "--listen", "127.0.0.1:0", "--data", self.data] + extra,
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = self._wait_url()
 
@@ -158,18 +160,23 @@ def sched_by_name(last):
 def run_measured(argv, stdout_path):
     """Runs argv; returns (wall_s, status, rusage, peak VmHWM KiB of argv's
     process, {thread name: (cpu ns, run-queue wait ns, threads)} over argv's
-    process tree)."""
+    process tree, plus "_children_until_s": when a child process (the step)
+    was last seen, to 10 ms)."""
+    os.sync()  # the previous run's dirty pages are written back off the clock
     with open(stdout_path, "w") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         peak = [0]
         last = {}
+        children_seen = [None]  # seconds after start when a child was last seen
         done = threading.Event()
 
         def sample():
             while not done.is_set():
                 peak[0] = max(peak[0], hwm_kib(proc.pid))
+                if len(process_tree(proc.pid)) > 1:
+                    children_seen[0] = time.monotonic() - t0
                 sample_sched(proc.pid, last)
                 done.wait(0.01)
 
@@ -183,7 +190,9 @@ def run_measured(argv, stdout_path):
         proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
-    return wall, proc.returncode, ru, peak[0], sched_by_name(last)
+    sched = sched_by_name(last)
+    sched["_children_until_s"] = children_seen[0]
+    return wall, proc.returncode, ru, peak[0], sched
 
 
 def check_worker_run(server, out_path, lines):
@@ -229,7 +238,8 @@ def time_v_max_rss(argv):
 def main():
     a = parse_args()
     workdir = tempfile.mkdtemp(prefix="logstream-bench-worker-", dir=a.dir)
-    server = Server(a.logstream, workdir)
+    extra = ["--flush-interval", a.flush_interval] if a.flush_interval else []
+    server = Server(a.logstream, workdir, extra)
     try:
         emit = f"{a.emitter} --lines {a.lines} --bytes {a.line_bytes}"
         out_file = os.path.join(workdir, "out.txt")
@@ -260,7 +270,9 @@ def main():
             scheds.append((wall, sched))
 
         b, w = summary(walls["baseline"]), summary(walls["worker"])
-        print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each")
+        flush = a.flush_interval or "(server default)"
+        print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each, "
+              f"server --flush-interval {flush}")
         print(f"  baseline (sh -c 'emit_lines > file'): {fmt(b)}")
         print(f"  logstream run (server on loopback):   {fmt(w)}")
         print(f"  ratio of medians: {w['median'] / b['median']:.2f}x (target <= 1.2x)")
@@ -273,6 +285,11 @@ def main():
         wall, sched = scheds[len(scheds) // 2]
         print(f"  threads of the median run ({wall:.3f} s), sampled every 10 ms "
               f"(a thread's last 10 ms may be missing):")
+        step_end = sched.pop("_children_until_s")
+        if step_end is not None:
+            print(f"    the step's processes ran until {step_end:.3f} s; after them "
+                  f"(last lines uploaded and made durable, step and build PATCHed, spool "
+                  f"removed): {wall - step_end:.3f} s")
         for name, (c, w, n) in sorted(sched.items(), key=lambda kv: -kv[1][0]):
             if c >= 1e6 or w >= 1e6:
                 threads = f" ({n} threads)" if n > 1 else ""
