@@ -55,7 +55,7 @@ static void ingest_free(void *arg)
     free(ing);
 }
 
-static void wake_on_durable(ls_live_sub *sub, unsigned events)
+static void wake_on_durable(ls_live_sub *sub, unsigned events, const ls_live_state *st)
 {
     ingest *ing = (ingest *)((char *)sub - offsetof(ingest, sub));
     ls_waker_wake(&ing->waker);

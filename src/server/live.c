@@ -256,11 +256,17 @@ void ls_live_lock(ls_live_step *s)
 }
 
 /* With s->mu held. */
+static void state_locked(const ls_live_step *s, ls_live_state *st);
+
 static void notify_locked(ls_live_step *s, unsigned events)
 {
+    if (!s->subs)
+        return;
+    ls_live_state st;
+    state_locked(s, &st);
     for (ls_live_sub *sub = s->subs; sub; sub = sub->next)
         if (sub->events & events)
-            sub->notify(sub, events & sub->events);
+            sub->notify(sub, events & sub->events, &st);
 }
 
 void ls_live_unlock(ls_live_step *s)

@@ -43,7 +43,8 @@ typedef struct ls_live_init {
 } ls_live_init;
 
 /* A step at one instant, taken under its lock. */
-typedef struct ls_live_state {
+typedef struct ls_live_state ls_live_state;
+struct ls_live_state {
     uint64_t received_seq;   /* last line accepted */
     uint64_t durable_seq;    /* last line stored */
     uint64_t received_bytes; /* text bytes of lines 1..received_seq */
@@ -53,7 +54,7 @@ typedef struct ls_live_state {
     bool final;
     bool has_exit_code;
     int exit_code;
-} ls_live_state;
+};
 
 /* Events a subscriber may ask for. */
 enum {
@@ -63,12 +64,13 @@ enum {
 };
 
 /* A subscriber, embedded in its owner. notify runs with the step's lock held
- * (from the thread that caused the event): it must be quick, must not block
- * and must not call ls_live_* functions on this step. */
+ * (from the thread that caused the event) and gets the step's state at that
+ * instant: it must be quick, must not block and must not call ls_live_*
+ * functions on this step. */
 typedef struct ls_live_sub ls_live_sub;
 struct ls_live_sub {
     unsigned events;
-    void (*notify)(ls_live_sub *sub, unsigned events);
+    void (*notify)(ls_live_sub *sub, unsigned events, const ls_live_state *st);
     ls_live_sub *prev, *next;
 };
 

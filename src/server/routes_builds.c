@@ -221,13 +221,19 @@ static enum MHD_Result build_get(ls_req *r)
     return ls_req_respond_json(r, MHD_HTTP_OK, obj);
 }
 
-/* Reads and checks "status" of a PATCH body against the current status.
- * Returns 0 (and *ret_changed=false when it is the same status), or queues a
- * 400/409 and returns -EINVAL. */
-static int patch_status(ls_req *r, json_t *body, ls_status cur, ls_status *ret, bool *ret_changed)
+/* Reads and checks "status" of a PATCH body against the current status
+ * (absent when optional: the status stays). Returns 0 (and *ret_changed=false
+ * when it is the same status), or queues a 400/409 and returns -EINVAL. */
+static int patch_status(ls_req *r, json_t *body, bool optional, ls_status cur, ls_status *ret,
+                        bool *ret_changed)
 {
     json_t *v = json_object_get(body, "status");
     ls_status st;
+    if (!v && optional) {
+        *ret = cur;
+        *ret_changed = false;
+        return 0;
+    }
     if (!json_is_string(v) || ls_status_parse(json_string_value(v), &st) < 0) {
         ls_req_respond_error(r, MHD_HTTP_BAD_REQUEST, "bad_status",
                              "\"status\" must be one of pending, running, success, failure, "
@@ -271,7 +277,7 @@ static enum MHD_Result build_patch(ls_req *r)
         ret = store_error(r, rc, "reading the build");
         goto out;
     }
-    if (patch_status(r, body, b.status, &b.status, &changed) < 0)
+    if (patch_status(r, body, false, b.status, &b.status, &changed) < 0)
         goto out;
     if (changed) {
         stamp_times(b.status, &b.started_ms, &b.finished_ms);
@@ -341,7 +347,7 @@ static enum MHD_Result step_patch(ls_req *r)
         goto out;
     }
     ls_step_info before = st;
-    if (patch_status(r, body, st.status, &st.status, &changed) < 0)
+    if (patch_status(r, body, true, st.status, &st.status, &changed) < 0)
         goto out;
     if (patch_exit_code(r, body, &st) < 0)
         goto out;

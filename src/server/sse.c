@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/alloc.h"
 #include "server/jsonline.h"
@@ -27,6 +28,8 @@ typedef struct sse_client {
     ls_buf out;
     size_t pos;
     bool end_sent;
+    struct MHD_Connection *conn;
+    bool slow; /* disconnected for lagging: the reader ends with an error */
 } sse_client;
 
 void ls_sse_format_event(ls_buf *out, const char *name, const char *data, const char *id)
@@ -60,9 +63,32 @@ static void client_free(void *cls)
     free(c);
 }
 
-static void wake_client(ls_live_sub *sub, unsigned events)
+static bool too_slow(sse_client *c, const ls_live_state *st);
+
+/* Closes the socket of a follower that fell too far behind: its content
+ * reader is not even called while its socket is full, so the lag is also
+ * checked here, when lines arrive. MHD then sees the connection fail and
+ * frees it (and this client) on its own thread. */
+static void disconnect_slow(sse_client *c)
+{
+    if (c->slow)
+        return;
+    c->slow = true;
+    atomic_fetch_add(&c->srv->metrics.sse_disconnected_slow, 1);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info)
+        shutdown(info->connect_fd, SHUT_RDWR);
+}
+
+/* Runs on MHD's thread: lines and status changes come from request handlers
+ * (ingest, PATCH), so the client's counters are not shared with another
+ * thread. */
+static void wake_client(ls_live_sub *sub, unsigned events, const ls_live_state *st)
 {
     sse_client *c = (sse_client *)((char *)sub - offsetof(sse_client, sub));
+    if (too_slow(c, st))
+        disconnect_slow(c);
     ls_waker_wake(&c->waker);
 }
 
@@ -111,11 +137,13 @@ static int next_output(sse_client *c)
     ls_live_state st;
     ls_buf_reset(&c->out);
     c->pos = 0;
+    if (c->slow)
+        return -1;
     int n = fill_lines(c, &st);
     if (n < 0)
         return -1;
     if (too_slow(c, &st)) {
-        atomic_fetch_add(&c->srv->metrics.sse_disconnected_slow, 1);
+        disconnect_slow(c);
         return -1;
     }
     if (!c->caught_up && c->sent_seq >= st.received_seq) {
@@ -188,6 +216,7 @@ enum MHD_Result ls_sse_logs_begin(ls_req *r)
     c->srv = r->srv;
     c->step = step;
     c->sent_seq = after;
+    c->conn = r->conn;
     ls_waker_init(&c->waker, r->srv->wakers, r->conn);
     c->sub.events = LS_LIVE_EV_LINES | LS_LIVE_EV_FINAL;
     c->sub.notify = wake_client;

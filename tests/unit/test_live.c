@@ -190,13 +190,15 @@ typedef struct counting_sub {
     ls_live_sub sub;
     int calls;
     unsigned seen;
+    ls_live_state last; /* the state passed with the last call */
 } counting_sub;
 
-static void count_notify(ls_live_sub *sub, unsigned events)
+static void count_notify(ls_live_sub *sub, unsigned events, const ls_live_state *st)
 {
     counting_sub *c = (counting_sub *)sub;
     c->calls++;
     c->seen |= events;
+    c->last = *st;
 }
 
 static void test_subscribers_are_woken_once_per_batch(void **state)
@@ -217,6 +219,8 @@ static void test_subscribers_are_woken_once_per_batch(void **state)
     ls_live_unlock(s);
     assert_int_equal(lines.calls, 1);
     assert_int_equal(lines.seen, LS_LIVE_EV_LINES);
+    assert_int_equal(lines.last.received_seq, 5);
+    assert_int_equal(lines.last.durable_seq, 0);
     /* a batch of duplicates only wakes nobody */
     ls_live_lock(s);
     ls_line dup = make_line(2, "x");
@@ -230,11 +234,14 @@ static void test_subscribers_are_woken_once_per_batch(void **state)
     ls_live_flush_done(s, true);
     free(v);
     assert_int_equal(durable.calls, 1);
+    assert_int_equal(durable.last.durable_seq, 5);
     assert_int_equal(final.calls, 0);
     ls_live_set_status(s, LS_STATUS_RUNNING, false, 0, 0);
     assert_int_equal(final.calls, 0);
     ls_live_set_status(s, LS_STATUS_SUCCESS, true, 0, 0);
     assert_int_equal(final.calls, 1);
+    assert_true(final.last.final);
+    assert_int_equal(final.last.status, LS_STATUS_SUCCESS);
     ls_live_set_status(s, LS_STATUS_SUCCESS, true, 0, 0);
     assert_int_equal(final.calls, 1);
     ls_live_state st;
@@ -316,7 +323,7 @@ typedef struct follow_ctx {
     ls_live_sub sub;
 } follow_ctx;
 
-static void follow_notify(ls_live_sub *sub, unsigned events)
+static void follow_notify(ls_live_sub *sub, unsigned events, const ls_live_state *st)
 {
     follow_ctx *f = (follow_ctx *)((char *)sub - offsetof(follow_ctx, sub));
     pthread_mutex_lock(&f->mu);
