@@ -56,6 +56,10 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "memory per connection for headers and body reads"},
         {"error-drain", 0, LS_FLAG_SIZE, &c->error_drain_bytes, "1MiB",
          "after rejecting a record, read at most this much more body for the answer, then close"},
+        {"chunk-size", 0, LS_FLAG_SIZE, &c->chunk_bytes, "256KiB",
+         "log text per compressed chunk in the database"},
+        {"zstd-level", 0, LS_FLAG_INT, &c->zstd_level, "1",
+         "zstd level of log chunks (negative = faster, larger; 1..19 = smaller, slower)"},
         {"error-drain-time", 0, LS_FLAG_DURATION, &c->error_drain_ms, "1s",
          "after rejecting a record, wait at most this long for the body to end, then close"},
         {NULL, 0, 0, NULL, NULL, NULL},
@@ -86,6 +90,8 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
         {"error-drain", c->error_drain_bytes, 0, INT64_MAX},
         {"error-drain-time", c->error_drain_ms, 0, 3600000},
+        {"chunk-size", c->chunk_bytes, 4096, 64 * 1024 * 1024},
+        {"zstd-level", c->zstd_level, -7, 19},
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         if (checks[i].v < checks[i].min || checks[i].v > checks[i].max) {
@@ -163,7 +169,8 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         return rc;
     char dbpath[4200];
     snprintf(dbpath, sizeof(dbpath), "%s/logstream.db", c->data_dir);
-    rc = ls_store_open_sqlite(dbpath, NULL, (ls_store **)&srv->store);
+    ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes, .zstd_level = (int)c->zstd_level};
+    rc = ls_store_open_sqlite(dbpath, &so, (ls_store **)&srv->store);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open the database %s: %s", dbpath, ls_store_last_error());
         return rc;

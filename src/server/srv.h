@@ -38,6 +38,8 @@ typedef struct ls_server_config {
     int64_t connection_memory;
     int64_t error_drain_bytes;
     int64_t error_drain_ms;
+    int64_t chunk_bytes;
+    int64_t zstd_level;
 } ls_server_config;
 
 struct ls_server {
