@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/timeutil.h"
 #include "server/build_events.h"
 #include "server/live.h"
@@ -123,9 +124,7 @@ static int parse_steps(json_t *arr, ls_step_info **ret, size_t *ret_n, char *msg
         snprintf(msg, msglen, "a build has at most %d steps", MAX_STEPS_PER_BUILD);
         return -EINVAL;
     }
-    ls_step_info *steps = calloc(n ? n : 1, sizeof(*steps));
-    if (!steps)
-        return -ENOMEM;
+    ls_step_info *steps = ls_xcalloc(n ? n : 1, sizeof(*steps));
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(arr, i);
         const char *err = NULL;
