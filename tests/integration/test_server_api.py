@@ -15,9 +15,11 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -546,17 +548,39 @@ class LimitsTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
     def test_backpressure_pauses_ingest_without_loss(self):
-        srv = Server(os.path.join(self.tmp, "data"),
-                     ["--max-pending", "64KiB", "--flush-interval", "200ms"])
+        data = os.path.join(self.tmp, "data")
+        srv = Server(data, ["--max-pending", "64KiB", "--flush-interval", "50ms"])
         try:
             build = srv.create_build()
+            # Hold the database's write lock so the flusher cannot store:
+            # pending bytes pile up to --max-pending and ingest must pause.
+            db = sqlite3.connect(os.path.join(data, "logstream.db"), timeout=30,
+                             isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
             total = 20000
             body = records(1, total)
             pieces = [body[i:i + 16384] for i in range(0, len(body), 16384)]
-            status, res = stream_post(srv.port, "/api/v1/builds/%d/steps/1/stream" % build,
-                                      pieces, pause=0)
-            self.assertEqual((status, res["durable_seq"], res["accepted"]), (200, total, total))
+            result = {}
+
+            def post():
+                result["r"] = stream_post(srv.port, "/api/v1/builds/%d/steps/1/stream" % build,
+                                          pieces, pause=0)
+            t = threading.Thread(target=post)
+            t.start()
+            deadline = time.time() + 10
+            while (self.metric(srv, "logstream_backpressure_waits_total") < 1 and
+                   time.time() < deadline):
+                time.sleep(0.05)
             self.assertGreaterEqual(self.metric(srv, "logstream_backpressure_waits_total"), 1)
+            pending = self.metric(srv, "logstream_pending_bytes")
+            self.assertGreater(pending, 64 * 1024)
+            self.assertLess(pending, 64 * 1024 + 512 * 1024)  # bounded: one read beyond the limit
+            self.assertTrue(t.is_alive())  # the upload is held back, not answered
+            db.execute("ROLLBACK")
+            db.close()
+            t.join(30)
+            status, res = result["r"]
+            self.assertEqual((status, res["durable_seq"], res["accepted"]), (200, total, total))
             status, ctype, raw = srv.request("GET", "/api/v1/builds/%d/steps/1/logs" % build)
             self.assertEqual(raw.decode().count("\n"), total)
         finally:
