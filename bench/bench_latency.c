@@ -3,7 +3,7 @@
  *
  *   bench_latency --logstream PATH --emitter PATH [--lines N] [--interval-us N]
  *                 [--line-bytes N] [--delay-ms N] [--flush-interval DUR]
- *                 [--dir DIR] [--timeout-s N] [--keep]
+ *                 [--dir DIR] [--timeout-s N] [--baseline] [--dump FILE] [--keep]
  *
  * Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
  * writes a one-step pipeline whose step runs `emit_lines` (bench/emit_lines.c:
@@ -16,7 +16,12 @@
  * any) are counted and left out of the figures.
  *
  * --flush-interval is passed to the server (default: the server's own); the
- * live path should not depend on it. */
+ * live path should not depend on it.
+ *
+ * --baseline then runs the same emitter into a pipe read by this program (no
+ * logstream) with the same pacing and prints its percentiles and the ratio:
+ * the floor this machine sets for a process-to-process hop. --dump FILE writes
+ * "printed_ns latency_ns" for every line (to look for a pattern in the tail). */
 #include "bench_common.h"
 
 /* How long to wait for "event: end" once every line has arrived. */
@@ -33,6 +38,8 @@ typedef struct lat_opts {
     const char *dir;
     long timeout_s;
     bool keep;
+    bool baseline;
+    const char *dump;
 } lat_opts;
 
 static int parse_args(int argc, char **argv, lat_opts *o)
@@ -47,6 +54,10 @@ static int parse_args(int argc, char **argv, lat_opts *o)
         const char *a = argv[i];
         if (strcmp(a, "--keep") == 0) {
             o->keep = true;
+            continue;
+        }
+        if (strcmp(a, "--baseline") == 0) {
+            o->baseline = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -70,6 +81,8 @@ static int parse_args(int argc, char **argv, lat_opts *o)
             o->flush_interval = v;
         else if (strcmp(a, "--dir") == 0)
             o->dir = v;
+        else if (strcmp(a, "--dump") == 0)
+            o->dump = v;
         else if (strcmp(a, "--timeout-s") == 0)
             o->timeout_s = atol(v);
         else {
@@ -79,9 +92,11 @@ static int parse_args(int argc, char **argv, lat_opts *o)
     }
     if (!o->logstream || !o->emitter || o->lines <= 0 || o->interval_us <= 0 ||
         o->line_bytes < 40 || o->delay_ms < 0 || o->timeout_s <= 0) {
-        fprintf(stderr, "usage: bench_latency --logstream PATH --emitter PATH [--lines N>0] "
-                        "[--interval-us N>0] [--line-bytes N>=40] [--delay-ms N] "
-                        "[--flush-interval DUR] [--dir DIR] [--timeout-s N] [--keep]\n");
+        fprintf(stderr,
+                "usage: bench_latency --logstream PATH --emitter PATH [--lines N>0] "
+                "[--interval-us N>0] [--line-bytes N>=40] [--delay-ms N] "
+                "[--flush-interval DUR] [--dir DIR] [--timeout-s N] [--baseline] [--dump FILE] "
+                "[--keep]\n");
         return -1;
     }
     return 0;
@@ -123,6 +138,7 @@ typedef struct lat_result {
     int64_t *lat_ns; /* one per line received after the subscription */
     size_t n;
     size_t backlog; /* lines printed before the client subscribed */
+    FILE *dump;     /* --dump: "printed_ns latency_ns" per line */
     size_t received;
     bool ended; /* got "event: end" */
 } lat_result;
@@ -146,6 +162,8 @@ static void on_sse_line(const char *line, size_t len, int64_t recv_ns, int64_t s
         res->backlog++;
     else if (res->n < cap)
         res->lat_ns[res->n++] = recv_ns - printed;
+    if (res->dump)
+        fprintf(res->dump, "%lld %lld\n", (long long)printed, (long long)(recv_ns - printed));
 }
 
 /* Reads the SSE response until "event: end", the expected lines, or timeout. */
@@ -236,12 +254,21 @@ out:
     return rc;
 }
 
+/* Sorts lat[0..n) and prints its percentiles on one line. */
+static void print_stats(const char *label, int64_t *lat, size_t n)
+{
+    qsort(lat, n, sizeof(int64_t), bench_cmp_i64);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)lat[i];
+    printf("  %sp50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms  (n=%zu)\n", label,
+           (double)bench_percentile(lat, n, 50) / 1e6, (double)bench_percentile(lat, n, 90) / 1e6,
+           (double)bench_percentile(lat, n, 99) / 1e6, n ? (double)lat[n - 1] / 1e6 : 0.0,
+           n ? sum / (double)n / 1e6 : 0.0, n);
+}
+
 static void print_result(const lat_opts *o, lat_result *res, int run_status)
 {
-    qsort(res->lat_ns, res->n, sizeof(int64_t), bench_cmp_i64);
-    double sum = 0;
-    for (size_t i = 0; i < res->n; i++)
-        sum += (double)res->lat_ns[i];
     printf("latency: %ld lines of %ld bytes, one every %ld us, server --flush-interval %s\n",
            o->lines, o->line_bytes, o->interval_us,
            o->flush_interval ? o->flush_interval : "(server default)");
@@ -249,13 +276,79 @@ static void print_result(const lat_opts *o, lat_result *res, int run_status)
            "end event %s, logstream run exit %d\n",
            res->received, o->lines, res->backlog, res->ended ? "yes" : "NO",
            WIFEXITED(run_status) ? WEXITSTATUS(run_status) : -1);
-    printf("  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms  (n=%zu)\n",
-           (double)bench_percentile(res->lat_ns, res->n, 50) / 1e6,
-           (double)bench_percentile(res->lat_ns, res->n, 90) / 1e6,
-           (double)bench_percentile(res->lat_ns, res->n, 99) / 1e6,
-           res->n ? (double)res->lat_ns[res->n - 1] / 1e6 : 0.0,
-           res->n ? sum / (double)res->n / 1e6 : 0.0, res->n);
-    printf("  load average (1 min) at the end: %.2f\n", bench_loadavg());
+    print_stats("", res->lat_ns, res->n);
+}
+
+/* Baseline: the same emitter writing into a pipe read by this process, no
+ * logstream in between (the machine's own wake-up latency). */
+static int measure_pipe_baseline(const lat_opts *o, int64_t *lat, size_t *ret_n)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    char lines[32], bytes[32], interval[32];
+    snprintf(lines, sizeof(lines), "%ld", o->lines);
+    snprintf(bytes, sizeof(bytes), "%ld", o->line_bytes);
+    snprintf(interval, sizeof(interval), "%ld", o->interval_us);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(o->emitter, o->emitter, "--lines", lines, "--bytes", bytes, "--interval-us", interval,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t cap = 1 << 16, len = 0, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    for (;;) {
+        ssize_t r = read(fds[0], buf + len, cap - len - 1);
+        int64_t now = bench_real_ns();
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        char *p = buf, *nl;
+        while ((nl = memchr(p, '\n', len - (size_t)(p - buf)))) {
+            if (strncmp(p, "t=", 2) == 0 && n < (size_t)o->lines)
+                lat[n++] = now - strtoll(p + 2, NULL, 10);
+            p = nl + 1;
+        }
+        len -= (size_t)(p - buf);
+        memmove(buf, p, len);
+        if (len + 1 >= cap)
+            len = 0; /* a line longer than the buffer: not one of ours */
+    }
+    free(buf);
+    close(fds[0]);
+    int status = bench_wait(pid, o->timeout_s * 1000);
+    *ret_n = n;
+    return status == 0 ? 0 : -1;
+}
+
+static void print_baseline(const lat_opts *o, const lat_result *res)
+{
+    int64_t *lat = calloc((size_t)o->lines, sizeof(int64_t));
+    size_t n = 0;
+    if (!lat)
+        abort();
+    if (measure_pipe_baseline(o, lat, &n) < 0 || n == 0) {
+        printf("  baseline failed\n");
+        free(lat);
+        return;
+    }
+    print_stats("baseline, emit_lines | this process (no logstream): ", lat, n);
+    int64_t b50 = bench_percentile(lat, n, 50), b99 = bench_percentile(lat, n, 99);
+    int64_t l50 = bench_percentile(res->lat_ns, res->n, 50);
+    int64_t l99 = bench_percentile(res->lat_ns, res->n, 99);
+    printf("  logstream / baseline: p50 %.1fx, p99 %.1fx; logstream adds %.3f ms at p50\n",
+           b50 ? (double)l50 / (double)b50 : 0.0, b99 ? (double)l99 / (double)b99 : 0.0,
+           (double)(l50 - b50) / 1e6);
+    free(lat);
 }
 
 int main(int argc, char **argv)
@@ -274,6 +367,10 @@ int main(int argc, char **argv)
     lat_result res = {.lat_ns = calloc((size_t)o.lines, sizeof(int64_t))};
     if (!res.lat_ns)
         abort();
+    if (o.dump && !(res.dump = fopen(o.dump, "w"))) {
+        fprintf(stderr, "bench_latency: %s: %s\n", o.dump, strerror(errno));
+        goto out;
+    }
     if (bench_server_start(&s, o.logstream, o.dir, extra) < 0)
         goto out;
     char yml[4096], log[4096];
@@ -294,8 +391,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_latency: incomplete run; see %s\n", log);
         o.keep = true;
         rc = 1;
+    } else if (o.baseline) {
+        print_baseline(&o, &res);
     }
+    printf("  load average (1 min) at the end: %.2f\n", bench_loadavg());
 out:
+    if (res.dump)
+        fclose(res.dump);
     bench_server_stop(&s, o.keep);
     free(res.lat_ns);
     return rc;

@@ -58,7 +58,8 @@ if wanted latency; then
     section "live latency (bench_latency)"
     n=2000
     [ "$quick" = 1 ] && n=200
-    bench "$build/bench/bench_latency" --logstream "$ls" --emitter "$emit" --lines $n --dir "$dir"
+    bench "$build/bench/bench_latency" --logstream "$ls" --emitter "$emit" --lines $n --dir "$dir" \
+        --baseline
     bench "$build/bench/bench_latency" --logstream "$ls" --emitter "$emit" --lines $n --dir "$dir" \
         --flush-interval 1s
 fi
