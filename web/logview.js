@@ -316,8 +316,10 @@ export class LogView {
     if (bottomAnchored) first = Math.max(0, g.rows - count);
     const last = Math.min(g.rows - 1, first + count);
     const frac = this.wrap ? 0 : topRow - Math.floor(topRow);
-    this.win.style.transform = `translateY(${top - frac * this.rowH}px)`;
-    this.win.style.height = `${g.viewH + this.rowH}px`;
+    // the window never reaches past the sizer: it must not grow the scroll area
+    const y = Math.max(0, top - frac * this.rowH);
+    this.win.style.transform = `translateY(${y}px)`;
+    this.win.style.height = `${Math.max(0, Math.min(g.viewH + this.rowH, g.virt - y))}px`;
     this.win.classList.toggle('lv-bottom', bottomAnchored);
 
     const seqs = [];
@@ -422,7 +424,11 @@ export class LogView {
   formatTs(ts) {
     if (!ts) return '';
     if (this.tsMode === 'absolute') return formatClock(ts);
-    const start = this.step.started_ms || (this.store.get(1) && this.store.get(1).ts) || ts;
+    // the worker reads a line a moment before the server stamps the step as
+    // started: the earlier of the two is the start
+    const first = this.store.get(1);
+    const candidates = [this.step.started_ms, first && first.ts].filter((v) => v > 0);
+    const start = candidates.length ? Math.min(...candidates) : ts;
     return formatOffset(ts - start);
   }
 
