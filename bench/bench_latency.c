@@ -21,7 +21,9 @@
  * --baseline then runs the same emitter into a pipe read by this program (no
  * logstream) with the same pacing and prints its percentiles and the ratio:
  * the floor this machine sets for a process-to-process hop. --dump FILE writes
- * "printed_ns latency_ns" for every line (to look for a pattern in the tail). */
+ * "printed_ns latency_ns worker_ts_ms" for every line (worker_ts_ms: when the
+ * worker read the line, from the record's "ts"), to see which hop a slow line
+ * waited in. */
 #include "bench_common.h"
 
 /* How long to wait for "event: end" once every line has arrived. */
@@ -138,7 +140,7 @@ typedef struct lat_result {
     int64_t *lat_ns; /* one per line received after the subscription */
     size_t n;
     size_t backlog; /* lines printed before the client subscribed */
-    FILE *dump;     /* --dump: "printed_ns latency_ns" per line */
+    FILE *dump;     /* --dump: "printed_ns latency_ns worker_ts_ms" per line */
     size_t received;
     bool ended; /* got "event: end" */
 } lat_result;
@@ -162,8 +164,11 @@ static void on_sse_line(const char *line, size_t len, int64_t recv_ns, int64_t s
         res->backlog++;
     else if (res->n < cap)
         res->lat_ns[res->n++] = recv_ns - printed;
-    if (res->dump)
-        fprintf(res->dump, "%lld %lld\n", (long long)printed, (long long)(recv_ns - printed));
+    if (res->dump) {
+        const char *ts = memmem(line, len, "\"ts\":", 5);
+        fprintf(res->dump, "%lld %lld %lld\n", (long long)printed, (long long)(recv_ns - printed),
+                ts ? strtoll(ts + 5, NULL, 10) : -1LL);
+    }
 }
 
 /* Reads the SSE response until "event: end", the expected lines, or timeout. */
