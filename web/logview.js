@@ -98,7 +98,7 @@ export class LogView {
     this.banner = h('div', { class: 'lv-banner', role: 'status', hidden: true });
     this.sizer = h('div', { class: 'lv-sizer' });
     this.win = h('div', { class: 'lv-window' });
-    this.viewport = h('div', { class: 'lv-viewport', tabindex: '0', role: 'log', 'aria-label': `Log of ${stepName}` }, this.sizer, this.win);
+    this.viewport = h('div', { class: 'lv-viewport', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': `Log of ${stepName}` }, this.sizer, this.win);
     this.el = h(
       'section',
       { class: 'logview', 'aria-label': `Log of ${stepName}` },
