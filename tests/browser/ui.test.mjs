@@ -282,6 +282,14 @@ test('timestamps and wrap toggles', async () => {
   await page.click('.lv-wrap-btn');
   assert.equal(await page.locator('.lv-wrap-btn').getAttribute('aria-pressed'), 'true');
   assert.equal(await page.locator('.lv-viewport.lv-wrap').count(), 1);
+  // the long first line (the echoed printf command) now takes several rows
+  await page.focus('.lv-viewport');
+  await page.keyboard.press('Home');
+  const first = page.locator('.lv-row[data-seq="1"]');
+  await first.waitFor();
+  await H.waitFor(async () => (await first.boundingBox()).height > 30, 'a wrapped first line');
+  const vpBox = await page.locator('.lv-viewport').boundingBox();
+  assert.ok((await first.boundingBox()).width <= vpBox.width, 'no horizontal overflow when wrapped');
   await page.selectOption('.lv-ts-mode', 'off');
   await page.click('.lv-wrap-btn');
   assert.equal(await page.locator('a.lv-raw').getAttribute('href'), `/api/v1/builds/${run.id}/steps/1/logs`);
