@@ -9,6 +9,7 @@
 //   first paint   navigation start -> line 1 visible in the log view
 //   jump to end   End key in the log view -> line N visible
 //   seek          scrollbar jump to a random place -> those lines visible
+//   wheel         150 mouse-wheel steps: frame times while rows stream in
 // and reports the median, with the number of rows in the DOM and the JS heap.
 
 import http from 'node:http';
@@ -85,6 +86,7 @@ async function main() {
     const first = [];
     const end = [];
     const seek = [];
+    const frames = [];
     let dom = 0;
     let heap = 0;
     for (let run = 0; run < RUNS; run++) {
@@ -105,6 +107,31 @@ async function main() {
       await waitShown(page, target + 5);
       seek.push(performance.now() - s);
 
+      // smooth scrolling: 150 mouse-wheel steps of 400 px, frame times in the page
+      await page.evaluate(() => {
+        window.__frames = [];
+        let last = performance.now();
+        const tick = (t) => {
+          window.__frames.push(t - last);
+          last = t;
+          if (window.__frames.length < 100000 && !window.__stopFrames) requestAnimationFrame(tick);
+        };
+        window.__stopFrames = false;
+        requestAnimationFrame(tick);
+      });
+      await page.mouse.move(700, 500);
+      for (let i = 0; i < 150; i++) {
+        await page.mouse.wheel(0, 400);
+        await page.waitForTimeout(8);
+      }
+      const fr = await page.evaluate(() => {
+        window.__stopFrames = true;
+        const xs = window.__frames.slice(1).sort((a, b) => a - b);
+        const blank = document.querySelectorAll('.lv-row.lv-loading').length;
+        return { p50: xs[Math.floor(xs.length * 0.5)], p95: xs[Math.floor(xs.length * 0.95)], max: xs[xs.length - 1], n: xs.length, blank };
+      });
+      frames.push(fr);
+
       dom = await page.evaluate(() => document.querySelectorAll('.lv-row').length);
       heap = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
       if (run === 0) await H.screenshot(page, 'log-view-1m-lines');
@@ -116,6 +143,8 @@ async function main() {
     console.log(`jump to end (End key -> line ${LINES} visible): ${f(end)}   target < 1000 ms`);
     console.log(`seek by scrollbar to a random place: ${f(seek)}`);
     console.log(`rows in the DOM: ${dom}; JS heap used: ${(heap / 1048576).toFixed(1)} MiB`);
+    const p = (k) => median(frames.map((x) => x[k])).toFixed(1);
+    console.log(`wheel scrolling (150 x 400 px): frame time p50 ${p('p50')} ms, p95 ${p('p95')} ms, max ${p('max')} ms (medians over runs)`);
   } finally {
     await browser.close();
     await srv.stop();
