@@ -85,7 +85,7 @@ if wanted worker; then
 fi
 
 if wanted others; then
-    # The other benchmarks (masker, plugin host, ...) with their own defaults;
+    # The other benchmarks (masker, plugin host, web UI) with their own defaults;
     # one that does not build is reported and skipped.
     for src in "$repo"/bench/bench_*.c; do
         name=$(basename "$src" .c)
@@ -97,6 +97,14 @@ if wanted others; then
             echo "$name does not build at this commit; skipped"
         fi
     done
+    section "bench_ui (web UI in headless Chromium)"
+    if command -v node >/dev/null && [ -d "$repo/tests/browser/node_modules" ] &&
+        [ -x /usr/bin/chromium ]; then
+        bench node "$repo/bench/bench_ui.mjs" "$ls"
+    else
+        echo "skipped: needs node, /usr/bin/chromium and tests/browser's npm dependencies" \
+            "(tests/browser/run.sh installs them)"
+    fi
 fi
 
 section done
