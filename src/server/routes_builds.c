@@ -33,7 +33,10 @@ json_t *ls_step_json(ls_server *srv, const ls_step_info *st)
     json_t *o = json_object();
     json_object_set_new(o, "number", json_integer(st->number));
     json_object_set_new(o, "name", json_string(st->name));
-    json_object_set_new(o, "kind", json_string(st->service ? "service" : "step"));
+    json_object_set_new(o, "kind",
+                        json_string(st->plugins   ? "plugins"
+                                    : st->service ? "service"
+                                                  : "step"));
     json_object_set_new(o, "status", json_string(ls_status_name(st->status)));
     json_object_set_new(o, "exit_code",
                         st->has_exit_code ? json_integer(st->exit_code) : json_null());
@@ -136,13 +139,25 @@ static int parse_steps(json_t *arr, ls_step_info **ret, size_t *ret_n, char *msg
         }
         json_t *kind = json_object_get(s, "kind");
         const char *k = kind ? json_string_value(kind) : "step";
-        if (!k || (strcmp(k, "step") != 0 && strcmp(k, "service") != 0)) {
-            snprintf(msg, msglen, "steps[%zu].kind must be \"step\" or \"service\"", i);
+        if (!k ||
+            (strcmp(k, "step") != 0 && strcmp(k, "service") != 0 && strcmp(k, "plugins") != 0)) {
+            snprintf(msg, msglen, "steps[%zu].kind must be \"step\", \"service\" or \"plugins\"",
+                     i);
+            free(steps);
+            return -EINVAL;
+        }
+        /* the plugin host's output: one log per build, after every step and service */
+        if (strcmp(k, "plugins") == 0 && (i + 1 != n || strcmp(name, "plugins") != 0)) {
+            snprintf(msg, msglen,
+                     "steps[%zu]: a build has at most one log of kind \"plugins\", named "
+                     "\"plugins\" and listed last",
+                     i);
             free(steps);
             return -EINVAL;
         }
         snprintf(steps[i].name, sizeof(steps[i].name), "%s", name);
         steps[i].service = strcmp(k, "service") == 0;
+        steps[i].plugins = strcmp(k, "plugins") == 0;
     }
     *ret = steps;
     *ret_n = n;

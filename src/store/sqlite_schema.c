@@ -46,6 +46,19 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(build_id, step, first_seq),"
     "  FOREIGN KEY(build_id, step) REFERENCES steps(build_id, number) ON DELETE CASCADE);"
     "CREATE INDEX chunks_open ON chunks(build_id, step, first_seq) WHERE sealed = 0;",
+    /* 1 -> 2: steps.kind may also be 'plugins' (the build's plugin output
+     * log). SQLite cannot alter a CHECK constraint, and rebuilding the table
+     * would need foreign keys off (a DROP cascades into chunks), so the
+     * constraint text is widened in place: documented as safe for a change
+     * that every existing row still satisfies. RESET reloads this
+     * connection's schema; the throwaway index bumps the schema cookie so
+     * other connections reload theirs. */
+    "PRAGMA writable_schema = ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK(kind IN (''step'', ''service''))',"
+    "  'CHECK(kind IN (''step'', ''service'', ''plugins''))')"
+    "  WHERE type = 'table' AND name = 'steps';"
+    "PRAGMA writable_schema = RESET;"
+    "CREATE INDEX schema_bump ON steps(kind); DROP INDEX schema_bump;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -55,6 +55,7 @@ typedef struct ls_step_info {
     int number; /* 1-based within the build */
     char name[LS_NAME_MAX];
     bool service; /* kind: service rather than step */
+    bool plugins; /* kind "plugins": the build's plugin output log (never with service) */
     ls_status status;
     bool has_exit_code;
     int exit_code;

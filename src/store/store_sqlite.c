@@ -132,6 +132,7 @@ static int row_to_step(sqlite3_stmt *stmt, ls_step_info *st)
     copy_name(st->name, stmt, 2);
     const char *kind = (const char *)sqlite3_column_text(stmt, 3);
     st->service = kind && strcmp(kind, "service") == 0;
+    st->plugins = kind && strcmp(kind, "plugins") == 0;
     st->has_exit_code = sqlite3_column_type(stmt, 5) != SQLITE_NULL;
     st->exit_code = st->has_exit_code ? sqlite3_column_int(stmt, 5) : 0;
     st->started_ms = sqlite3_column_int64(stmt, 6);
@@ -163,7 +164,11 @@ static int insert_steps(ls_store_sqlite *s, int64_t build_id, const ls_step_info
         sqlite3_bind_int64(stmt, 1, build_id);
         sqlite3_bind_int64(stmt, 2, (int64_t)i + 1);
         sqlite3_bind_text(stmt, 3, steps[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, steps[i].service ? "service" : "step", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4,
+                          steps[i].plugins   ? "plugins"
+                          : steps[i].service ? "service"
+                                             : "step",
+                          -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 5, ls_status_name(LS_STATUS_PENDING), -1, SQLITE_STATIC);
         int r = ls_sqlite_run(&s->writer, stmt, "inserting a step");
         if (r < 0)
