@@ -34,8 +34,11 @@ export class GroupIndex {
     if (!line) return null;
     const m = markerOf(line);
     if (!m || m.type !== 'start') return null;
-    g = { seq, marker: m, startTs: line.ts, last: null, endTs: null, scanned: seq, collapsed: false, scanning: null };
+    g = { seq, marker: m, startTs: line.ts, last: null, endTs: null, scanned: seq, collapsed: m.collapsed, scanning: null };
     this.groups.set(seq, g);
+    // GitLab's [collapsed=true]: a group is discovered when its header is
+    // drawn, so collapsing it only moves rows below the header
+    if (g.collapsed) queueMicrotask(() => this.rebuild());
     return g;
   }
 

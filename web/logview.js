@@ -390,6 +390,7 @@ export class LogView {
     }
     if (this.sel && seq >= this.sel.from && seq <= this.sel.to) row.classList.add('lv-sel');
     if (line.stream === 'e') row.classList.add('lv-err');
+    if (line.continued) row.classList.add('lv-cont');
     if (this.tsMode !== 'off') row.appendChild(h('span', { class: 'lv-ts' }, this.formatTs(line.ts)));
     const marker = markerOf(line);
     const text = h('span', { class: 'lv-text' });

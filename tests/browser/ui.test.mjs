@@ -119,6 +119,7 @@ steps:
       - seq 1 3000 | sed 's/^/filler /'
       - echo needle-far-away
       - seq 1 500 | sed 's/^/tail /'
+      - printf '\\033[0Ksection_start:%s:hidden_sec[collapsed=true]\\r\\033[0KHidden details\\n' $(date +%s); echo secret-detail; printf '\\033[0Ksection_end:%s:hidden_sec\\r\\033[0K\\n' $(date +%s)
 `;
 
 let fancy;
@@ -197,6 +198,20 @@ test('groups collapse and expand, with durations', async () => {
   await section.locator('.lv-toggle').focus();
   await page.keyboard.press('Enter');
   await row(page, /^in section$/).waitFor();
+  // a section marked [collapsed=true] starts collapsed; a search match inside
+  // it opens it
+  await page.keyboard.press('End');
+  const hidden = page.locator('.lv-row.lv-group', { hasText: 'Hidden details' });
+  await hidden.waitFor();
+  await H.waitFor(async () => (await hidden.locator('.lv-toggle').getAttribute('aria-expanded')) === 'false', 'collapsed section');
+  assert.equal(await row(page, /^secret-detail$/).count(), 0);
+  await page.fill('.lv-search-input', 'secret-detail');
+  await page.press('.lv-search-input', 'Enter');
+  await H.waitFor(async () => /of 2 matches$/.test(await page.locator('.lv-search-count').textContent()), 'two matches');
+  const cur = await page.locator('.lv-row.lv-cur .lv-text').textContent();
+  if (!/^secret-detail$/.test(cur)) await page.click('button[aria-label="Next match"]');
+  await row(page, /^secret-detail$/).waitFor();
+  assert.equal(await hidden.locator('.lv-toggle').getAttribute('aria-expanded'), 'true');
   await page.close();
 });
 
