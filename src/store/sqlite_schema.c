@@ -59,6 +59,18 @@ static const char *const migrations[] = {
     "  WHERE type = 'table' AND name = 'steps';"
     "PRAGMA writable_schema = RESET;"
     "CREATE INDEX schema_bump ON steps(kind); DROP INDEX schema_bump;",
+    /* 2 -> 3: API tokens, stored as the SHA-256 of their text (never the
+     * text). A build-scoped upload token names its build and goes with it. */
+    "CREATE TABLE tokens("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  hash BLOB NOT NULL UNIQUE CHECK(length(hash) = 32),"
+    "  scope TEXT NOT NULL CHECK(scope IN ('admin', 'worker', 'read', 'build')),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  build_id INTEGER NULL REFERENCES builds(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK((scope = 'build') = (build_id IS NOT NULL)));"
+    "CREATE INDEX tokens_build ON tokens(build_id) WHERE build_id IS NOT NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

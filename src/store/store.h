@@ -155,4 +155,52 @@ typedef int (*ls_store_line_cb)(void *userdata, const ls_line *line);
 int ls_store_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
                   ls_store_line_cb cb, void *userdata);
 
+/* ---- API tokens (docs/api.md, "Authentication") ----------------------------
+ * The store keeps a token's SHA-256 hash, never its text (src/common/token.h
+ * makes and hashes tokens; src/server/auth.c decides what a scope may do).
+ * A back end stores the fields of ls_token_info as they are and looks a token
+ * up by its hash (unique). Build-scoped tokens are deleted with their build. */
+
+typedef enum {
+    LS_SCOPE_ADMIN,  /* everything, including managing tokens */
+    LS_SCOPE_WORKER, /* create builds; write to any build */
+    LS_SCOPE_READ,   /* read builds, logs, events, metrics */
+    LS_SCOPE_BUILD,  /* write to one build (build_id) until it ends */
+} ls_scope;
+
+/* "admin", "worker", "read", "build". */
+const char *ls_scope_name(ls_scope s);
+/* Parses a scope name; 0 or -EINVAL. */
+int ls_scope_parse(const char *name, ls_scope *ret);
+
+#define LS_TOKEN_HASH_BYTES 32
+
+typedef struct ls_token_info {
+    int64_t id;             /* assigned by ls_store_create_token */
+    char name[LS_NAME_MAX]; /* a label for people; may be empty */
+    ls_scope scope;
+    int64_t build_id; /* LS_SCOPE_BUILD: the build; 0 for the other scopes */
+    int64_t created_ms;
+    int64_t expires_ms;                      /* 0 = no time limit */
+    unsigned char hash[LS_TOKEN_HASH_BYTES]; /* SHA-256 of the token's text */
+} ls_token_info;
+
+/* Stores a token (its id is ignored) and returns the new id in *ret_id (may
+ * be NULL). -EEXIST when a token with the same hash exists, -ENOENT when a
+ * build token's build does not exist, -EINVAL for a bad scope or a build_id
+ * that does not match the scope. */
+int ls_store_create_token(ls_store *st, const ls_token_info *tok, int64_t *ret_id);
+
+/* Finds the token with this hash (expired ones too: the caller checks
+ * expires_ms). -ENOENT when there is none. */
+int ls_store_find_token(ls_store *st, const unsigned char hash[LS_TOKEN_HASH_BYTES],
+                        ls_token_info *ret_token);
+
+/* Lists the admin, worker and read tokens (not build-scoped ones) by id.
+ * *ret_tokens is malloc'ed; the caller frees it. */
+int ls_store_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
+
+/* Deletes a token by id. -ENOENT when there is none. */
+int ls_store_delete_token(ls_store *st, int64_t id);
+
 #endif

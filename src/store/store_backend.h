@@ -21,6 +21,13 @@ typedef struct ls_store_ops {
     int (*append)(ls_store *st, const ls_store_batch *batches, size_t n_batches);
     int (*read)(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
                 ls_store_line_cb cb, void *userdata);
+    /* API tokens (store.h): ls_store_create_token etc. after store_tokens.c has
+     * checked the scope, build_id and name. */
+    int (*create_token)(ls_store *st, const ls_token_info *tok, int64_t *ret_id);
+    int (*find_token)(ls_store *st, const unsigned char hash[LS_TOKEN_HASH_BYTES],
+                      ls_token_info *ret_token);
+    int (*list_tokens)(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
+    int (*delete_token)(ls_store *st, int64_t id);
 } ls_store_ops;
 
 /* The first member of every back end's store object. */

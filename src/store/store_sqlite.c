@@ -445,6 +445,10 @@ static const ls_store_ops sqlite_ops = {
     .update_build = sqlite_update_build,
     .append = ls_store_sqlite_append,
     .read = ls_store_sqlite_read,
+    .create_token = ls_store_sqlite_create_token,
+    .find_token = ls_store_sqlite_find_token,
+    .list_tokens = ls_store_sqlite_list_tokens,
+    .delete_token = ls_store_sqlite_delete_token,
 };
 
 /* Sets the page cache of a connection to about `bytes`. */

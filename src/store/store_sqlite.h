@@ -57,4 +57,11 @@ int ls_store_sqlite_append(ls_store *st, const ls_store_batch *batches, size_t n
 int ls_store_sqlite_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq,
                          uint64_t limit, ls_store_line_cb cb, void *userdata);
 
+/* API tokens (store_sqlite_tokens.c), the ops behind ls_store_*_token. */
+int ls_store_sqlite_create_token(ls_store *st, const ls_token_info *tok, int64_t *ret_id);
+int ls_store_sqlite_find_token(ls_store *st, const unsigned char hash[LS_TOKEN_HASH_BYTES],
+                               ls_token_info *ret_token);
+int ls_store_sqlite_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
+int ls_store_sqlite_delete_token(ls_store *st, int64_t id);
+
 #endif

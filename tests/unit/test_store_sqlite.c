@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store/sqlite_schema.h"
 #include "store/store.h"
 
 /* ---- fixture: a temp dir holding the database ---- */
@@ -509,7 +510,7 @@ static void test_reopen_persists(void **state)
     assert_read_range(st, b.id, 1, 1, 0, 2000);
     assert_read_range(st, b.id, 1, 990, 20, 20);
     ls_store_free(st);
-    assert_int_equal(query_int(f, "PRAGMA user_version"), 1);
+    assert_int_equal(query_int(f, "PRAGMA user_version"), LS_SQLITE_SCHEMA_VERSION);
     assert_int_equal(query_int(f, "SELECT COUNT(*) FROM builds"), 2);
 }
 
