@@ -363,5 +363,7 @@ bool ls_job_plugin_enabled(const ls_job *job, const char *name)
     if (!job->plugins_listed)
         return true;
     const ls_job_plugin_conf *c = ls_job_plugin(job, name);
+    if (!c)
+        c = ls_job_plugin(job, LS_JOB_PLUGIN_DEFAULT); /* "*": plugins not named */
     return c && c->enabled;
 }

@@ -62,8 +62,13 @@ const ls_plugin_step *ls_job_find_step(const ls_job *job, const char *id, size_t
 /* Returns the context's configuration for plugin `name`, or NULL. */
 const ls_job_plugin_conf *ls_job_plugin(const ls_job *job, const char *name);
 
+/* The "plugins" entry that applies to every plugin the context does not
+ * name (e.g. {"*": true, "forward": false}: all but forward). */
+#define LS_JOB_PLUGIN_DEFAULT "*"
+
 /* Whether plugin `name` runs for this job: when the context lists plugins,
- * only those listed and not "enabled": false; otherwise every plugin. */
+ * only those listed (or, failing that, covered by "*") and not
+ * "enabled": false; otherwise every plugin. */
 bool ls_job_plugin_enabled(const ls_job *job, const char *name);
 
 #endif

@@ -170,7 +170,7 @@ static unsigned select_plugins(ls_pluginhost *h, ls_pluginhost_summary *s)
     unsigned missing = 0;
     for (size_t i = 0; i < h->job->n_plugins; i++) {
         const ls_job_plugin_conf *c = &h->job->plugins[i];
-        if (c->enabled && !registered(h, c->name)) {
+        if (c->enabled && strcmp(c->name, LS_JOB_PLUGIN_DEFAULT) != 0 && !registered(h, c->name)) {
             ls_ph_sink_printf(&h->out, LS_PH_OUT_PREFIX,
                               "plugin %s is enabled for this job but is not installed", c->name);
             missing++;
