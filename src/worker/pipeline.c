@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,14 @@ typedef struct parse_ctx {
     size_t errlen;
 } parse_ctx;
 
-static const char *const top_keys[] = {"version", "name", "environment", "steps", "services", NULL};
-enum { TOP_VERSION, TOP_NAME, TOP_ENV, TOP_STEPS, TOP_SERVICES, TOP_COUNT };
+static const char *const top_keys[] = {"version",  "name",    "environment", "steps",
+                                       "services", "plugins", NULL};
+enum { TOP_VERSION, TOP_NAME, TOP_ENV, TOP_STEPS, TOP_SERVICES, TOP_PLUGINS, TOP_COUNT };
+
+static const char *const plugins_keys[] = {"enabled", "disable", "enable", "settings", NULL};
+enum { PLUGINS_ENABLED, PLUGINS_DISABLE, PLUGINS_ENABLE, PLUGINS_SETTINGS, PLUGINS_COUNT };
+
+#define PLUGIN_NAME_MAX 32
 
 static const char *const step_keys[] = {"name", "image",   "commands", "environment", "secrets",
                                         "tty",  "timeout", "ruleset",  NULL};
@@ -628,6 +635,231 @@ static int parse_step_list(parse_ctx *c, ls_pipeline *p, yaml_node_t *n, bool se
     return 0;
 }
 
+/* ---- plugins ----------------------------------------------------------- */
+
+/* The plugin host's rule for names: 1..32 of a-z, 0-9 and '-'. */
+static bool is_plugin_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > PLUGIN_NAME_MAX)
+        return false;
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int check_plugin_name(parse_ctx *c, yaml_node_t *it, const char *key)
+{
+    if (!is_plugin_name(scalar_text(it)))
+        return fail(c, it,
+                    "invalid plugin name \"%.64s\" in \"%s\": a plugin name is 1 to %d of a-z, "
+                    "0-9 and '-'",
+                    scalar_text(it), key, PLUGIN_NAME_MAX);
+    return 0;
+}
+
+/* A plain scalar that JSON would read as a number. */
+static bool is_json_number(const char *s)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (!(*p >= '0' && *p <= '9'))
+        return false;
+    if (*p == '0' && p[1] >= '0' && p[1] <= '9')
+        return false;
+    char *end;
+    errno = 0;
+    strtod(s, &end);
+    return *end == '\0' && errno == 0;
+}
+
+/* A YAML value as JSON (see the header for the scalar rules). The depth is
+ * already bounded by check_shape. */
+static int yaml_to_json(parse_ctx *c, yaml_node_t *n, json_t **ret)
+{
+    if (is_scalar(n)) {
+        const char *s = scalar_text(n);
+        if (account(c, n, n->data.scalar.length) < 0)
+            return -EINVAL;
+        if (memchr(s, '\0', n->data.scalar.length))
+            return fail(c, n, "a plugin setting contains a NUL byte");
+        bool plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        if (plain && is_null(n))
+            *ret = json_null();
+        else if (plain && !strcmp(s, "true"))
+            *ret = json_true();
+        else if (plain && !strcmp(s, "false"))
+            *ret = json_false();
+        else if (plain && is_json_number(s) && strpbrk(s, ".eE"))
+            *ret = json_real(strtod(s, NULL));
+        else if (plain && is_json_number(s) && strlen(s) < 19)
+            *ret = json_integer(strtoll(s, NULL, 10));
+        else
+            *ret = json_stringn_nocheck(s, n->data.scalar.length);
+        return *ret ? 0 : fail(c, n, "a plugin setting is not valid UTF-8");
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        SEQ_FOREACH(n, item)
+        {
+            json_t *v;
+            if (yaml_to_json(c, node(c, *item), &v) < 0) {
+                json_decref(a);
+                return -EINVAL;
+            }
+            json_array_append_new(a, v);
+        }
+        *ret = a;
+        return 0;
+    }
+    if (n->type == YAML_MAPPING_NODE) {
+        json_t *o = json_object();
+        MAP_FOREACH(c->doc, n, pair)
+        {
+            yaml_node_t *k = node(c, pair->key);
+            json_t *v;
+            if (!is_scalar(k) || memchr(scalar_text(k), '\0', k->data.scalar.length)) {
+                json_decref(o);
+                return fail(c, k, "a key in plugin settings must be a plain word, not %s",
+                            node_kind(k));
+            }
+            if (json_object_get(o, scalar_text(k))) {
+                json_decref(o);
+                return fail(c, k, "duplicate key \"%.64s\" in plugin settings", scalar_text(k));
+            }
+            if (account(c, k, k->data.scalar.length) < 0 ||
+                yaml_to_json(c, node(c, pair->value), &v) < 0) {
+                json_decref(o);
+                return -EINVAL;
+            }
+            json_object_set_new_nocheck(o, scalar_text(k), v);
+        }
+        *ret = o;
+        return 0;
+    }
+    return fail(c, n, "unsupported value in plugin settings");
+}
+
+/* plugins.settings: {NAME: {key: value, ...}} */
+static int parse_plugin_settings(parse_ctx *c, yaml_node_t *n, ls_pipeline_plugins *pl)
+{
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, n,
+                    "\"settings\" must be a mapping of plugin name to its settings, e.g. "
+                    "resave: {dir: /tmp/copies}, not %s",
+                    node_kind(n));
+    pl->settings = ls_xcalloc(map_len(n) ? map_len(n) : 1, sizeof(*pl->settings));
+    MAP_FOREACH(c->doc, n, pair)
+    {
+        yaml_node_t *k = node(c, pair->key), *v = node(c, pair->value);
+        if (!is_scalar(k))
+            return fail(c, k, "a key in \"settings\" must be a plugin name, not %s", node_kind(k));
+        if (check_plugin_name(c, k, "settings") < 0)
+            return -EINVAL;
+        for (size_t i = 0; i < pl->n_settings; i++) {
+            if (!strcmp(pl->settings[i].name, scalar_text(k)))
+                return fail(c, k, "duplicate plugin \"%s\" in \"settings\"", scalar_text(k));
+        }
+        if (!is_null(v) && v->type != YAML_MAPPING_NODE)
+            return fail(c, v,
+                        "the settings of plugin \"%s\" must be a mapping of key: value, not %s",
+                        scalar_text(k), node_kind(v));
+        json_t *obj = NULL;
+        if (is_null(v))
+            obj = json_object();
+        else if (yaml_to_json(c, v, &obj) < 0)
+            return -EINVAL;
+        char *text = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        if (!text)
+            abort();
+        ls_pipeline_plugin_settings *ps = &pl->settings[pl->n_settings++];
+        ps->name = ls_xstrdup(scalar_text(k));
+        ps->json = ls_xstrdup(text);
+        free(text);
+    }
+    return 0;
+}
+
+/* Rejects a plugin named in both enable and disable, at its later mention. */
+static int check_enable_disable(parse_ctx *c, yaml_node_t *enable, yaml_node_t *disable,
+                                const ls_pipeline_plugins *pl)
+{
+    if (!enable || !disable)
+        return 0;
+    for (size_t i = 0; i < pl->n_enable; i++) {
+        for (size_t k = 0; k < pl->n_disable; k++) {
+            if (strcmp(pl->enable[i], pl->disable[k]) != 0)
+                continue;
+            yaml_node_t *later =
+                enable->start_mark.index > disable->start_mark.index ? enable : disable;
+            return fail(c, later,
+                        "plugin \"%s\" is in both \"enable\" and \"disable\"; keep it in one",
+                        pl->enable[i]);
+        }
+    }
+    return 0;
+}
+
+static int parse_plugins(parse_ctx *c, yaml_node_t *n, ls_pipeline_plugins *pl)
+{
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, n,
+                    "\"plugins\" must be a mapping with enabled, disable, enable and settings, "
+                    "not %s",
+                    node_kind(n));
+    yaml_node_t *seen[PLUGINS_COUNT] = {NULL};
+    yaml_node_t *lists[PLUGINS_COUNT] = {NULL};
+    MAP_FOREACH(c->doc, n, pair)
+    {
+        int idx, r = known_key(c, node(c, pair->key), "\"plugins\"", plugins_keys, seen, &idx);
+        if (r < 0)
+            return r;
+        yaml_node_t *v = node(c, pair->value);
+        lists[idx] = v;
+        switch (idx) {
+        case PLUGINS_ENABLED:
+            r = parse_bool(c, v, "enabled", &pl->enabled);
+            break;
+        case PLUGINS_DISABLE:
+            if (!is_null(v))
+                r = parse_string_list(c, v, "disable", c->lim.max_env, true, check_plugin_name,
+                                      &pl->disable, &pl->n_disable);
+            break;
+        case PLUGINS_ENABLE:
+            if (!is_null(v))
+                r = parse_string_list(c, v, "enable", c->lim.max_env, true, check_plugin_name,
+                                      &pl->enable, &pl->n_enable);
+            break;
+        case PLUGINS_SETTINGS:
+            r = parse_plugin_settings(c, v, pl);
+            break;
+        }
+        if (r < 0)
+            return r;
+    }
+    return check_enable_disable(c, lists[PLUGINS_ENABLE], lists[PLUGINS_DISABLE], pl);
+}
+
+static void plugins_clear(ls_pipeline_plugins *pl)
+{
+    strv_free(pl->enable, pl->n_enable);
+    strv_free(pl->disable, pl->n_disable);
+    for (size_t i = 0; i < pl->n_settings; i++) {
+        free(pl->settings[i].name);
+        free(pl->settings[i].json);
+    }
+    free(pl->settings);
+    memset(pl, 0, sizeof(*pl));
+}
+
 static int parse_version(parse_ctx *c, yaml_node_t *n, char **ret)
 {
     if (!is_scalar(n))
@@ -667,6 +899,8 @@ static int parse_top_key(parse_ctx *c, ls_pipeline *p, int idx, yaml_node_t *v)
         return parse_step_list(c, p, v, false);
     case TOP_SERVICES:
         return parse_step_list(c, p, v, true);
+    case TOP_PLUGINS:
+        return parse_plugins(c, v, &p->plugins);
     }
     return -EINVAL;
 }
@@ -845,6 +1079,7 @@ void ls_pipeline_free(ls_pipeline *p)
     for (size_t i = 0; i < p->n_services; i++)
         step_clear(&p->services[i]);
     free(p->services);
+    plugins_clear(&p->plugins);
     free(p);
 }
 
@@ -885,6 +1120,7 @@ int ls_pipeline_parse_limits(const char *data, size_t len, const char *filename,
         goto out;
     }
     p = ls_xcalloc(1, sizeof(*p));
+    p->plugins.enabled = true;
     r = parse_root(&c, root, p);
     if (r == 0)
         r = check_single_document(&c, &parser, data, len);

@@ -15,6 +15,12 @@
  *   services:                    # background processes for the whole build
  *     - name: db
  *       commands: [...]          # same keys as a step
+ *   plugins:                     # log plugins (docs/plugins.md); all optional
+ *     enabled: true              # false: no plugin runs unless listed in enable
+ *     disable: [forward]         # these never run
+ *     enable: [resave]           # these run (even with enabled: false)
+ *     settings:                  # per plugin: a mapping given to it as JSON
+ *       resave: {dir: /tmp/copies}
  *
  * Rules:
  * - version is optional; "1" (or 1) is the only version. Unknown keys are
@@ -30,6 +36,10 @@
  * - timeout: a duration with a unit (30s, 10m, 1h); a bare number other than
  *   0 is refused, since ls_parse_duration_ms would read it as milliseconds.
  * - anchors and aliases work; a second YAML document is an error.
+ * - plugins: plugin names are 1..32 of a-z, 0-9 and '-'; a name may not be in
+ *   both enable and disable; settings values are mappings (or null), turned
+ *   into JSON objects: plain scalars true/false, null and numbers keep their
+ *   JSON type, everything else is a string.
  *
  * Every error names file:line:column (1-based) and what to do. */
 #ifndef LS_WORKER_PIPELINE_H
@@ -61,6 +71,23 @@ typedef struct ls_pipeline_step {
     int column;
 } ls_pipeline_step;
 
+/* Settings of one plugin from the pipeline's plugins.settings. */
+typedef struct ls_pipeline_plugin_settings {
+    char *name;
+    char *json; /* a compact JSON object */
+} ls_pipeline_plugin_settings;
+
+/* The pipeline's plugins: key. Absent = enabled, nothing listed. */
+typedef struct ls_pipeline_plugins {
+    bool enabled;  /* plugins.enabled (default true) */
+    char **enable; /* plugins.enable: run these whatever enabled says */
+    size_t n_enable;
+    char **disable; /* plugins.disable: never run these */
+    size_t n_disable;
+    ls_pipeline_plugin_settings *settings;
+    size_t n_settings;
+} ls_pipeline_plugins;
+
 typedef struct ls_pipeline {
     char *version;
     char *name;
@@ -70,6 +97,7 @@ typedef struct ls_pipeline {
     size_t n_steps;
     ls_pipeline_step *services;
     size_t n_services;
+    ls_pipeline_plugins plugins;
 } ls_pipeline;
 
 /* Hard limits applied while parsing (a pipeline file is untrusted input).
