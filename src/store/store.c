@@ -85,3 +85,15 @@ int ls_store_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, u
         return -EINVAL;
     return st->ops->read(st, build_id, step, from_seq, limit, cb, userdata);
 }
+
+bool ls_store_is_pg_url(const char *s)
+{
+    return s && (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0);
+}
+
+int ls_store_open_url(const char *url_or_path, const ls_store_options *opts, ls_store **ret_store)
+{
+    if (ls_store_is_pg_url(url_or_path))
+        return ls_store_open_pg(url_or_path, opts, ret_store);
+    return ls_store_open_sqlite(url_or_path, opts, ret_store);
+}

@@ -1,5 +1,5 @@
 /* Storage interface: builds, steps and their logs. One implementation per
- * back end (store_sqlite.c today; PostgreSQL later) behind this API.
+ * back end (store_sqlite.c, store_pg.c) behind this API.
  *
  * Logs are stored append-only in chunks: each ls_store_append() adds the new
  * lines of a step as an open (uncompressed) chunk row; once a step's open rows
@@ -87,6 +87,7 @@ typedef struct ls_store_options {
     uint64_t max_db_bytes; /* appends beyond this database size fail with -ENOSPC; 0 = none */
     size_t cache_bytes;    /* page cache of the writer connection (the reader gets a quarter);
                               0 = 64 MiB */
+    int pool_size;         /* PostgreSQL: connections in the pool; 0 = 4 (SQLite: unused) */
 } ls_store_options;
 
 /* Opens (creating if needed, migrating the schema) the SQLite database at
@@ -94,6 +95,27 @@ typedef struct ls_store_options {
  * ls_store_free), or a negative errno (-EIO for a database error,
  * -EPROTONOSUPPORT when the file's schema is newer than this program). */
 int ls_store_open_sqlite(const char *path, const ls_store_options *opts, ls_store **ret_store);
+
+/* Opens (creating the schema or migrating it) the PostgreSQL database at a
+ * libpq URL (postgres://USER@HOST:PORT/DB?...) with a pool of
+ * opts->pool_size connections; every thread takes one for each call. Several
+ * processes may share one database: an append locks its steps' rows, so two
+ * appenders never both store the same seq. Durability is the server's
+ * (synchronous_commit): a returned append is committed. max_db_bytes is
+ * checked against pg_database_size() before each append; full_sync,
+ * busy_timeout_ms and cache_bytes are SQLite's only. Returns 0 and
+ * *ret_store, or -EIO (cannot connect, or a database error: see
+ * ls_store_last_error()), -EINVAL for a malformed URL, -EPROTONOSUPPORT when
+ * the schema is newer than this program. A lost connection makes that call
+ * fail with -EIO; the next call reconnects. */
+int ls_store_open_pg(const char *url, const ls_store_options *opts, ls_store **ret_store);
+
+/* true when s names a PostgreSQL database (postgres:// or postgresql://). */
+bool ls_store_is_pg_url(const char *s);
+
+/* Opens a PostgreSQL database for a postgres:// or postgresql:// URL, else the
+ * SQLite database file at that path (see the two functions above). */
+int ls_store_open_url(const char *url_or_path, const ls_store_options *opts, ls_store **ret_store);
 
 /* Closes; NULL is a no-op. */
 void ls_store_free(ls_store *st);

@@ -1,0 +1,73 @@
+/* The PostgreSQL back end's object and statements, shared by its files
+ * (store_pg.c: open, builds, steps, tokens; store_pg_log.c: log chunks;
+ * pg_schema.c: migrations). Internal to src/store. */
+#ifndef LS_STORE_STORE_PG_H
+#define LS_STORE_STORE_PG_H
+
+#include "common/buf.h"
+#include "store/chunk.h"
+#include "store/pg_conn.h"
+#include "store/store_backend.h"
+
+/* Statement ids; the texts are in store_pg.c. Every integer parameter is a
+ * bigint ($n::bigint) unless the text casts it to int. */
+enum {
+    PG_BUILD_LOCK_NAME,
+    PG_BUILD_INSERT,
+    PG_BUILD_GET,
+    PG_BUILD_LIST,
+    PG_BUILD_UPDATE,
+    PG_STEP_GET,
+    PG_STEPS_OF_BUILD,
+    PG_STEP_UPDATE,
+    PG_STEPS_LOCK,
+    PG_OPEN_SIZES,
+    PG_OPEN_ROWS,
+    PG_OPEN_DELETE,
+    PG_STEPS_SET_COUNTERS,
+    PG_DB_SIZE,
+    PG_CHUNK_RANGE,
+    PG_TOKEN_INSERT,
+    PG_TOKEN_FIND,
+    PG_TOKEN_LIST,
+    PG_TOKEN_DELETE,
+    PG_COUNT
+};
+
+/* What one pooled connection uses to append and read (index = the
+ * connection's index). */
+typedef struct ls_pg_scratch {
+    ls_chunk_compressor *compressor;
+    ls_chunk_decoder *merge_decoder; /* open rows read back when sealing */
+    ls_chunk_decoder *read_decoder;
+    ls_chunk_writer pending; /* new lines not yet in a row */
+    ls_chunk_writer merged;  /* open rows + pending, being sealed */
+    ls_buf sealed;           /* compressed blob */
+    ls_buf copy;             /* COPY BINARY input: every chunk row of one append */
+} ls_pg_scratch;
+
+typedef struct ls_store_pg {
+    ls_store base;
+    size_t chunk_bytes;
+    uint64_t max_db_bytes;
+    ls_pg_pool *pool;
+    ls_pg_scratch *scratch; /* one per connection */
+} ls_store_pg;
+
+/* Takes a connection (ls_pg_acquire) and BEGINs; ls_store_pg_end commits
+ * when r == 0 (returning the commit's result), else rolls back, and gives
+ * the connection back. */
+int ls_store_pg_begin(ls_store_pg *s, ls_pg_conn **ret_conn);
+int ls_store_pg_end(ls_store_pg *s, ls_pg_conn *c, int r);
+
+/* Log operations (store_pg_log.c). */
+int ls_store_pg_append(ls_store *st, const ls_store_batch *batches, size_t n_batches);
+int ls_store_pg_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
+                     ls_store_line_cb cb, void *userdata);
+
+/* Brings the database to this program's schema (pg_schema.c) in one
+ * transaction, serialised against other processes by an advisory lock.
+ * -EPROTONOSUPPORT when the database's schema is newer. */
+int ls_pg_migrate(ls_pg_conn *c);
+
+#endif
