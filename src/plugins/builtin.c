@@ -1,9 +1,11 @@
 #include "plugins/builtin.h"
 
 #include "plugins/resave/resave.h"
+#include "plugins/test_results/test_results.h"
 
 static const ls_plugin_v1 *const builtin_plugins[] = {
     &ls_plugin_resave,
+    &ls_plugin_test_results,
 };
 
 const ls_plugin_v1 *const *ls_builtin_plugins(size_t *ret_count)
