@@ -56,6 +56,12 @@ export class BuildPage {
       es.close();
       this.source = null;
       this.loadTests();
+      // a step that never ran (skipped after a failure) will send no more lines
+      const st = this.build.steps.find((s) => s.number === this.selected);
+      if (this.view && st && st.status === 'pending') {
+        this.view.store.stopLive();
+        this.view.store.markFinal();
+      }
     });
   }
 

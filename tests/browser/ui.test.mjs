@@ -344,7 +344,26 @@ test('builds list shows builds newest first and updates live', async () => {
   await page.locator('tr.build-row').first().waitFor();
   const run = await H.runPipeline(
     srv.url,
-    H.pipelineFile('listed', `version: "1"\nname: listed\nsteps:\n  - name: wait\n    commands:\n      - sleep 2\n`),
+    H.pipelineFile(
+      'listed',
+      `version: "1"
+name: listed
+steps:
+  - name: wait
+    commands:
+      - sleep 2
+  - name: lint
+    ruleset:
+      continue: true
+    commands:
+      - echo "::group::eslint"; echo "src/app.js has 2 problems"; echo "::endgroup::"
+      - printf '\\033[31merror\\033[0m  unexpected console statement\\n'
+      - exit 3
+  - name: report
+    commands:
+      - echo "report at https://example.com/report/1"
+`,
+    ),
   );
   await page.reload();
   const r = page.locator(`tr.build-row[data-build="${run.id}"]`);
@@ -355,8 +374,17 @@ test('builds list shows builds newest first and updates live', async () => {
   await r.locator('.badge', { hasText: 'passed' }).waitFor({ timeout: 15000 });
   assert.equal(await run.done, 0);
   await H.screenshot(page, 'builds-list');
-  await page.goto(`${srv.url}/builds/${(await fancyBuild()).id}/steps/1`);
-  await row(page, /^filler 1$/).waitFor();
+  // the build page: every step with status, duration and exit code
+  await page.goto(`${srv.url}/builds/${run.id}/steps/2`);
+  await row(page, /^error  unexpected console statement$/).waitFor();
+  assert.equal(await page.locator('.step[data-step="2"] .badge').textContent(), 'failed');
+  assert.equal(await page.locator('.step[data-step="2"] .exit').textContent(), 'exit 3');
+  assert.equal(await page.locator('.step[data-step="3"] .badge').textContent(), 'passed');
+  assert.equal(await page.locator('.step a[aria-current="page"]').getAttribute('href'), `/builds/${run.id}/steps/2`);
   await H.screenshot(page, 'build-page');
+  // choosing another step shows its log without a reload
+  await page.click('.step[data-step="3"] a');
+  await row(page, /^report at/).waitFor();
+  assert.ok(page.url().endsWith(`/builds/${run.id}/steps/3`));
   await page.close();
 });
