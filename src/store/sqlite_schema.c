@@ -71,6 +71,13 @@ static const char *const migrations[] = {
     "  expires_ms INTEGER NOT NULL DEFAULT 0,"
     "  CHECK((scope = 'build') = (build_id IS NOT NULL)));"
     "CREATE INDEX tokens_build ON tokens(build_id) WHERE build_id IS NOT NULL;",
+    /* 3 -> 4: the dropped middle of a step's log (server/limits.h): lines
+     * drop_first..drop_last, drop_bytes of text, are gone (0 = none). The
+     * index finds builds for retention by when they finished. */
+    "ALTER TABLE steps ADD COLUMN drop_first INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE steps ADD COLUMN drop_last INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE steps ADD COLUMN drop_bytes INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX builds_finished ON builds(finished_ms) WHERE finished_ms > 0;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

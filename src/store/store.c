@@ -97,3 +97,43 @@ int ls_store_open_url(const char *url_or_path, const ls_store_options *opts, ls_
         return ls_store_open_pg(url_or_path, opts, ret_store);
     return ls_store_open_sqlite(url_or_path, opts, ret_store);
 }
+
+static int no_limits(void)
+{
+    ls_store_set_error("this storage back end cannot drop or delete logs");
+    return -EOPNOTSUPP;
+}
+
+int ls_store_drop_middle(ls_store *st, int64_t build_id, int step, uint64_t head_bytes,
+                         uint64_t excess_bytes, ls_step_info *ret_step)
+{
+    if (!st->ops->drop_middle)
+        return no_limits();
+    return st->ops->drop_middle(st, build_id, step, head_bytes, excess_bytes, ret_step);
+}
+
+int ls_store_build_bytes(ls_store *st, int64_t build_id, uint64_t *ret_bytes)
+{
+    if (!ret_bytes)
+        return -EINVAL;
+    if (!st->ops->build_bytes)
+        return no_limits();
+    return st->ops->build_bytes(st, build_id, ret_bytes);
+}
+
+int ls_store_delete_build(ls_store *st, int64_t build_id)
+{
+    if (!st->ops->delete_build)
+        return no_limits();
+    return st->ops->delete_build(st, build_id);
+}
+
+int ls_store_list_finished_before(ls_store *st, int64_t before_ms, int64_t after_id, size_t max,
+                                  int64_t **ret_ids, size_t *ret_n)
+{
+    if (!ret_ids || !ret_n || after_id < 0)
+        return -EINVAL;
+    if (!st->ops->list_finished_before)
+        return no_limits();
+    return st->ops->list_finished_before(st, before_ms, after_id, max, ret_ids, ret_n);
+}

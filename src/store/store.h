@@ -62,8 +62,11 @@ typedef struct ls_step_info {
     int64_t started_ms;  /* 0 = not yet */
     int64_t finished_ms; /* 0 = not yet */
     uint64_t line_count; /* durable lines (== last durable seq) */
-    uint64_t byte_count; /* durable text bytes */
-    bool truncated;
+    uint64_t byte_count; /* durable text bytes, dropped lines included */
+    bool truncated;      /* lines were dropped (set by ls_store_drop_middle; never cleared) */
+    uint64_t drop_first; /* the dropped middle: lines drop_first..drop_last are gone */
+    uint64_t drop_last;  /* (0 when none; see ls_store_drop_middle) */
+    uint64_t drop_bytes; /* their text bytes */
 } ls_step_info;
 
 typedef struct ls_build_info {
@@ -224,5 +227,37 @@ int ls_store_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n
 
 /* Deletes a token by id. -ENOENT when there is none. */
 int ls_store_delete_token(ls_store *st, int64_t id);
+
+/* ---- size limits and retention (server/limits.h) ---------------------------
+ * Optional for a back end: without them these return -EOPNOTSUPP. */
+
+/* Drops the middle of a step's stored log, whole chunks at a time. The head
+ * stays: the first sealed chunks, up to the first chunk boundary at or after
+ * head_bytes of raw chunk data (fixed by the first drop). Then the oldest
+ * sealed chunks after the head -- after the previous drop, once there was
+ * one -- are deleted until at least excess_bytes of text are gone or the
+ * next chunk is not sealed (open rows, the newest lines, are never deleted).
+ * So the dropped lines are always one run, drop_first..drop_last, recorded
+ * in the step row with drop_bytes and truncated = 1, in one transaction.
+ * line_count and byte_count do not change (the lines were received). Having
+ * nothing to drop yet (the head is not sealed) is not an error. Fills
+ * *ret_step (may be NULL) with the step afterwards. -ENOENT for a missing
+ * step, -EBADMSG for a corrupt chunk, -ENOSPC/-EIO from the database. */
+int ls_store_drop_middle(ls_store *st, int64_t build_id, int step, uint64_t head_bytes,
+                         uint64_t excess_bytes, ls_step_info *ret_step);
+
+/* The text a build's logs keep in the store: the sum over its steps of
+ * byte_count - drop_bytes (0 for a missing build). */
+int ls_store_build_bytes(ls_store *st, int64_t build_id, uint64_t *ret_bytes);
+
+/* Deletes a build with its steps, their logs and its build-scoped tokens, in
+ * one transaction. -ENOENT when there is no such build. */
+int ls_store_delete_build(ls_store *st, int64_t build_id);
+
+/* Ids of up to max builds with id > after_id, in a final status, that
+ * finished before before_ms (unix ms), in id order. *ret_ids is malloc'ed;
+ * the caller frees it. */
+int ls_store_list_finished_before(ls_store *st, int64_t before_ms, int64_t after_id, size_t max,
+                                  int64_t **ret_ids, size_t *ret_n);
 
 #endif

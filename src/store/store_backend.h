@@ -28,6 +28,14 @@ typedef struct ls_store_ops {
                       ls_token_info *ret_token);
     int (*list_tokens)(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
     int (*delete_token)(ls_store *st, int64_t id);
+    /* Size limits and retention (store.h); optional: NULL makes the
+     * ls_store_* call fail with -EOPNOTSUPP. */
+    int (*drop_middle)(ls_store *st, int64_t build_id, int step, uint64_t head_bytes,
+                       uint64_t excess_bytes, ls_step_info *ret_step);
+    int (*build_bytes)(ls_store *st, int64_t build_id, uint64_t *ret_bytes);
+    int (*delete_build)(ls_store *st, int64_t build_id);
+    int (*list_finished_before)(ls_store *st, int64_t before_ms, int64_t after_id, size_t max,
+                                int64_t **ret_ids, size_t *ret_n);
 } ls_store_ops;
 
 /* The first member of every back end's store object. */

@@ -21,7 +21,7 @@
 #define BUILD_COLUMNS "id, name, number, status, created_ms, started_ms, finished_ms"
 #define STEP_COLUMNS                                                                               \
     "build_id, number, name, kind, status, exit_code, started_ms, finished_ms, line_count, "       \
-    "byte_count, truncated"
+    "byte_count, truncated, drop_first, drop_last, drop_bytes"
 
 static const char *const sql_texts[SQL_COUNT] = {
     [SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -40,7 +40,8 @@ static const char *const sql_texts[SQL_COUNT] = {
     [SQL_STEP_GET] = "SELECT " STEP_COLUMNS " FROM steps WHERE build_id = ?1 AND number = ?2",
     [SQL_STEPS_OF_BUILD] = "SELECT " STEP_COLUMNS " FROM steps WHERE build_id = ?1 ORDER BY number",
     [SQL_STEP_UPDATE] = "UPDATE steps SET status = ?3, exit_code = ?4, started_ms = ?5, "
-                        "finished_ms = ?6, truncated = ?7 WHERE build_id = ?1 AND number = ?2",
+                        "finished_ms = ?6, truncated = MAX(truncated, ?7) "
+                        "WHERE build_id = ?1 AND number = ?2",
     [SQL_STEP_COUNTERS] =
         "SELECT line_count, byte_count FROM steps WHERE build_id = ?1 AND number = ?2",
     [SQL_STEP_SET_COUNTERS] = "UPDATE steps SET line_count = ?3, byte_count = ?4 "
@@ -140,6 +141,9 @@ static int row_to_step(sqlite3_stmt *stmt, ls_step_info *st)
     st->line_count = (uint64_t)sqlite3_column_int64(stmt, 8);
     st->byte_count = (uint64_t)sqlite3_column_int64(stmt, 9);
     st->truncated = sqlite3_column_int(stmt, 10) != 0;
+    st->drop_first = (uint64_t)sqlite3_column_int64(stmt, 11);
+    st->drop_last = (uint64_t)sqlite3_column_int64(stmt, 12);
+    st->drop_bytes = (uint64_t)sqlite3_column_int64(stmt, 13);
     return column_status(stmt, 4, &st->status);
 }
 
@@ -449,6 +453,10 @@ static const ls_store_ops sqlite_ops = {
     .find_token = ls_store_sqlite_find_token,
     .list_tokens = ls_store_sqlite_list_tokens,
     .delete_token = ls_store_sqlite_delete_token,
+    .drop_middle = ls_store_sqlite_drop_middle,
+    .build_bytes = ls_store_sqlite_build_bytes,
+    .delete_build = ls_store_sqlite_delete_build,
+    .list_finished_before = ls_store_sqlite_list_finished_before,
 };
 
 /* Sets the page cache of a connection to about `bytes`. */

@@ -64,4 +64,13 @@ int ls_store_sqlite_find_token(ls_store *st, const unsigned char hash[LS_TOKEN_H
 int ls_store_sqlite_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
 int ls_store_sqlite_delete_token(ls_store *st, int64_t id);
 
+/* Size limits and retention (store_sqlite_limits.c), the ops behind
+ * ls_store_drop_middle etc. */
+int ls_store_sqlite_drop_middle(ls_store *st, int64_t build_id, int step, uint64_t head_bytes,
+                                uint64_t excess_bytes, ls_step_info *ret_step);
+int ls_store_sqlite_build_bytes(ls_store *st, int64_t build_id, uint64_t *ret_bytes);
+int ls_store_sqlite_delete_build(ls_store *st, int64_t build_id);
+int ls_store_sqlite_list_finished_before(ls_store *st, int64_t before_ms, int64_t after_id,
+                                         size_t max, int64_t **ret_ids, size_t *ret_n);
+
 #endif
