@@ -78,6 +78,23 @@ static const char *const migrations[] = {
     "ALTER TABLE steps ADD COLUMN drop_last INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE steps ADD COLUMN drop_bytes INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX builds_finished ON builds(finished_ms) WHERE finished_ms > 0;",
+    /* 4 -> 5: test runs published by the test-results plugin (store_tests.h):
+     * counters, duration (NULL = not printed) and the failures as the JSON
+     * array the server validated. They go with their step and build. */
+    "CREATE TABLE test_runs("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  build_id INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  framework TEXT NOT NULL,"
+    "  passed INTEGER NOT NULL,"
+    "  failed INTEGER NOT NULL,"
+    "  skipped INTEGER NOT NULL,"
+    "  duration_ms INTEGER NULL,"
+    "  partial INTEGER NOT NULL,"
+    "  failures TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  FOREIGN KEY(build_id, step) REFERENCES steps(build_id, number) ON DELETE CASCADE);"
+    "CREATE INDEX test_runs_build ON test_runs(build_id, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

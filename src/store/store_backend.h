@@ -6,6 +6,7 @@
 #define LS_STORE_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/store_tests.h"
 
 typedef struct ls_store_ops {
     void (*free)(ls_store *st);
@@ -36,6 +37,10 @@ typedef struct ls_store_ops {
     int (*delete_build)(ls_store *st, int64_t build_id);
     int (*list_finished_before)(ls_store *st, int64_t before_ms, int64_t after_id, size_t max,
                                 int64_t **ret_ids, size_t *ret_n);
+    /* Test runs (store_tests.h); optional: NULL makes the ls_store_* call fail
+     * with -ENOTSUP. store_tests.c has checked the arguments. */
+    int (*add_test_run)(ls_store *st, const ls_test_run *run, int64_t *ret_id);
+    int (*list_test_runs)(ls_store *st, int64_t build_id, ls_test_run **ret_runs, size_t *ret_n);
 } ls_store_ops;
 
 /* The first member of every back end's store object. */

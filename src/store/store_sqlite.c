@@ -457,6 +457,8 @@ static const ls_store_ops sqlite_ops = {
     .build_bytes = ls_store_sqlite_build_bytes,
     .delete_build = ls_store_sqlite_delete_build,
     .list_finished_before = ls_store_sqlite_list_finished_before,
+    .add_test_run = ls_store_sqlite_add_test_run,
+    .list_test_runs = ls_store_sqlite_list_test_runs,
 };
 
 /* Sets the page cache of a connection to about `bytes`. */

@@ -73,4 +73,9 @@ int ls_store_sqlite_delete_build(ls_store *st, int64_t build_id);
 int ls_store_sqlite_list_finished_before(ls_store *st, int64_t before_ms, int64_t after_id,
                                          size_t max, int64_t **ret_ids, size_t *ret_n);
 
+/* Test runs (store_sqlite_tests.c), the ops behind store_tests.h. */
+int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *ret_id);
+int ls_store_sqlite_list_test_runs(ls_store *st, int64_t build_id, ls_test_run **ret_runs,
+                                   size_t *ret_n);
+
 #endif
