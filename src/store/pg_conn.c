@@ -256,6 +256,10 @@ int ls_pg_fail(ls_pg_conn *c, const PGresult *res, const char *what)
         return -EBUSY;
     if (strcmp(state, "22021") == 0 || strcmp(state, "22P05") == 0)
         return -EINVAL;
+    if (strcmp(state, "23505") == 0)
+        return -EEXIST;
+    if (strcmp(state, "23503") == 0)
+        return -ENOENT;
     return -EIO;
 }
 

@@ -99,7 +99,8 @@ void ls_pg_rollback(ls_pg_conn *c);
 /* Records "what: message" as the last error and maps the failure to a negative
  * errno: SQLSTATE 53100 (disk full) -> -ENOSPC, 53200 -> -ENOMEM, 40001,
  * 40P01, 55P03 (serialization, deadlock, lock) -> -EBUSY, 22021/22P05 (bad
- * text encoding) -> -EINVAL, connection failures (class 08, 57P01-57P03, or
+ * text encoding) -> -EINVAL, 23505 (unique violation) -> -EEXIST, 23503
+ * (foreign key violation) -> -ENOENT, connection failures (class 08, 57P01-57P03, or
  * no SQLSTATE with the connection lost) -> -EIO with c marked broken, anything
  * else -> -EIO. res may be NULL. */
 int ls_pg_fail(ls_pg_conn *c, const PGresult *res, const char *what);

@@ -24,6 +24,7 @@
 #define STEP_COLUMNS                                                                               \
     "build_id, number, name, kind, status, exit_code, started_ms, finished_ms, line_count, "       \
     "byte_count, truncated"
+#define TOKEN_COLUMNS "id, name, scope, build_id, created_ms, expires_ms, hash"
 /* Advisory lock class for "a build of this name is being numbered" ('lgst'). */
 #define BUILD_LOCK_CLASS "1819506548"
 
@@ -78,10 +79,12 @@ static const char *const sql_texts[PG_COUNT] = {
         "AND first_seq >= COALESCE((SELECT first_seq FROM chunks WHERE build_id = $1::bigint "
         "AND step = $2::bigint AND first_seq <= $3::bigint ORDER BY first_seq DESC LIMIT 1), 0) "
         "ORDER BY first_seq",
-    [PG_TOKEN_INSERT] = "SELECT 1",
-    [PG_TOKEN_FIND] = "SELECT 1",
-    [PG_TOKEN_LIST] = "SELECT 1",
-    [PG_TOKEN_DELETE] = "SELECT 1",
+    [PG_TOKEN_INSERT] = "INSERT INTO tokens(hash, scope, name, build_id, created_ms, expires_ms) "
+                        "VALUES($1::bytea, $2::text, $3::text, $4::bigint, $5::bigint, "
+                        "$6::bigint) RETURNING id",
+    [PG_TOKEN_FIND] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE hash = $1::bytea",
+    [PG_TOKEN_LIST] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE scope <> 'build' ORDER BY id",
+    [PG_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = $1::bigint",
 };
 
 static ls_store_pg *from_store(ls_store *st)
@@ -455,6 +458,10 @@ static const ls_store_ops pg_ops = {
     .update_build = pg_update_build,
     .append = ls_store_pg_append,
     .read = ls_store_pg_read,
+    .create_token = ls_store_pg_create_token,
+    .find_token = ls_store_pg_find_token,
+    .list_tokens = ls_store_pg_list_tokens,
+    .delete_token = ls_store_pg_delete_token,
 };
 
 static int init_scratch(ls_pg_scratch *x, int level, size_t max_raw)

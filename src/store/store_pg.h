@@ -1,5 +1,6 @@
 /* The PostgreSQL back end's object and statements, shared by its files
- * (store_pg.c: open, builds, steps, tokens; store_pg_log.c: log chunks;
+ * (store_pg.c: open, builds, steps; store_pg_log.c: log chunks;
+ * store_pg_tokens.c: API tokens;
  * pg_schema.c: migrations). Internal to src/store. */
 #ifndef LS_STORE_STORE_PG_H
 #define LS_STORE_STORE_PG_H
@@ -64,6 +65,13 @@ int ls_store_pg_end(ls_store_pg *s, ls_pg_conn *c, int r);
 int ls_store_pg_append(ls_store *st, const ls_store_batch *batches, size_t n_batches);
 int ls_store_pg_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
                      ls_store_line_cb cb, void *userdata);
+
+/* API tokens (store_pg_tokens.c). */
+int ls_store_pg_create_token(ls_store *st, const ls_token_info *tok, int64_t *ret_id);
+int ls_store_pg_find_token(ls_store *st, const unsigned char hash[LS_TOKEN_HASH_BYTES],
+                           ls_token_info *ret_token);
+int ls_store_pg_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
+int ls_store_pg_delete_token(ls_store *st, int64_t id);
 
 /* Brings the database to this program's schema (pg_schema.c) in one
  * transaction, serialised against other processes by an advisory lock.

@@ -617,6 +617,85 @@ static void test_read_during_write(void **state)
     ls_store_free(st);
 }
 
+static ls_token_info make_token(unsigned char fill, ls_scope scope, int64_t build_id,
+                                const char *name)
+{
+    ls_token_info t;
+    memset(&t, 0, sizeof(t));
+    t.scope = scope;
+    t.build_id = build_id;
+    t.created_ms = 1700000000000 + fill;
+    t.expires_ms = scope == LS_SCOPE_WORKER ? 1800000000000 : 0;
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    for (int i = 0; i < LS_TOKEN_HASH_BYTES; i++)
+        t.hash[i] = (unsigned char)(fill + i * 7);
+    return t;
+}
+
+static void assert_token_equal(const ls_token_info *got, const ls_token_info *want, int64_t id)
+{
+    assert_int_equal(got->id, id);
+    assert_string_equal(got->name, want->name);
+    assert_int_equal(got->scope, want->scope);
+    assert_int_equal(got->build_id, want->build_id);
+    assert_int_equal(got->created_ms, want->created_ms);
+    assert_int_equal(got->expires_ms, want->expires_ms);
+    assert_memory_equal(got->hash, want->hash, LS_TOKEN_HASH_BYTES);
+}
+
+static void test_tokens(void **state)
+{
+    fixture *f = *state;
+    ls_store *st = open_store(f, 0);
+    ls_build_info b = create_build(st, "tok", 1);
+    ls_token_info admin = make_token(1, LS_SCOPE_ADMIN, 0, "admin");
+    ls_token_info worker = make_token(2, LS_SCOPE_WORKER, 0, "ci \"runner\" 7");
+    ls_token_info build = make_token(3, LS_SCOPE_BUILD, b.id, "");
+    int64_t id_admin = 0, id_worker = 0, id_build = 0;
+    assert_int_equal(ls_store_create_token(st, &admin, &id_admin), 0);
+    assert_int_equal(ls_store_create_token(st, &worker, &id_worker), 0);
+    assert_int_equal(ls_store_create_token(st, &build, &id_build), 0);
+    assert_true(id_admin > 0 && id_admin < id_worker && id_worker < id_build);
+
+    /* the same hash twice, a build that does not exist, a scope without its build */
+    ls_token_info dup = make_token(1, LS_SCOPE_READ, 0, "dup");
+    assert_int_equal(ls_store_create_token(st, &dup, NULL), -EEXIST);
+    ls_token_info orphan = make_token(9, LS_SCOPE_BUILD, b.id + 1000, "");
+    assert_int_equal(ls_store_create_token(st, &orphan, NULL), -ENOENT);
+    ls_token_info bad = make_token(10, LS_SCOPE_READ, b.id, "");
+    assert_int_equal(ls_store_create_token(st, &bad, NULL), -EINVAL);
+
+    ls_token_info got;
+    assert_int_equal(ls_store_find_token(st, worker.hash, &got), 0);
+    assert_token_equal(&got, &worker, id_worker);
+    assert_int_equal(ls_store_find_token(st, build.hash, &got), 0);
+    assert_token_equal(&got, &build, id_build);
+    ls_token_info unknown = make_token(42, LS_SCOPE_READ, 0, "");
+    assert_int_equal(ls_store_find_token(st, unknown.hash, &got), -ENOENT);
+
+    /* listing leaves out build tokens */
+    ls_token_info *list = NULL;
+    size_t n = 0;
+    assert_int_equal(ls_store_list_tokens(st, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_token_equal(&list[0], &admin, id_admin);
+    assert_token_equal(&list[1], &worker, id_worker);
+    free(list);
+
+    assert_int_equal(ls_store_delete_token(st, id_worker), 0);
+    assert_int_equal(ls_store_delete_token(st, id_worker), -ENOENT);
+    assert_int_equal(ls_store_find_token(st, worker.hash, &got), -ENOENT);
+    ls_store_free(st);
+
+    /* they outlive the store object */
+    st = open_store(f, 0);
+    assert_int_equal(ls_store_list_tokens(st, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_token_equal(&list[0], &admin, id_admin);
+    free(list);
+    ls_store_free(st);
+}
+
 /* The cases above as entries of a cmocka test table. */
 #define STORE_CASES(setup, teardown)                                                               \
     cmocka_unit_test(test_status_helpers),                                                         \
@@ -631,6 +710,7 @@ static void test_read_during_write(void **state)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),               \
         cmocka_unit_test_setup_teardown(test_corrupt_chunk_reported, setup, teardown),             \
         cmocka_unit_test_setup_teardown(test_disk_full_is_enospc, setup, teardown),                \
-        cmocka_unit_test_setup_teardown(test_read_during_write, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_read_during_write, setup, teardown),                  \
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown)
 
 #endif

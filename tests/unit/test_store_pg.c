@@ -207,7 +207,7 @@ static uint64_t disk_full_limit(const fixture *f)
 }
 
 #define SCHEMA_VERSION_SQL "SELECT version FROM schema_version"
-#define EXPECTED_SCHEMA_VERSION 1
+#define EXPECTED_SCHEMA_VERSION 2
 #define SET_NEWER_SCHEMA_SQL "UPDATE schema_version SET version = 99"
 #define CORRUPT_FIRST_CHUNK_SQL                                                                    \
     "UPDATE chunks SET data = '\\x0201020304'::bytea WHERE first_seq = 1"
@@ -260,30 +260,29 @@ typedef struct dup_args {
     int64_t build;
     const line_set *lines;
     size_t batch;
+    pthread_barrier_t *round; /* both send each batch at the same moment */
     int failures;
 } dup_args;
 
 static void *dup_appender(void *arg)
 {
     dup_args *a = arg;
-    for (size_t done = 0; done < a->lines->n;) {
+    for (size_t done = 0; done < a->lines->n; done += a->batch) {
         size_t n = a->batch;
         if (n > a->lines->n - done)
             n = a->lines->n - done;
-        /* resend a little of what may be stored already, like a worker does */
+        /* resend a little of what is stored already, like a worker does */
         size_t back = done >= 5 ? 5 : done;
         ls_store_batch b = {.build_id = a->build,
                             .step = 1,
                             .lines = a->lines->lines + done - back,
                             .n_lines = n + back};
-        /* always continues the durable seq: this thread stored up to `done` itself */
+        pthread_barrier_wait(a->round);
         int r = ls_store_append(a->st, &b, 1);
         if (r != 0) {
             fprintf(stderr, "append: %s\n", ls_store_last_error());
             a->failures++;
-            return NULL;
         }
-        done += n;
     }
     return NULL;
 }
@@ -295,15 +294,18 @@ static void test_pg_two_instances_store_each_line_once(void **state)
     ls_store *b = open_store(f, 4096);
     ls_build_info build = create_build(a, "twice", 1);
     line_set lines = make_lines(1, 20000, 0);
+    pthread_barrier_t round;
+    pthread_barrier_init(&round, NULL, 2);
     dup_args args[2] = {
-        {.st = a, .build = build.id, .lines = &lines, .batch = 97},
-        {.st = b, .build = build.id, .lines = &lines, .batch = 131},
+        {.st = a, .build = build.id, .lines = &lines, .batch = 97, .round = &round},
+        {.st = b, .build = build.id, .lines = &lines, .batch = 97, .round = &round},
     };
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, dup_appender, &args[i]), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&round);
     assert_int_equal(args[0].failures + args[1].failures, 0);
     assert_counters(a, build.id, 1, 20000);
     assert_counters(b, build.id, 1, 20000);
