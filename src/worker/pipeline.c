@@ -555,7 +555,7 @@ static int parse_step(parse_ctx *c, yaml_node_t *n, bool service, ls_pipeline_st
     yaml_node_t *seen[STEP_COUNT] = {NULL};
     MAP_FOREACH(c->doc, n, pair)
     {
-        int idx, r = known_key(c, node(c, pair->key), where, step_keys, seen, &idx);
+        int idx = 0, r = known_key(c, node(c, pair->key), where, step_keys, seen, &idx);
         if (r < 0)
             return r;
         r = parse_step_key(c, idx, node(c, pair->value), s);
