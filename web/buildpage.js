@@ -42,6 +42,7 @@ export class BuildPage {
     this.selectStep(this.wanted, false);
     if (!FINAL.has(this.build.status)) this.follow();
     this.loadTests();
+    this.loadToolUsage();
     this.timer = setInterval(() => this.tickDurations(), 1000);
   }
 
@@ -56,6 +57,7 @@ export class BuildPage {
       es.close();
       this.source = null;
       this.loadTests();
+      this.loadToolUsage();
       // a step that never ran (skipped after a failure) will send no more lines
       const st = this.build.steps.find((s) => s.number === this.selected);
       if (this.view && st && st.status === 'pending') {
@@ -121,10 +123,11 @@ export class BuildPage {
             { href: `/builds/${this.buildId}/steps/${s.number}`, 'data-nav': true, 'aria-current': current ? 'page' : null },
             statusBadge(s.status),
             h('span', { class: 'step-name' }, s.name),
-            s.kind === 'service' ? h('span', { class: 'kind' }, 'service') : null,
+            s.kind && s.kind !== 'step' ? h('span', { class: 'kind' }, s.kind) : null,
             h('span', { class: 'step-meta' }, h('span', { class: 'dur', dataset: { start: s.started_ms || '', end: s.finished_ms || '' } }, dur === null ? '' : formatDuration(dur)), exit),
           ),
           this.renderStepTests(s.number),
+          this.renderStepTools(s.number),
         ),
       );
     }
@@ -146,7 +149,11 @@ export class BuildPage {
     }
     const n = number || this.defaultStep();
     this.wantedPending = n === null;
-    if (n === null || n === this.selected) return;
+    if (n === null) return;
+    if (n === this.selected) {
+      if (this.view) this.view.applyHash(true); // a #L link within the step
+      return;
+    }
     const st = this.build.steps.find((s) => s.number === n);
     if (!st) {
       clear(this.logBox);
@@ -188,6 +195,42 @@ export class BuildPage {
     this.renderSteps();
   }
 
+  // Tool-usage events (publishes, pushes, deploys) from the tool-usage
+  // plugin, when the server offers them (GET /api/v1/builds/{id}/tool-usage
+  // answering {"events": [...]}, the shape the plugin POSTs).
+  async loadToolUsage() {
+    let resp;
+    try {
+      resp = await fetch(`${this.apiUrl}/tool-usage`);
+    } catch (e) {
+      return;
+    }
+    if (!resp.ok) return;
+    const body = await resp.json().catch(() => null);
+    if (!body || !Array.isArray(body.events)) return;
+    this.toolEvents = body.events;
+    this.renderSteps();
+  }
+
+  renderStepTools(stepNumber) {
+    const evs = (this.toolEvents || []).filter((e) => e.step === stepNumber);
+    if (!evs.length) return null;
+    return h(
+      'ul',
+      { class: 'tool-usage', 'aria-label': 'Tool usage' },
+      evs.map((e) =>
+        h(
+          'li',
+          { class: `tool-${e.outcome}` },
+          h('a', { href: `/builds/${this.buildId}/steps/${stepNumber}#L${e.line}`, 'data-nav': true }, `${e.tool} ${e.action}`),
+          e.target ? ` ${e.target}` : '',
+          e.dry_run ? ' (dry run)' : '',
+          e.outcome && e.outcome !== 'unknown' ? ` · ${e.outcome}` : '',
+        ),
+      ),
+    );
+  }
+
   renderStepTests(stepNumber) {
     const runs = (this.tests || []).filter((r) => r.step === stepNumber);
     if (!runs.length) return null;
@@ -196,6 +239,7 @@ export class BuildPage {
     return h(
       'div',
       { class: 'test-summary' },
+      runs.map((r) => r.framework).filter((f, i, a) => f && a.indexOf(f) === i).join(', ') + ': ',
       h('span', { class: 'pass' }, `${sum('passed')} passed`),
       ', ',
       h('span', { class: sum('failed') ? 'fail' : '' }, `${sum('failed')} failed`),

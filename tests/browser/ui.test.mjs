@@ -388,3 +388,38 @@ steps:
   assert.ok(page.url().endsWith(`/builds/${run.id}/steps/3`));
   await page.close();
 });
+
+test('test summary and tool usage per step (server answers mocked in the browser)', async () => {
+  const run = await fancyBuild();
+  const page = await newPage();
+  // the shapes the test-results and tool-usage plugins POST, served back as
+  // GET .../tests and GET .../tool-usage would
+  await page.route(`**/api/v1/builds/${run.id}/tests`, (route) =>
+    route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({
+        runs: [{ step: 1, framework: 'pytest', passed: 2, failed: 1, skipped: 3, total: 6, duration_ms: 900, partial: false, failures: [{ name: 'test_parse <edge>', message: 'AssertionError: 1 != 2' }] }],
+      }),
+    }),
+  );
+  await page.route(`**/api/v1/builds/${run.id}/tool-usage`, (route) =>
+    route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({ events: [{ seq: 1, step: 1, line: 15, tool: 'npm', action: 'publish', target: 'left-pad@1.0.0', details: '', dry_run: false, outcome: 'succeeded', source: 'command' }] }),
+    }),
+  );
+  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  const summary = page.locator('.step[data-step="1"] .test-summary');
+  await summary.waitFor();
+  assert.match(await summary.textContent(), /^pytest: 2 passed, 1 failed, 3 skipped/);
+  const failure = summary.locator('details');
+  assert.equal(await failure.locator('summary').textContent(), 'test_parse <edge>');
+  assert.equal(await failure.locator('pre').isVisible(), false);
+  await failure.locator('summary').click();
+  assert.equal(await failure.locator('pre').textContent(), 'AssertionError: 1 != 2');
+  const tool = page.locator('.step[data-step="1"] .tool-usage li');
+  assert.equal(await tool.textContent(), 'npm publish left-pad@1.0.0 · succeeded');
+  await tool.locator('a').click();
+  await page.locator('.lv-row.lv-sel[data-seq="15"]').waitFor();
+  await page.close();
+});
