@@ -95,6 +95,26 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  FOREIGN KEY(build_id, step) REFERENCES steps(build_id, number) ON DELETE CASCADE);"
     "CREATE INDEX test_runs_build ON test_runs(build_id, id);",
+    /* 5 -> 6: tool-usage events published by the tool-usage plugin
+     * (store_tools.h). seq is the publisher's number for the event (NULL =
+     * none): UNIQUE(build_id, seq) makes a resent event a no-op. */
+    "CREATE TABLE tool_events("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  build_id INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  seq INTEGER NULL,"
+    "  line INTEGER NOT NULL,"
+    "  tool TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  details TEXT NOT NULL,"
+    "  dry_run INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  UNIQUE(build_id, seq),"
+    "  FOREIGN KEY(build_id, step) REFERENCES steps(build_id, number) ON DELETE CASCADE);"
+    "CREATE INDEX tool_events_build ON tool_events(build_id, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

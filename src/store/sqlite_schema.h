@@ -9,7 +9,7 @@
 
 #include "store/sqlite_conn.h"
 
-#define LS_SQLITE_SCHEMA_VERSION 5
+#define LS_SQLITE_SCHEMA_VERSION 6
 
 /* Brings the database on c (open, no transaction active) to
  * LS_SQLITE_SCHEMA_VERSION in one transaction. -EPROTONOSUPPORT when the file

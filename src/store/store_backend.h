@@ -7,6 +7,7 @@
 
 #include "store/store.h"
 #include "store/store_tests.h"
+#include "store/store_tools.h"
 
 typedef struct ls_store_ops {
     void (*free)(ls_store *st);
@@ -41,6 +42,11 @@ typedef struct ls_store_ops {
      * with -ENOTSUP. store_tests.c has checked the arguments. */
     int (*add_test_run)(ls_store *st, const ls_test_run *run, int64_t *ret_id);
     int (*list_test_runs)(ls_store *st, int64_t build_id, ls_test_run **ret_runs, size_t *ret_n);
+    /* Tool-usage events (store_tools.h); optional like the test runs.
+     * store_tools.c has checked the arguments. */
+    int (*add_tool_events)(ls_store *st, const ls_tool_event *events, size_t n, bool *ret_added);
+    int (*list_tool_events)(ls_store *st, int64_t build_id, int64_t after_id, size_t limit,
+                            ls_tool_event **ret_events, size_t *ret_n);
 } ls_store_ops;
 
 /* The first member of every back end's store object. */

@@ -459,6 +459,8 @@ static const ls_store_ops sqlite_ops = {
     .list_finished_before = ls_store_sqlite_list_finished_before,
     .add_test_run = ls_store_sqlite_add_test_run,
     .list_test_runs = ls_store_sqlite_list_test_runs,
+    .add_tool_events = ls_store_sqlite_add_tool_events,
+    .list_tool_events = ls_store_sqlite_list_tool_events,
 };
 
 /* Sets the page cache of a connection to about `bytes`. */

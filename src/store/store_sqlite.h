@@ -78,4 +78,10 @@ int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *
 int ls_store_sqlite_list_test_runs(ls_store *st, int64_t build_id, ls_test_run **ret_runs,
                                    size_t *ret_n);
 
+/* Tool-usage events (store_sqlite_tools.c), the ops behind store_tools.h. */
+int ls_store_sqlite_add_tool_events(ls_store *st, const ls_tool_event *events, size_t n,
+                                    bool *ret_added);
+int ls_store_sqlite_list_tool_events(ls_store *st, int64_t build_id, int64_t after_id,
+                                     size_t limit, ls_tool_event **ret_events, size_t *ret_n);
+
 #endif
