@@ -23,7 +23,7 @@
 #define BUILD_COLUMNS "id, name, number, status, created_ms, started_ms, finished_ms"
 #define STEP_COLUMNS                                                                               \
     "build_id, number, name, kind, status, exit_code, started_ms, finished_ms, line_count, "       \
-    "byte_count, truncated"
+    "byte_count, truncated, drop_first, drop_last, drop_bytes"
 #define TOKEN_COLUMNS "id, name, scope, build_id, created_ms, expires_ms, hash"
 /* Advisory lock class for "a build of this name is being numbered" ('lgst'). */
 #define BUILD_LOCK_CLASS "1819506548"
@@ -50,7 +50,8 @@ static const char *const sql_texts[PG_COUNT] = {
     [PG_STEPS_OF_BUILD] =
         "SELECT " STEP_COLUMNS " FROM steps WHERE build_id = $1::bigint ORDER BY number",
     [PG_STEP_UPDATE] = "UPDATE steps SET status = $3::text, exit_code = $4::bigint, "
-                       "started_ms = $5::bigint, finished_ms = $6::bigint, truncated = $7::bigint "
+                       "started_ms = $5::bigint, finished_ms = $6::bigint, "
+                       "truncated = GREATEST(truncated, $7::bigint) "
                        "WHERE build_id = $1::bigint AND number = $2::bigint",
     /* The appender's lock on its steps: in key order, so two appenders with
      * overlapping steps never deadlock. */
@@ -85,6 +86,37 @@ static const char *const sql_texts[PG_COUNT] = {
     [PG_TOKEN_FIND] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE hash = $1::bytea",
     [PG_TOKEN_LIST] = "SELECT " TOKEN_COLUMNS " FROM tokens WHERE scope <> 'build' ORDER BY id",
     [PG_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = $1::bigint",
+    /* dropping locks the step like an append: they take turns */
+    [PG_DROP_LOAD] = "SELECT drop_first, drop_last, drop_bytes FROM steps "
+                     "WHERE build_id = $1::bigint AND number = $2::bigint FOR UPDATE",
+    /* The head's last chunk: the first (in seq order) whose running total of
+     * raw bytes reaches $3, and whether every chunk up to it is sealed. */
+    [PG_DROP_HEAD] = "SELECT last_seq, all_sealed FROM (SELECT first_seq, last_seq, "
+                     "SUM(n_bytes) OVER w AS total, BOOL_AND(sealed = 1) OVER w AS all_sealed "
+                     "FROM chunks WHERE build_id = $1::bigint AND step = $2::bigint "
+                     "WINDOW w AS (ORDER BY first_seq)) x "
+                     "WHERE total >= $3::bigint ORDER BY first_seq LIMIT 1",
+    [PG_DROP_CHUNK_GET] = "SELECT last_seq, sealed, data FROM chunks WHERE build_id = $1::bigint "
+                          "AND step = $2::bigint AND first_seq = $3::bigint",
+    [PG_DROP_CHUNK_DELETE] = "DELETE FROM chunks WHERE build_id = $1::bigint "
+                             "AND step = $2::bigint AND first_seq = $3::bigint",
+    [PG_DROP_SAVE] = "UPDATE steps SET drop_first = $3::bigint, drop_last = $4::bigint, "
+                     "drop_bytes = $5::bigint, truncated = 1 "
+                     "WHERE build_id = $1::bigint AND number = $2::bigint",
+    [PG_BUILD_BYTES] = "SELECT COALESCE(SUM(byte_count - drop_bytes), 0)::bigint FROM steps "
+                       "WHERE build_id = $1::bigint",
+    [PG_BUILD_CHUNKS_DELETE] = "DELETE FROM chunks WHERE build_id = $1::bigint",
+    [PG_BUILD_DELETE] = "DELETE FROM builds WHERE id = $1::bigint",
+    [PG_FINISHED_BEFORE] = "SELECT id FROM builds WHERE finished_ms > 0 AND finished_ms < "
+                           "$1::bigint AND id > $2::bigint AND status IN ('success', 'failure', "
+                           "'canceled') ORDER BY id LIMIT $3::bigint",
+    [PG_TEST_RUN_INSERT] = "INSERT INTO test_runs(build_id, step, framework, passed, failed, "
+                           "skipped, duration_ms, partial, failures, created_ms) VALUES("
+                           "$1::bigint, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint, "
+                           "$7::bigint, $8::bigint, $9::text, $10::bigint) RETURNING id",
+    [PG_TEST_RUNS_OF_BUILD] = "SELECT id, step, framework, passed, failed, skipped, duration_ms, "
+                              "partial, failures, created_ms FROM test_runs "
+                              "WHERE build_id = $1::bigint ORDER BY id",
 };
 
 static ls_store_pg *from_store(ls_store *st)
@@ -172,6 +204,9 @@ static int row_to_step(const PGresult *res, int row, ls_step_info *st)
     st->line_count = (uint64_t)ls_pg_get_i64(res, row, 8);
     st->byte_count = (uint64_t)ls_pg_get_i64(res, row, 9);
     st->truncated = ls_pg_get_i64(res, row, 10) != 0;
+    st->drop_first = (uint64_t)ls_pg_get_i64(res, row, 11);
+    st->drop_last = (uint64_t)ls_pg_get_i64(res, row, 12);
+    st->drop_bytes = (uint64_t)ls_pg_get_i64(res, row, 13);
     return column_status(res, row, 4, &st->status);
 }
 
@@ -462,6 +497,12 @@ static const ls_store_ops pg_ops = {
     .find_token = ls_store_pg_find_token,
     .list_tokens = ls_store_pg_list_tokens,
     .delete_token = ls_store_pg_delete_token,
+    .drop_middle = ls_store_pg_drop_middle,
+    .build_bytes = ls_store_pg_build_bytes,
+    .delete_build = ls_store_pg_delete_build,
+    .list_finished_before = ls_store_pg_list_finished_before,
+    .add_test_run = ls_store_pg_add_test_run,
+    .list_test_runs = ls_store_pg_list_test_runs,
 };
 
 static int init_scratch(ls_pg_scratch *x, int level, size_t max_raw)

@@ -1,6 +1,7 @@
 /* The PostgreSQL back end's object and statements, shared by its files
  * (store_pg.c: open, builds, steps; store_pg_log.c: log chunks;
- * store_pg_tokens.c: API tokens;
+ * store_pg_tokens.c: API tokens; store_pg_limits.c: dropping and deleting;
+ * store_pg_tests.c: test runs;
  * pg_schema.c: migrations). Internal to src/store. */
 #ifndef LS_STORE_STORE_PG_H
 #define LS_STORE_STORE_PG_H
@@ -9,6 +10,7 @@
 #include "store/chunk.h"
 #include "store/pg_conn.h"
 #include "store/store_backend.h"
+#include "store/store_tests.h"
 
 /* Statement ids; the texts are in store_pg.c. Every integer parameter is a
  * bigint ($n::bigint) unless the text casts it to int. */
@@ -32,6 +34,17 @@ enum {
     PG_TOKEN_FIND,
     PG_TOKEN_LIST,
     PG_TOKEN_DELETE,
+    PG_DROP_LOAD,
+    PG_DROP_HEAD,
+    PG_DROP_CHUNK_GET,
+    PG_DROP_CHUNK_DELETE,
+    PG_DROP_SAVE,
+    PG_BUILD_BYTES,
+    PG_BUILD_CHUNKS_DELETE,
+    PG_BUILD_DELETE,
+    PG_FINISHED_BEFORE,
+    PG_TEST_RUN_INSERT,
+    PG_TEST_RUNS_OF_BUILD,
     PG_COUNT
 };
 
@@ -72,6 +85,19 @@ int ls_store_pg_find_token(ls_store *st, const unsigned char hash[LS_TOKEN_HASH_
                            ls_token_info *ret_token);
 int ls_store_pg_list_tokens(ls_store *st, ls_token_info **ret_tokens, size_t *ret_n);
 int ls_store_pg_delete_token(ls_store *st, int64_t id);
+
+/* Size limits and retention (store_pg_limits.c). */
+int ls_store_pg_drop_middle(ls_store *st, int64_t build_id, int step, uint64_t head_bytes,
+                            uint64_t excess_bytes, ls_step_info *ret_step);
+int ls_store_pg_build_bytes(ls_store *st, int64_t build_id, uint64_t *ret_bytes);
+int ls_store_pg_delete_build(ls_store *st, int64_t build_id);
+int ls_store_pg_list_finished_before(ls_store *st, int64_t before_ms, int64_t after_id, size_t max,
+                                     int64_t **ret_ids, size_t *ret_n);
+
+/* Test runs (store_pg_tests.c). */
+int ls_store_pg_add_test_run(ls_store *st, const ls_test_run *run, int64_t *ret_id);
+int ls_store_pg_list_test_runs(ls_store *st, int64_t build_id, ls_test_run **ret_runs,
+                               size_t *ret_n);
 
 /* Brings the database to this program's schema (pg_schema.c) in one
  * transaction, serialised against other processes by an advisory lock.
