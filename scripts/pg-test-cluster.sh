@@ -48,6 +48,10 @@ start() {
         *) die "unknown argument '$1' (usage: start [--state FILE] [--durable])" ;;
         esac
     done
+    # a cluster left behind by an interrupted run with the same state file
+    if [ -n "$state" ] && [ -f "$state" ]; then
+        stop "$state" || true
+    fi
     local dir
     dir=$(mktemp -d /tmp/lspg.XXXXXX)
     chmod 700 "$dir"
