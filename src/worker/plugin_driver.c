@@ -1,0 +1,784 @@
+/* Plugin driver: starts `logstream plugin-host`, feeds it through a bounded
+ * queue that never blocks the job, and forwards its output. See
+ * plugin_driver.h. */
+#include "worker/plugin_driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/timeutil.h"
+
+#define DEFAULT_MAX_QUEUE ((size_t)8 * 1024 * 1024)
+#define DEFAULT_MAX_LINE ((size_t)64 * 1024)
+#define DEFAULT_DRAIN_MS 500
+#define READ_CHUNK 65536
+#define PIPE_SIZE (1024 * 1024)
+#define FINISH_PREFIX "##[logplugin.finish]"
+/* without a pidfd (old kernels) the thread checks for the host's exit this often */
+#define NO_PIDFD_CHECK_MS 100
+
+/* A pipe read line by line: what came after the last newline. */
+typedef struct line_reader {
+    int fd;
+    bool eof;
+    ls_buf partial;
+} line_reader;
+
+struct ls_plugin_driver {
+    ls_plugin_driver_output_cb on_output;
+    void *userdata;
+    int diag_fd;
+    char *diag_prefix;
+    char *finish_line; /* "##[logplugin.finish]NONCE\n" */
+    size_t max_queue, max_line;
+    int64_t drain_ms;
+
+    pid_t pid;
+    int pidfd; /* -1 when the kernel has none */
+    int in_fd; /* host's stdin (non-blocking); owned by the thread once started */
+    int wake_fd;
+    line_reader out, err;
+    pthread_t thread;
+    bool thread_started, thread_joined;
+
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    /* under lock: */
+    ls_buf inq;      /* lines queued by feed, not yet taken by the thread */
+    size_t queued;   /* bytes in inq + bytes taken but not yet written */
+    bool accepting;  /* feed queues lines (host alive, input not ended) */
+    bool finish_req; /* finish was called */
+    bool close_req;  /* close the host's stdin once the queue is written */
+    bool kill_req;
+    char *kill_notice;
+    bool done; /* the thread has ended */
+    uint64_t fed, dropped;
+    bool exited, crashed;
+    int exit_code;
+
+    /* the thread's own: */
+    ls_buf outq;
+    size_t out_off;
+    bool in_closed, killed;
+    int wait_status;
+};
+
+/* ---- spawning ---- */
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Starts the host with the pipes as its stdin, stdout and stderr, every other
+ * descriptor closed, default signal handling and an empty signal mask, in a
+ * process group of its own (a terminal's Ctrl-C reaches the worker, which
+ * decides how the host ends). */
+static int spawn_host(ls_plugin_driver *d, const ls_plugin_driver_options *o)
+{
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_init = false, attr_init = false;
+    int r;
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        r = -errno;
+        goto out;
+    }
+    /* a larger pipe absorbs bursts while the host is busy (best effort) */
+    (void)fcntl(in[1], F_SETPIPE_SZ, PIPE_SIZE);
+    if ((r = set_nonblock(in[1])) < 0 || (r = set_nonblock(out[0])) < 0 ||
+        (r = set_nonblock(err[0])) < 0)
+        goto out;
+    r = -posix_spawn_file_actions_init(&fa);
+    if (r < 0)
+        goto out;
+    fa_init = true;
+    r = -posix_spawnattr_init(&attr);
+    if (r < 0)
+        goto out;
+    attr_init = true;
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
+    static char *const empty_env[] = {NULL};
+    r = -posix_spawn(&d->pid, o->exe, &fa, &attr, o->argv, o->envp ? o->envp : empty_env);
+    if (r < 0)
+        goto out;
+    d->in_fd = in[1];
+    d->out.fd = out[0];
+    d->err.fd = err[0];
+    in[1] = out[0] = err[0] = -1;
+    d->pidfd = pidfd_open(d->pid, 0);
+    if (d->pidfd >= 0)
+        (void)fcntl(d->pidfd, F_SETFD, FD_CLOEXEC);
+out:
+    if (fa_init)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_init)
+        posix_spawnattr_destroy(&attr);
+    for (int i = 0; i < 2; i++) {
+        close_fd(&in[i]);
+        close_fd(&out[i]);
+        close_fd(&err[i]);
+    }
+    return r;
+}
+
+/* ---- output ---- */
+
+static void emit(ls_plugin_driver *d, const char *text, size_t len, bool continued)
+{
+    if (d->on_output)
+        d->on_output(d->userdata, text, len, continued);
+}
+
+/* Writes a whole diagnostics line with the prefix (short writes retried). */
+static void write_diag(ls_plugin_driver *d, const char *text, size_t len)
+{
+    ls_buf b = LS_BUF_INIT;
+    ls_buf_append(&b, d->diag_prefix, strlen(d->diag_prefix));
+    ls_buf_append(&b, text, len);
+    ls_buf_append(&b, "\n", 1);
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t n = write(d->diag_fd, b.data + off, b.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    ls_buf_free(&b);
+}
+
+static void __attribute__((format(printf, 2, 3))) notice(ls_plugin_driver *d, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+    emit(d, msg, len, false);
+    write_diag(d, msg, len); /* for whoever watches the worker's terminal too */
+}
+
+static void deliver(ls_plugin_driver *d, line_reader *lr, const char *text, size_t len,
+                    bool continued)
+{
+    if (lr == &d->out)
+        emit(d, text, len, continued);
+    else
+        write_diag(d, text, len);
+}
+
+/* Reads what is there (at most a few chunks, so stdout and stderr take turns)
+ * and delivers whole lines; long lines in max_line pieces. Returns true when
+ * something was read. */
+static bool read_lines(ls_plugin_driver *d, line_reader *lr)
+{
+    char chunk[READ_CHUNK];
+    bool any = false;
+    for (int round = 0; round < 16 && !lr->eof; round++) {
+        ssize_t n = read(lr->fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break; /* EAGAIN: nothing more for now */
+        if (n == 0) {
+            lr->eof = true;
+            if (lr->partial.len)
+                deliver(d, lr, lr->partial.data, lr->partial.len, false);
+            ls_buf_reset(&lr->partial);
+            break;
+        }
+        any = true;
+        const char *p = chunk, *end = chunk + n;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
+            ls_buf_append(&lr->partial, p, take);
+            while (lr->partial.len > d->max_line) {
+                deliver(d, lr, lr->partial.data, d->max_line, true);
+                ls_buf_consume(&lr->partial, d->max_line);
+            }
+            if (nl) {
+                deliver(d, lr, lr->partial.data ? lr->partial.data : "", lr->partial.len, false);
+                ls_buf_reset(&lr->partial);
+            }
+            p += take + (nl ? 1 : 0);
+        }
+    }
+    return any;
+}
+
+/* ---- the I/O thread ---- */
+
+/* The host's input is gone (it exited or closed stdin): stop feeding it. */
+static void input_dead(ls_plugin_driver *d)
+{
+    close_fd(&d->in_fd);
+    d->in_closed = true;
+    ls_buf_reset(&d->outq);
+    d->out_off = 0;
+    pthread_mutex_lock(&d->lock);
+    d->accepting = false;
+    ls_buf_reset(&d->inq);
+    d->queued = 0;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Writes as much of the queue as the pipe takes. */
+static void write_queue(ls_plugin_driver *d)
+{
+    while (d->out_off < d->outq.len) {
+        ssize_t n = write(d->in_fd, d->outq.data + d->out_off, d->outq.len - d->out_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            input_dead(d); /* EPIPE: the host is gone or closed its stdin */
+            return;
+        }
+        d->out_off += (size_t)n;
+        pthread_mutex_lock(&d->lock);
+        d->queued -= (size_t)n;
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+static void check_exit(ls_plugin_driver *d)
+{
+    int st;
+    pid_t p = waitpid(d->pid, &st, WNOHANG);
+    if (p == d->pid) {
+        d->wait_status = st;
+        pthread_mutex_lock(&d->lock);
+        d->exited = true;
+        d->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        d->crashed = !d->finish_req || WIFSIGNALED(st);
+        pthread_mutex_unlock(&d->lock);
+    } else if (p < 0 && errno == ECHILD) {
+        /* someone else reaped it: its status is lost */
+        pthread_mutex_lock(&d->lock);
+        d->exited = true;
+        d->exit_code = -1;
+        d->crashed = !d->finish_req;
+        pthread_mutex_unlock(&d->lock);
+        d->wait_status = -1;
+    }
+}
+
+/* After the host's last output: why it ended, if the user needs to know. */
+static void report_end(ls_plugin_driver *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool finishing = d->finish_req;
+    char *kill_notice = d->kill_notice;
+    d->kill_notice = NULL;
+    uint64_t dropped = d->dropped;
+    pthread_mutex_unlock(&d->lock);
+    int st = d->wait_status;
+    if (dropped)
+        notice(d, "plugin host is behind; %llu lines not given to plugins",
+               (unsigned long long)dropped);
+    if (kill_notice) {
+        notice(d, "%s", kill_notice);
+    } else if (st != -1 && WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        notice(d, "plugin host exited with signal %d (%s)%s", sig, strsignal(sig),
+               finishing ? " while finishing" : "; plugins are off for the rest of this build");
+    } else if (!finishing) {
+        if (st == -1)
+            notice(d, "plugin host ended; plugins are off for the rest of this build");
+        else
+            notice(d,
+                   "plugin host exited with status %d; plugins are off for the rest of this build",
+                   WEXITSTATUS(st));
+    }
+    free(kill_notice);
+}
+
+static void *io_thread(void *arg)
+{
+    ls_plugin_driver *d = arg;
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE); /* a write to a dead host gives EPIPE, not a signal */
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+    bool exited = false;
+    int64_t last_activity = 0;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        if (!d->in_closed && d->out_off == d->outq.len && d->inq.len) {
+            ls_buf tmp = d->outq;
+            d->outq = d->inq;
+            d->inq = tmp;
+            ls_buf_reset(&d->inq);
+            d->out_off = 0;
+        }
+        bool want_write = !d->in_closed && d->out_off < d->outq.len;
+        bool close_in = !d->in_closed && !want_write && d->close_req;
+        bool kill_now = d->kill_req && !d->killed && !d->exited;
+        pthread_mutex_unlock(&d->lock);
+        if (kill_now) {
+            kill(-d->pid, SIGKILL);
+            d->killed = true;
+        }
+        if (close_in) {
+            close_fd(&d->in_fd);
+            d->in_closed = true;
+        }
+        if (exited) {
+            bool outputs_done = d->out.eof && d->err.eof;
+            if (outputs_done || ls_mono_ms() - last_activity >= d->drain_ms)
+                break;
+        }
+        struct pollfd pfd[5];
+        int npfd = 0, i_in = -1, i_out = -1, i_err = -1, i_wake, i_pid = -1;
+        if (want_write) {
+            i_in = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = d->in_fd, .events = POLLOUT};
+        }
+        if (!d->out.eof) {
+            i_out = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = d->out.fd, .events = POLLIN};
+        }
+        if (!d->err.eof) {
+            i_err = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = d->err.fd, .events = POLLIN};
+        }
+        i_wake = npfd;
+        pfd[npfd++] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
+        if (!exited && d->pidfd >= 0) {
+            i_pid = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = d->pidfd, .events = POLLIN};
+        }
+        int timeout = -1;
+        if (exited)
+            timeout = (int)(d->drain_ms - (ls_mono_ms() - last_activity));
+        else if (d->pidfd < 0)
+            timeout = NO_PIDFD_CHECK_MS;
+        if (timeout < -1)
+            timeout = 0;
+        int n = poll(pfd, (nfds_t)npfd, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n < 0)
+            continue;
+        if (pfd[i_wake].revents) {
+            uint64_t v;
+            (void)!read(d->wake_fd, &v, sizeof(v));
+        }
+        if (i_in >= 0 && pfd[i_in].revents)
+            write_queue(d);
+        if (i_out >= 0 && pfd[i_out].revents && read_lines(d, &d->out))
+            last_activity = ls_mono_ms();
+        if (i_err >= 0 && pfd[i_err].revents && read_lines(d, &d->err))
+            last_activity = ls_mono_ms();
+        if (!exited && (d->pidfd < 0 || (i_pid >= 0 && pfd[i_pid].revents))) {
+            check_exit(d);
+            pthread_mutex_lock(&d->lock);
+            exited = d->exited;
+            pthread_mutex_unlock(&d->lock);
+            if (exited) {
+                last_activity = ls_mono_ms();
+                if (!d->in_closed)
+                    input_dead(d);
+            }
+        }
+    }
+    if (!exited) {
+        /* poll failed: make sure the host ends and is reaped */
+        kill(-d->pid, SIGKILL);
+        int st;
+        while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        d->wait_status = st;
+        pthread_mutex_lock(&d->lock);
+        d->exited = true;
+        d->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        d->crashed = true;
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (!d->in_closed)
+        input_dead(d);
+    report_end(d);
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_broadcast(&d->done_cond);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static void wake(ls_plugin_driver *d)
+{
+    uint64_t one = 1;
+    (void)!write(d->wake_fd, &one, sizeof(one));
+}
+
+/* ---- API ---- */
+
+int ls_plugin_driver_start(const ls_plugin_driver_options *o, ls_plugin_driver **ret)
+{
+    if (!o || !o->exe || !o->argv || !o->argv[0] || !o->context_json || !o->finish_nonce ||
+        !*o->finish_nonce || strchr(o->context_json, '\n'))
+        return -EINVAL;
+    ls_plugin_driver *d = ls_xcalloc(1, sizeof(*d));
+    d->on_output = o->on_output;
+    d->userdata = o->userdata;
+    d->diag_fd = o->diag_fd > 0 ? o->diag_fd : 2;
+    d->diag_prefix = ls_xstrdup(o->diag_prefix ? o->diag_prefix : "");
+    size_t flen = strlen(FINISH_PREFIX) + strlen(o->finish_nonce) + 2;
+    d->finish_line = ls_xmalloc(flen);
+    snprintf(d->finish_line, flen, "%s%s\n", FINISH_PREFIX, o->finish_nonce);
+    d->max_queue = o->max_queue ? o->max_queue : DEFAULT_MAX_QUEUE;
+    d->max_line = o->max_line ? o->max_line : DEFAULT_MAX_LINE;
+    d->drain_ms = o->drain_ms > 0 ? o->drain_ms : DEFAULT_DRAIN_MS;
+    d->pid = -1;
+    d->pidfd = d->in_fd = d->out.fd = d->err.fd = -1;
+    d->inq = d->outq = d->out.partial = d->err.partial = (ls_buf)LS_BUF_INIT;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->done_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int r;
+    d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->wake_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = spawn_host(d, o);
+    if (r < 0)
+        goto fail;
+    /* the context goes first, whatever the queue's limit */
+    ls_buf_append(&d->inq, o->context_json, strlen(o->context_json));
+    ls_buf_append(&d->inq, "\n", 1);
+    d->queued = d->inq.len;
+    d->accepting = true;
+    r = -pthread_create(&d->thread, NULL, io_thread, d);
+    if (r < 0) {
+        kill(-d->pid, SIGKILL);
+        while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        d->pid = -1;
+        goto fail;
+    }
+    d->thread_started = true;
+    *ret = d;
+    return 0;
+fail:
+    d->done = true;
+    ls_plugin_driver_free(d);
+    return r;
+}
+
+void ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len)
+{
+    size_t idlen = strlen(step_id);
+    size_t need = idlen + 1 + len + 1;
+    bool was_empty;
+    pthread_mutex_lock(&d->lock);
+    if (!d->accepting) {
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    if (d->queued + need > d->max_queue) {
+        d->dropped++;
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    was_empty = d->queued == 0;
+    size_t at = d->inq.len;
+    ls_buf_append(&d->inq, step_id, idlen);
+    ls_buf_append(&d->inq, ":", 1);
+    ls_buf_append(&d->inq, text, len);
+    ls_buf_append(&d->inq, "\n", 1);
+    /* a line cannot hold a newline: the host would read two */
+    for (char *p = d->inq.data + at + idlen + 1, *end = d->inq.data + d->inq.len - 1;
+         (p = memchr(p, '\n', (size_t)(end - p))) != NULL;)
+        *p = ' ';
+    d->queued += need;
+    d->fed++;
+    pthread_mutex_unlock(&d->lock);
+    if (was_empty)
+        wake(d);
+}
+
+void ls_plugin_driver_finish(ls_plugin_driver *d, bool send_finish)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->finish_req || d->done) {
+        d->finish_req = true;
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    d->finish_req = true;
+    if (send_finish && d->accepting) {
+        ls_buf_append(&d->inq, d->finish_line, strlen(d->finish_line));
+        d->queued += strlen(d->finish_line);
+    } else {
+        d->queued -= d->inq.len;
+        ls_buf_reset(&d->inq);
+    }
+    d->accepting = false;
+    d->close_req = true;
+    pthread_mutex_unlock(&d->lock);
+    wake(d);
+}
+
+int ls_plugin_driver_wait(ls_plugin_driver *d, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&d->lock);
+    while (!d->done) {
+        int64_t left = deadline_ms - ls_mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->done_cond, &d->lock, &ts);
+    }
+    bool done = d->done;
+    pthread_mutex_unlock(&d->lock);
+    if (!done)
+        return -ETIMEDOUT;
+    if (d->thread_started && !d->thread_joined) {
+        pthread_join(d->thread, NULL);
+        d->thread_joined = true;
+    }
+    return 0;
+}
+
+void ls_plugin_driver_kill(ls_plugin_driver *d, const char *why)
+{
+    pthread_mutex_lock(&d->lock);
+    if (!d->done && !d->kill_req) {
+        d->kill_req = true;
+        d->kill_notice = why ? ls_xstrdup(why) : NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    wake(d);
+}
+
+void ls_plugin_driver_get_stats(ls_plugin_driver *d, ls_plugin_driver_stats *ret)
+{
+    pthread_mutex_lock(&d->lock);
+    *ret = (ls_plugin_driver_stats){
+        .pid = d->pid,
+        .fed = d->fed,
+        .dropped = d->dropped,
+        .queued = d->queued,
+        .exited = d->exited,
+        .crashed = d->crashed,
+        .exit_code = d->exit_code,
+    };
+    pthread_mutex_unlock(&d->lock);
+}
+
+void ls_plugin_driver_free(ls_plugin_driver *d)
+{
+    if (!d)
+        return;
+    if (d->thread_started && !d->thread_joined) {
+        ls_plugin_driver_kill(d, NULL);
+        ls_plugin_driver_wait(d, INT64_MAX);
+    }
+    close_fd(&d->in_fd);
+    close_fd(&d->out.fd);
+    close_fd(&d->err.fd);
+    close_fd(&d->pidfd);
+    close_fd(&d->wake_fd);
+    ls_buf_free(&d->inq);
+    ls_buf_free(&d->outq);
+    ls_buf_free(&d->out.partial);
+    ls_buf_free(&d->err.partial);
+    pthread_cond_destroy(&d->done_cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d->kill_notice);
+    free(d->diag_prefix);
+    free(d->finish_line);
+    free(d);
+}
+
+/* ---- which plugins run ---- */
+
+static bool valid_plugin_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The entry of `name` in the plugins object, created as {"enabled": dflt}. */
+static json_t *entry(json_t *plugins, const char *name, bool dflt)
+{
+    json_t *e = json_object_get(plugins, name);
+    if (!e) {
+        e = json_pack("{s:b}", "enabled", dflt);
+        json_object_set_new(plugins, name, e);
+    }
+    return e;
+}
+
+/* Applies a comma-separated flag value: each name enabled or disabled. */
+static int apply_flag_list(json_t *plugins, const char *list, bool enable, const char *flag,
+                           char *err, size_t errlen)
+{
+    if (!list)
+        return 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *name = p;
+        size_t len = n;
+        while (len && (*name == ' ')) {
+            name++;
+            len--;
+        }
+        while (len && name[len - 1] == ' ')
+            len--;
+        if (len) {
+            if (!valid_plugin_name(name, len)) {
+                snprintf(err, errlen,
+                         "%s: '%.*s' is not a plugin name (1 to 32 of a-z, 0-9 and '-')", flag,
+                         (int)(len > 64 ? 64 : len), name);
+                return -EINVAL;
+            }
+            char key[33];
+            memcpy(key, name, len);
+            key[len] = '\0';
+            json_object_set_new(entry(plugins, key, enable), "enabled", json_boolean(enable));
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* A name both force-enabled and disabled on the command line is a mistake. */
+static int check_flag_conflict(const ls_plugin_flags *f, char *err, size_t errlen)
+{
+    if (!f->enable || !f->disable)
+        return 0;
+    json_t *en = json_object(), *dis = json_object();
+    int r = apply_flag_list(en, f->enable, true, "--plugin", err, errlen);
+    if (r == 0)
+        r = apply_flag_list(dis, f->disable, false, "--disable-plugin", err, errlen);
+    const char *name;
+    json_t *v;
+    if (r == 0) {
+        json_object_foreach(en, name, v)
+        {
+            if (!json_object_get(dis, name))
+                continue;
+            snprintf(err, errlen,
+                     "plugin %s is given to both --plugin and --disable-plugin; keep one", name);
+            r = -EINVAL;
+            break;
+        }
+    }
+    json_decref(en);
+    json_decref(dis);
+    return r;
+}
+
+int ls_plugin_select(const ls_pipeline_plugins *pl, const ls_plugin_flags *f, char **ret_json,
+                     char *err, size_t errlen)
+{
+    static const ls_plugin_flags no_flags = {0};
+    if (!f)
+        f = &no_flags;
+    if (err && errlen)
+        err[0] = '\0';
+    if (f->none && ((f->enable && *f->enable) || (f->disable && *f->disable))) {
+        snprintf(err, errlen, "--no-plugins cannot be combined with --plugin or --disable-plugin");
+        return -EINVAL;
+    }
+    json_t *plugins = json_object();
+    int r = 0;
+    bool dflt = pl ? pl->enabled : true;
+    json_object_set_new(plugins, "*", json_boolean(dflt));
+    if (pl) {
+        for (size_t i = 0; i < pl->n_settings; i++) {
+            json_t *s = json_loads(pl->settings[i].json, 0, NULL);
+            json_t *e = entry(plugins, pl->settings[i].name, dflt);
+            json_object_set_new(e, "settings", s ? s : json_object());
+        }
+        for (size_t i = 0; i < pl->n_enable; i++)
+            json_object_set_new(entry(plugins, pl->enable[i], true), "enabled", json_true());
+        for (size_t i = 0; i < pl->n_disable; i++)
+            json_object_set_new(entry(plugins, pl->disable[i], false), "enabled", json_false());
+    }
+    if ((r = check_flag_conflict(f, err, errlen)) < 0 ||
+        (r = apply_flag_list(plugins, f->disable, false, "--disable-plugin", err, errlen)) < 0 ||
+        (r = apply_flag_list(plugins, f->enable, true, "--plugin", err, errlen)) < 0)
+        goto out;
+    bool any = json_is_true(json_object_get(plugins, "*"));
+    const char *name;
+    json_t *v;
+    json_object_foreach(plugins, name, v)
+    {
+        if (json_is_object(v) && json_is_true(json_object_get(v, "enabled")))
+            any = true;
+    }
+    *ret_json = NULL;
+    if (f->none || !any)
+        goto out;
+    *ret_json = json_dumps(plugins, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!*ret_json)
+        abort();
+out:
+    json_decref(plugins);
+    return r;
+}
