@@ -151,12 +151,13 @@ int ls_store_pg_end(ls_store_pg *s, ls_pg_conn *c, int r)
 
 /* ---- rows ---- */
 
-static void copy_name(char dst[LS_NAME_MAX], const PGresult *res, int row, int col)
+/* Copies a text column into dst (size bytes), cut to fit. */
+static void copy_text(char *dst, size_t size, const PGresult *res, int row, int col)
 {
     size_t n;
     const char *text = ls_pg_get_bytes(res, row, col, &n);
-    if (n >= LS_NAME_MAX)
-        n = LS_NAME_MAX - 1;
+    if (n >= size)
+        n = size - 1;
     if (n)
         memcpy(dst, text, n);
     dst[n] = '\0';
@@ -165,8 +166,7 @@ static void copy_name(char dst[LS_NAME_MAX], const PGresult *res, int row, int c
 static int column_status(const PGresult *res, int row, int col, ls_status *ret)
 {
     char name[32];
-    copy_name(name, res, row, col);
-    name[sizeof(name) - 1] = '\0';
+    copy_text(name, sizeof(name), res, row, col);
     if (ls_status_parse(name, ret) < 0) {
         ls_store_set_error("stored status '%s' is not a status", name);
         return -EIO;
@@ -178,7 +178,7 @@ static int row_to_build(const PGresult *res, int row, ls_build_info *b)
 {
     memset(b, 0, sizeof(*b));
     b->id = ls_pg_get_i64(res, row, 0);
-    copy_name(b->name, res, row, 1);
+    copy_text(b->name, sizeof(b->name), res, row, 1);
     b->number = ls_pg_get_i64(res, row, 2);
     b->created_ms = ls_pg_get_i64(res, row, 4);
     b->started_ms = ls_pg_get_i64(res, row, 5);
@@ -192,9 +192,8 @@ static int row_to_step(const PGresult *res, int row, ls_step_info *st)
     memset(st, 0, sizeof(*st));
     st->build_id = ls_pg_get_i64(res, row, 0);
     st->number = (int)ls_pg_get_i64(res, row, 1);
-    copy_name(st->name, res, row, 2);
-    copy_name(kind, res, row, 3);
-    kind[sizeof(kind) - 1] = '\0';
+    copy_text(st->name, sizeof(st->name), res, row, 2);
+    copy_text(kind, sizeof(kind), res, row, 3);
     st->service = strcmp(kind, "service") == 0;
     st->plugins = strcmp(kind, "plugins") == 0;
     st->has_exit_code = !ls_pg_is_null(res, row, 5);
