@@ -232,7 +232,7 @@ test('#L links select and show the right lines', async () => {
   assert.ok(page.url().endsWith('#L2010'));
   await page.locator('.lv-row[data-seq="2012"] .lv-ln').click({ modifiers: ['Shift'] });
   assert.ok(page.url().endsWith('#L2010-L2012'));
-  assert.equal(await sel.count(), 3);
+  await H.waitFor(async () => (await sel.count()) === 3, 'three selected rows');
   // a hash change (back/forward, pasted link) moves the selection
   await page.evaluate(() => {
     location.hash = '#L7';
