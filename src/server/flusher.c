@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/timeutil.h"
+#include "server/limits.h"
 #include "server/live.h"
 #include "store/store.h"
 
@@ -115,10 +116,16 @@ static void flush_once(ls_flusher *fl)
     int64_t t0 = ls_mono_ns();
     int rc = ls_store_append(srv->store, batches, n_steps);
     int64_t dt = ls_mono_ns() - t0;
-    for (size_t i = 0; i < n_steps; i++) {
+    for (size_t i = 0; i < n_steps; i++)
         ls_live_flush_done(steps[i], rc == 0);
+    if (rc == 0)
+        ls_limits_after_flush(srv, steps, n_steps);
+    for (size_t i = 0; i < n_steps; i++)
         ls_live_release(steps[i]);
-    }
+    if (rc == 0)
+        atomic_store(&srv->metrics.storage_full, false);
+    else if (rc == -ENOSPC)
+        atomic_store(&srv->metrics.storage_full, true);
     if (rc == 0) {
         ls_metrics_observe_flush(&srv->metrics, dt, n_lines);
         if (fl->failing)
@@ -129,8 +136,9 @@ static void flush_once(ls_flusher *fl)
         if (!fl->failing)
             fprintf(stderr,
                     "logstream server: cannot store log lines (%s); keeping them in memory and "
-                    "retrying every flush interval\n",
-                    ls_store_last_error());
+                    "retrying every flush interval%s\n",
+                    ls_store_last_error(),
+                    rc == -ENOSPC ? "; ingest answers 507 until there is space again" : "");
         fl->failing = true;
     }
     free(offsets);

@@ -19,6 +19,10 @@
 /* Longest "SEQ\tTS\tS+\t" prefix of a record: 20 + 1 + 20 + 1 + 2 + 1. */
 #define RECORD_HEADER_MAX 48
 
+#define STORAGE_FULL_MESSAGE                                                                       \
+    "the server is out of storage space (disk full or --max-disk reached) and cannot store "       \
+    "more lines now: keep them and retry later (GET .../stream says what is stored)"
+
 typedef struct ingest {
     ls_server *srv;
     ls_live_step *step;
@@ -166,6 +170,11 @@ static enum MHD_Result ingest_begin(ls_req *r)
             r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
             "send records as application/x-logstream-records, or raw text as text/plain", NULL);
     }
+    if (atomic_load(&srv->metrics.storage_full)) {
+        ls_metrics_reject(&srv->metrics, LS_REJECT_STORAGE_FULL);
+        return ls_req_respond_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
+                                    STORAGE_FULL_MESSAGE, NULL);
+    }
     ls_live_step *step = NULL;
     int rc = ls_linesource_open_step(srv, r->route.build, r->route.step, &step, NULL);
     if (rc < 0) {
@@ -239,6 +248,9 @@ static bool pause_for_space(ls_req *r, ingest *ing)
 static enum MHD_Result ingest_body(ls_req *r, const char *data, size_t *size)
 {
     ingest *ing = r->state;
+    if (!ing->err_status && atomic_load(&r->srv->metrics.storage_full))
+        fail(ing, MHD_HTTP_INSUFFICIENT_STORAGE, LS_REJECT_STORAGE_FULL, NULL,
+             STORAGE_FULL_MESSAGE);
     if (ing->err_status) {
         /* MHD cannot answer before the body ends (MHD_queue_response fails
          * during upload): read on for a little while so a short request gets
@@ -310,6 +322,11 @@ static enum MHD_Result ingest_finish(ls_req *r)
             json_t *obj = counters(ing, &st);
             json_object_del(obj, "received_seq");
             return ls_req_respond_json(r, MHD_HTTP_OK, obj);
+        }
+        if (atomic_load(&r->srv->metrics.storage_full)) {
+            ls_metrics_reject(&r->srv->metrics, LS_REJECT_STORAGE_FULL);
+            return ls_req_respond_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
+                                        STORAGE_FULL_MESSAGE, counters(ing, &st));
         }
         if (!open)
             return ls_req_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 
+#include "common/timeutil.h"
+#include "server/limits.h"
 #include "store/store.h"
 
 typedef struct bounded_cb {
@@ -35,15 +37,44 @@ static int store_line(void *arg, const ls_line *line)
     return bounded(arg, line);
 }
 
+/* Delivers the marker line that stands for the dropped lines (seq
+ * drop_first). Returns bounded()'s result: 1 when the read stops here. */
+static int deliver_marker(ls_server *srv, const ls_live_state *st, bounded_cb *b)
+{
+    char text[400];
+    size_t len = ls_limits_marker_text(&srv->cfg, st->drop_last - st->drop_first + 1,
+                                       st->drop_bytes, st->received_bytes, text, sizeof(text));
+    ls_line marker = {
+        .seq = st->drop_first,
+        .ts_ms = ls_now_ms(),
+        .stream = LS_STREAM_STDOUT,
+        .len = (uint32_t)len,
+        .text = text,
+    };
+    return bounded(b, &marker);
+}
+
 int ls_linesource_read(ls_server *srv, ls_live_step *step, uint64_t after, uint64_t upto,
                        size_t max_lines, ls_live_line_cb cb, void *arg, ls_live_state *ret_state)
 {
     bounded_cb b = {.cb = cb, .arg = arg, .upto = upto, .max_lines = max_lines ? max_lines : 1};
     ls_live_state st;
-    if (upto && after >= upto) {
-        ls_live_get_state(step, &st);
-        goto out;
+    ls_live_get_state(step, &st);
+    /* The dropped middle (server/limits.h): one marker line at drop_first,
+     * then on after drop_last; a read that starts in the head stops at its
+     * end, so the marker comes next. (Lines of the gap may still be in
+     * memory: they are skipped all the same.) */
+    if (st.drop_last && after < st.drop_last && after + 1 >= st.drop_first) {
+        if (after + 1 == st.drop_first && (!upto || st.drop_first <= upto) &&
+            deliver_marker(srv, &st, &b))
+            goto out;
+        after = st.drop_last;
+    } else if (st.drop_first && after + 1 < st.drop_first) {
+        if (!b.upto || b.upto >= st.drop_first)
+            b.upto = st.drop_first - 1;
     }
+    if (b.upto && after >= b.upto)
+        goto out;
     int n = ls_live_read(step, after, b.max_lines, bounded, &b, &st);
     if (n >= 0)
         goto out;
@@ -51,12 +82,13 @@ int ls_linesource_read(ls_server *srv, ls_live_step *step, uint64_t after, uint6
     uint64_t last = st.oldest_seq - 1;
     if (b.upto == 0 || b.upto > last)
         b.upto = last;
+    size_t before = b.delivered;
     int rc = ls_store_read(srv->store, ls_live_step_build(step), ls_live_step_number(step),
                            after + 1, b.max_lines, store_line, &b);
     if (rc < 0)
         return rc;
-    if (b.delivered == 0)
-        return -EIO; /* the store lacks lines it reported durable */
+    if (b.delivered == before)
+        return -EIO; /* the store lacks lines it reported durable (or a drop just took them) */
 out:
     if (ret_state)
         *ret_state = st;
@@ -71,6 +103,9 @@ int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_ste
     if (rc < 0)
         return rc;
     ls_live_init init = {
+        .drop_first = info.drop_first,
+        .drop_last = info.drop_last,
+        .drop_bytes = info.drop_bytes,
         .durable_seq = info.line_count,
         .durable_bytes = info.byte_count,
         .status = info.status,

@@ -47,6 +47,7 @@ struct ls_live_step {
     bool has_exit_code;
     int exit_code;
     int64_t final_at_ms, active_at_ms;
+    uint64_t drop_first, drop_last, drop_bytes;
     unsigned pending_events; /* to notify at unlock */
     ls_live_sub *subs;
 };
@@ -146,6 +147,9 @@ ls_live_step *ls_live_open(ls_live *lv, int64_t build, int step, const ls_live_i
         s->status = init->status;
         s->has_exit_code = init->has_exit_code;
         s->exit_code = init->exit_code;
+        s->drop_first = init->drop_first;
+        s->drop_last = init->drop_last;
+        s->drop_bytes = init->drop_bytes;
         s->active_at_ms = ls_mono_ms();
         s->final_at_ms = ls_status_is_final(s->status) ? s->active_at_ms : 0;
         size_t b = bucket_of(build, step);
@@ -363,6 +367,9 @@ static void state_locked(const ls_live_step *s, ls_live_state *st)
     st->received_bytes = s->received_bytes;
     st->durable_bytes = s->durable_bytes;
     st->oldest_seq = s->head && s->head->n ? s->head->first_seq : s->received_seq + 1;
+    st->drop_first = s->drop_first;
+    st->drop_last = s->drop_last;
+    st->drop_bytes = s->drop_bytes;
     st->status = s->status;
     st->final = ls_status_is_final(s->status);
     st->has_exit_code = s->has_exit_code;
@@ -472,6 +479,15 @@ void ls_live_flush_done(ls_live_step *s, bool ok)
         s->flushing_bytes = s->durable_bytes;
     }
     notify_locked(s, LS_LIVE_EV_DURABLE);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void ls_live_set_dropped(ls_live_step *s, uint64_t first, uint64_t last, uint64_t bytes)
+{
+    pthread_mutex_lock(&s->mu);
+    s->drop_first = first;
+    s->drop_last = last;
+    s->drop_bytes = bytes;
     pthread_mutex_unlock(&s->mu);
 }
 

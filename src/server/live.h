@@ -40,6 +40,9 @@ typedef struct ls_live_init {
     ls_status status;
     bool has_exit_code;
     int exit_code;
+    uint64_t drop_first; /* lines drop_first..drop_last were dropped (0 = none), */
+    uint64_t drop_last;  /* see server/limits.h */
+    uint64_t drop_bytes; /* their text bytes */
 } ls_live_init;
 
 /* A step at one instant, taken under its lock. */
@@ -50,6 +53,9 @@ struct ls_live_state {
     uint64_t received_bytes; /* text bytes of lines 1..received_seq */
     uint64_t durable_bytes;  /* text bytes of lines 1..durable_seq */
     uint64_t oldest_seq;     /* first seq still in memory (received_seq + 1 when none) */
+    uint64_t drop_first;     /* the dropped middle of the log, lines drop_first..drop_last */
+    uint64_t drop_last;      /* (0 = none; server/limits.h); they count in *_bytes */
+    uint64_t drop_bytes;
     ls_status status;
     bool final;
     bool has_exit_code;
@@ -138,6 +144,10 @@ size_t ls_live_flush_begin(ls_live_step *s, ls_line **lines, size_t *n, size_t *
  * window); !ok makes them pending again (and also notifies, so waiters can
  * see the failure). */
 void ls_live_flush_done(ls_live_step *s, bool ok);
+
+/* Records that lines first..last (bytes text bytes) were dropped from the
+ * store (server/limits.h); readers skip them from now on. */
+void ls_live_set_dropped(ls_live_step *s, uint64_t first, uint64_t last, uint64_t bytes);
 
 /* Records a status change; a final status wakes LS_LIVE_EV_FINAL
  * subscribers. now_ms starts the linger time. */

@@ -81,6 +81,31 @@ static enum MHD_Result step_error(ls_req *r, int rc)
     return ls_req_respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", msg, NULL);
 }
 
+/* The last seq of a page of `limit` lines after `since`. Lines dropped from
+ * the middle of the log (server/limits.h) are one marker line to a reader,
+ * so a page that reaches them reaches that much further. */
+static uint64_t page_end(const ls_live_state *st, uint64_t since, uint64_t limit)
+{
+    uint64_t hidden = st->drop_last ? st->drop_last - st->drop_first : 0;
+    if (hidden == 0 || since >= st->drop_last)
+        return since + limit;
+    if (since >= st->drop_first)
+        return st->drop_last + limit; /* resumes after the dropped run */
+    if (since + limit >= st->drop_first)
+        return since + limit + hidden;
+    return since + limit;
+}
+
+/* Where the last n lines a reader sees start (the marker counting as one). */
+static uint64_t tail_start(const ls_live_state *st, uint64_t n)
+{
+    uint64_t last = st->received_seq;
+    if (!st->drop_last || last - st->drop_last >= n)
+        return last > n ? last - n : 0;
+    uint64_t rest = n - (last - st->drop_last) - 1; /* after the tail and the marker */
+    return st->drop_first - 1 > rest ? st->drop_first - 1 - rest : 0;
+}
+
 static enum MHD_Result logs_begin(ls_req *r)
 {
     if (ls_accepts_event_stream(ls_req_header(r, MHD_HTTP_HEADER_ACCEPT)))
@@ -103,10 +128,11 @@ static enum MHD_Result logs_begin(ls_req *r)
     lr->upto = st.received_seq;
     if (q.mode == LS_LOGS_SINCE) {
         lr->after = q.since;
-        if (q.since < st.received_seq && st.received_seq - q.since > q.limit)
-            lr->upto = q.since + q.limit;
+        uint64_t end = page_end(&st, q.since, q.limit);
+        if (end < st.received_seq)
+            lr->upto = end;
     } else if (q.mode == LS_LOGS_TAIL) {
-        lr->after = st.received_seq > q.limit ? st.received_seq - q.limit : 0;
+        lr->after = tail_start(&st, q.limit);
     }
     return ls_req_respond_stream(r, MHD_HTTP_OK,
                                  lr->raw ? "text/plain; charset=utf-8" : "application/x-ndjson",

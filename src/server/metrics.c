@@ -14,6 +14,7 @@ static const char *const reject_names[LS_REJECT_COUNT] = {
     [LS_REJECT_REQUEST_TOO_LARGE] = "request_too_large",
     [LS_REJECT_UNSUPPORTED_MEDIA_TYPE] = "unsupported_media_type",
     [LS_REJECT_NOT_FOUND] = "not_found",
+    [LS_REJECT_STORAGE_FULL] = "insufficient_storage",
 };
 
 void ls_metrics_init(ls_metrics *m)
@@ -103,6 +104,20 @@ void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out)
     counter(out, "logstream_backpressure_waits_total",
             "Times an ingest request was paused because --max-pending was reached.",
             atomic_load(&m->backpressure_waits));
+    counter(out, "logstream_dropped_lines_total",
+            "Lines dropped from the middle of logs over --max-step-bytes/--max-build-bytes.",
+            atomic_load(&m->dropped_lines));
+    counter(out, "logstream_dropped_bytes_total", "Text bytes of the dropped lines.",
+            atomic_load(&m->dropped_bytes));
+    counter(out, "logstream_limit_errors_total",
+            "Failed attempts to drop the middle of a log (retried at the next flush).",
+            atomic_load(&m->limit_errors));
+    counter(out, "logstream_retention_deleted_builds_total",
+            "Builds deleted because they finished longer ago than --retention.",
+            atomic_load(&m->retention_deleted_builds));
+    gauge(out, "logstream_storage_full",
+          "1 while the store is out of space (ingest answers 507), else 0.",
+          atomic_load(&m->storage_full) ? 1 : 0);
     gauge(out, "logstream_pending_bytes", "Bytes accepted but not yet durable.",
           (int64_t)g->pending_bytes);
     gauge(out, "logstream_live_steps", "Steps with a live object in memory.",

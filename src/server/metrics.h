@@ -4,6 +4,7 @@
 #define LS_SERVER_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -17,6 +18,7 @@ typedef enum {
     LS_REJECT_REQUEST_TOO_LARGE,
     LS_REJECT_UNSUPPORTED_MEDIA_TYPE,
     LS_REJECT_NOT_FOUND,
+    LS_REJECT_STORAGE_FULL,
     LS_REJECT_COUNT
 } ls_reject_code;
 
@@ -37,6 +39,14 @@ typedef struct ls_metrics {
     atomic_uint_fast64_t flush_sum_ns;
     atomic_uint_fast64_t flushed_lines;
     atomic_uint_fast64_t backpressure_waits;
+    /* size limits and retention (limits.h) */
+    atomic_uint_fast64_t dropped_lines; /* lines dropped from the middle of logs */
+    atomic_uint_fast64_t dropped_bytes;
+    atomic_uint_fast64_t limit_errors;
+    atomic_uint_fast64_t retention_deleted_builds;
+    /* the last flush failed for lack of space (disk full or --max-disk):
+     * ingest answers 507 until a flush succeeds */
+    atomic_bool storage_full;
 } ls_metrics;
 
 /* Zeroes every counter. */

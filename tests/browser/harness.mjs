@@ -68,10 +68,16 @@ export async function startServer(extraArgs = []) {
   };
 }
 
-// Writes a pipeline file into a temp dir and returns its path.
+// Pipeline files of this process go in one temp dir, removed at exit.
+let pipeDir = null;
+
+// Writes a pipeline file and returns its path.
 export function pipelineFile(name, yaml) {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-web-pipe-'));
-  const file = join(dir, `${name}.yml`);
+  if (!pipeDir) {
+    pipeDir = mkdtempSync(join(tmpdir(), 'ls-web-pipe-'));
+    process.on('exit', () => rmSync(pipeDir, { recursive: true, force: true }));
+  }
+  const file = join(mkdtempSync(join(pipeDir, 'p-')), `${name}.yml`);
   writeFileSync(file, yaml);
   return file;
 }
