@@ -319,7 +319,7 @@ static const bad_case bad_cases[] = {
      "step:\n"
      "  - name: a\n",
      "t.yml:2:1: unknown key \"step\" in the pipeline (did you mean \"steps\"?); known keys: "
-     "version, name, environment, steps, services"},
+     "version, name, environment, steps, services, plugins"},
     {"missing_steps",
      "version: \"1\"\n"
      "name: x\n",
@@ -548,7 +548,73 @@ static const bad_case bad_cases[] = {
      "    commands: [x]\n"
      "services: db\n",
      "t.yml:4:11: \"services\" must be a list of services (each item starts with \"- name:\")"},
+    {"plugins_scalar",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins: all\n",
+     "t.yml:2:10: \"plugins\" must be a mapping with enabled, disable, enable and settings, not "
+     "a string"},
+    {"plugins_unknown_key",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins:\n"
+     "  disabled: [x]\n",
+     "t.yml:3:3: unknown key \"disabled\" in \"plugins\" (did you mean \"disable\"?); known "
+     "keys: enabled, disable, enable, settings"},
+    {"plugins_bad_name",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins:\n"
+     "  enable: [ok, Not_OK]\n",
+     "t.yml:3:16: invalid plugin name \"Not_OK\" in \"enable\": a plugin name is 1 to 32 of "
+     "a-z, 0-9 and '-'"},
+    {"plugins_both",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins:\n"
+     "  disable: [resave]\n"
+     "  enable: [resave]\n",
+     "t.yml:4:11: plugin \"resave\" is in both \"enable\" and \"disable\"; keep it in one"},
+    {"plugins_enabled_not_bool",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins: {enabled: maybe}\n",
+     "t.yml:2:20: \"enabled\" must be true or false"},
+    {"plugins_settings_not_map",
+     "steps: [{name: a, commands: [x]}]\n"
+     "plugins:\n"
+     "  settings:\n"
+     "    resave: /tmp/x\n",
+     "t.yml:4:13: the settings of plugin \"resave\" must be a mapping of key: value, not a "
+     "string"},
 };
+
+/* plugins: {enabled, enable, disable, settings}; settings become JSON. */
+static void test_plugins(void **state)
+{
+    ls_pipeline *p = parse_ok("steps: [{name: a, commands: [x]}]\n", "t.yml");
+    assert_true(p->plugins.enabled);
+    assert_int_equal(p->plugins.n_enable + p->plugins.n_disable + p->plugins.n_settings, 0);
+    ls_pipeline_free(p);
+    p = parse_ok("steps: [{name: a, commands: [x]}]\n"
+                 "plugins:\n"
+                 "  enabled: no\n"
+                 "  enable: [resave, test-results]\n"
+                 "  disable: [forward]\n"
+                 "  settings:\n"
+                 "    resave: {dir: /tmp/c, n: 12, r: 1.5, on: true, s: \"12\", none: ~, "
+                 "list: [a, 2], sub: {k: v}}\n"
+                 "    forward:\n",
+                 "t.yml");
+    assert_false(p->plugins.enabled);
+    assert_int_equal(p->plugins.n_enable, 2);
+    assert_string_equal(p->plugins.enable[1], "test-results");
+    assert_int_equal(p->plugins.n_disable, 1);
+    assert_string_equal(p->plugins.disable[0], "forward");
+    assert_int_equal(p->plugins.n_settings, 2);
+    assert_string_equal(p->plugins.settings[0].name, "resave");
+    assert_string_equal(p->plugins.settings[0].json,
+                        "{\"dir\":\"/tmp/c\",\"n\":12,\"r\":1.5,\"on\":true,\"s\":\"12\","
+                        "\"none\":null,\"list\":[\"a\",2],\"sub\":{\"k\":\"v\"}}");
+    assert_string_equal(p->plugins.settings[1].name, "forward");
+    assert_string_equal(p->plugins.settings[1].json, "{}");
+    ls_pipeline_free(p);
+}
 
 static void test_invalid_files(void **state)
 {
@@ -743,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_anchors_and_aliases),
         cmocka_unit_test(test_default_name_and_version),
         cmocka_unit_test(test_invalid_files),
+        cmocka_unit_test(test_plugins),
         cmocka_unit_test(test_raw_nul_byte),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_shape_limits),
