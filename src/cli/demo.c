@@ -166,8 +166,46 @@ static int pick_pipeline(demo_opts *o, bool given)
     return 0;
 }
 
-/* Runs `logstream run PIPELINE --server URL` with its stdout on a pipe. */
-static int spawn_worker(const char *pipeline, const char *url, pid_t *ret_pid, int *ret_fd)
+/* The demo's tokens: made in-process through the embedded server, like an
+ * admin would with POST /api/v1/tokens, and deleted when the demo stops. */
+typedef struct demo_tokens {
+    char worker[LS_SERVER_TOKEN_BUF]; /* for the `run` child */
+    char read[LS_SERVER_TOKEN_BUF];   /* for following, and the browser URL */
+    int64_t worker_id, read_id;
+} demo_tokens;
+
+static int make_tokens(ls_server *server, const char *data, demo_tokens *t)
+{
+    const char *admin = ls_server_new_admin_token(server);
+    if (admin)
+        fprintf(stderr,
+                "logstream demo: admin token (shown once, stored hashed in %s/logstream.db): %s\n",
+                data, admin);
+    int r =
+        ls_server_issue_token(server, "worker", "logstream demo: worker", t->worker, &t->worker_id);
+    if (r == 0)
+        r = ls_server_issue_token(server, "read", "logstream demo: viewer", t->read, &t->read_id);
+    if (r < 0)
+        fprintf(stderr, "logstream demo: cannot make the demo's tokens: %s\n", strerror(-r));
+    return r;
+}
+
+static void drop_tokens(ls_server *server, demo_tokens *t)
+{
+    if (!server)
+        return;
+    if (t->worker_id)
+        ls_server_revoke_token(server, t->worker_id);
+    if (t->read_id)
+        ls_server_revoke_token(server, t->read_id);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Runs `logstream run PIPELINE --server URL` with its stdout on a pipe; the
+ * worker token goes in LOGSTREAM_TOKEN (the environment, unlike the command
+ * line, is not readable by other users). */
+static int spawn_worker(const char *pipeline, const char *url, const char *token, pid_t *ret_pid,
+                        int *ret_fd)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -183,6 +221,7 @@ static int spawn_worker(const char *pipeline, const char *url, pid_t *ret_pid, i
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         dup2(fds[1], STDOUT_FILENO);
+        setenv("LOGSTREAM_TOKEN", token, 1);
         execl("/proc/self/exe", "logstream", "run", pipeline, "--server", url, (char *)NULL);
         fprintf(stderr, "logstream demo: cannot run /proc/self/exe: %s\n", strerror(errno));
         _exit(127);
@@ -236,9 +275,10 @@ static int wait_worker(pid_t pid, int fd)
     return 128 + WTERMSIG(status);
 }
 
-static void wait_for_stop_signal(const char *url)
+static void wait_for_stop_signal(const char *url, const char *read_token)
 {
-    printf("\nserver still running at %s — press Ctrl-C to stop\n", url);
+    printf("\nserver still running at %s/?access_token=%s — press Ctrl-C to stop\n", url,
+           read_token);
     fflush(stdout);
     sigset_t block, old;
     sigemptyset(&block);
@@ -251,10 +291,10 @@ static void wait_for_stop_signal(const char *url)
 }
 
 /* Runs the pipeline and follows it; returns the pipeline's exit code. */
-static int run_pipeline(const demo_opts *o, const char *server_url)
+static int run_pipeline(const demo_opts *o, const char *server_url, const demo_tokens *t)
 {
     pid_t pid = -1;
-    int fd = -1, r = spawn_worker(o->pipeline, server_url, &pid, &fd);
+    int fd = -1, r = spawn_worker(o->pipeline, server_url, t->worker, &pid, &fd);
     if (r < 0) {
         fprintf(stderr, "logstream demo: cannot start the worker: %s\n", strerror(-r));
         return 1;
@@ -267,9 +307,10 @@ static int run_pipeline(const demo_opts *o, const char *server_url)
         fprintf(stderr, "logstream demo: the pipeline did not start (exit %d; see above)\n", code);
         return code ? code : 1;
     }
-    printf("\n  ▶ build %" PRId64 ": %s\n\n", id, build_url);
+    /* the web UI reads its token from ?access_token= (docs/api.md) */
+    printf("\n  ▶ build %" PRId64 ": %s?access_token=%s\n\n", id, build_url, t->read);
     fflush(stdout);
-    r = ls_logs_follow_build(server_url, id, &g_stop, err, sizeof(err));
+    r = ls_logs_follow_build(server_url, t->read, id, &g_stop, err, sizeof(err));
     if (r < 0 && r != -EINTR)
         fprintf(stderr, "logstream demo: following the logs failed: %s\n", err);
     if (g_stop)
@@ -297,6 +338,7 @@ int ls_demo_main(int argc, char **argv)
     const char *pos[1];
     int npos = 0, rc = 2;
     ls_server *server = NULL;
+    demo_tokens tokens = {0};
     int r = ls_flags_parse(flags, argc, argv, pos, 1, &npos, err, sizeof(err));
     if (r == -EAGAIN) {
         ls_flags_usage(stdout, "demo", SYNOPSIS, flags);
@@ -322,14 +364,15 @@ int ls_demo_main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     install_signals();
     char url[320];
-    if (start_server(&o, &server, url, sizeof(url)) < 0)
+    if (start_server(&o, &server, url, sizeof(url)) < 0 || make_tokens(server, o.data, &tokens) < 0)
         goto out;
-    rc = run_pipeline(&o, url);
+    rc = run_pipeline(&o, url, &tokens);
     if (!o.once && !g_stop)
-        wait_for_stop_signal(url);
+        wait_for_stop_signal(url, tokens.read);
     printf("stopping the server\n");
     fflush(stdout);
 out:
+    drop_tokens(server, &tokens);
     ls_server_free(server);
     ls_flags_free(flags);
     return rc;

@@ -385,6 +385,7 @@ static void conn_connect(conn *c)
         snprintf(hdr, sizeof(hdr), "Last-Event-ID: %" PRId64, c->last_seq);
         c->hdrs = curl_slist_append(c->hdrs, hdr);
     }
+    c->hdrs = ls_http_auth_header(c->hdrs);
     c->easy = curl_easy_init();
     if (!c->easy || !c->hdrs) {
         fail(f, -ENOMEM, "cannot initialise libcurl");

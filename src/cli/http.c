@@ -9,6 +9,24 @@
 /* Keep at most this much of an error answer's body, to quote it. */
 #define ERROR_BODY_MAX 8192
 
+static char g_auth_header[512];
+
+void ls_http_set_token(const char *token)
+{
+    if (token && *token)
+        snprintf(g_auth_header, sizeof(g_auth_header), "Authorization: Bearer %s", token);
+    else
+        g_auth_header[0] = '\0';
+}
+
+struct curl_slist *ls_http_auth_header(struct curl_slist *headers)
+{
+    if (!g_auth_header[0])
+        return headers;
+    struct curl_slist *l = curl_slist_append(headers, g_auth_header);
+    return l ? l : headers;
+}
+
 typedef struct get_ctx {
     CURL *easy;
     long status; /* 0 until the first body byte */
@@ -25,11 +43,19 @@ int ls_http_status_error(const char *url, long status, const char *body, size_t 
     json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
     if (j && json_is_object(j))
         msg = json_string_value(json_object_get(j, "error"));
+    const char *hint = "";
+    if (status == 401)
+        hint = g_auth_header[0] ? " (is --token / LOGSTREAM_TOKEN a current token?)"
+                                : " (give a read token with --token or LOGSTREAM_TOKEN)";
+    else if (status == 403)
+        hint = " (the token's scope does not allow this: use a read token)";
     if (msg)
-        snprintf(err, errlen, "%s: HTTP %ld: %s", url, status, msg);
+        snprintf(err, errlen, "%s: HTTP %ld: %s%s", url, status, msg, hint);
     else
-        snprintf(err, errlen, "%s: HTTP %ld", url, status);
+        snprintf(err, errlen, "%s: HTTP %ld%s", url, status, hint);
     json_decref(j);
+    if (status == 401 || status == 403)
+        return -EACCES;
     return status == 404 ? -ENOENT : -EIO;
 }
 
@@ -89,6 +115,7 @@ int ls_http_get(const char *url, const char *accept, int64_t timeout_ms, ls_http
         snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
         hdrs = curl_slist_append(hdrs, accept_hdr);
     }
+    hdrs = ls_http_auth_header(hdrs);
     curl_easy_setopt(g.easy, CURLOPT_URL, url);
     curl_easy_setopt(g.easy, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(g.easy, CURLOPT_WRITEFUNCTION, on_body);

@@ -10,6 +10,15 @@
 
 #include "common/buf.h"
 
+/* Sets the API token every request of the command layer sends as
+ * "Authorization: Bearer TOKEN" (copied; NULL or "" = none). Call before the
+ * first request, from one thread. */
+void ls_http_set_token(const char *token);
+
+/* Appends the Authorization header of the token set above (if any) to a
+ * header list and returns the list (as curl_slist_append does). */
+struct curl_slist *ls_http_auth_header(struct curl_slist *headers);
+
 /* Receives body bytes of a 2xx answer; returns 0 to go on, non-zero to stop
  * (ls_http_get then returns -ECANCELED). */
 typedef int (*ls_http_body_fn)(void *ctx, const char *data, size_t len);
@@ -28,8 +37,9 @@ int ls_http_get_buf(const char *url, const char *accept, int64_t timeout_ms, siz
                     ls_buf *out, char *err, size_t errlen);
 
 /* Formats the message for a failed HTTP answer: the API's {"error": "..."}
- * text when the body holds one, else the status alone. Returns the matching
- * -errno as ls_http_get does. */
+ * text when the body holds one, else the status alone, and for 401/403 how to
+ * give a token. Returns the matching -errno as ls_http_get does (-EACCES for
+ * 401 and 403). */
 int ls_http_status_error(const char *url, long status, const char *body, size_t len, char *err,
                          size_t errlen);
 

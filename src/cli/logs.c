@@ -18,12 +18,13 @@
 #include "common/buf.h"
 #include "common/flags.h"
 
-#define SYNOPSIS "[-f] [--server URL] BUILD[/STEP]"
+#define SYNOPSIS "[-f] [--server URL] [--token TOKEN] BUILD[/STEP]"
 #define REQUEST_TIMEOUT_MS 60000
 
 typedef struct logs_opts {
     bool follow;
     char *server;
+    char *token;
     bool timestamps;
     bool no_color;
     bool quiet;
@@ -42,6 +43,8 @@ static void flag_table(logs_opts *o, ls_flag *t)
          "follow the logs live until the build (or step) ends"},
         {"server", 's', LS_FLAG_STRING, &o->server, "http://127.0.0.1:8080",
          "URL of the logstream server"},
+        {"token", 0, LS_FLAG_STRING, &o->token, NULL,
+         "read token (sent as \"Authorization: Bearer TOKEN\"); not needed with --public-read"},
         {"timestamps", 't', LS_FLAG_BOOL, &o->timestamps, "false",
          "prefix each line with the time the worker read it (UTC)"},
         {"no-color", 0, LS_FLAG_BOOL, &o->no_color, "false",
@@ -64,7 +67,7 @@ static void flag_table(logs_opts *o, ls_flag *t)
     memcpy(t, flags, sizeof(flags));
 }
 
-#define NFLAGS 12
+#define NFLAGS 13
 
 /* ---- BUILD[/STEP] ------------------------------------------------------- */
 
@@ -393,6 +396,7 @@ int ls_logs_main(int argc, char **argv)
         goto out;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    ls_http_set_token(o.token);
     rc = run_logs(&o, &t);
 out:
     free(t.server);
@@ -400,8 +404,8 @@ out:
     return rc;
 }
 
-int ls_logs_follow_build(const char *server, int64_t build_id, volatile sig_atomic_t *stop,
-                         char *err, size_t errlen)
+int ls_logs_follow_build(const char *server, const char *token, int64_t build_id,
+                         volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     logs_opts o = {0};
     ls_flag flags[NFLAGS];
@@ -414,6 +418,7 @@ int ls_logs_follow_build(const char *server, int64_t build_id, volatile sig_atom
     free(o.server);
     o.server = ls_xstrdup(server);
     trim_slashes(o.server);
+    ls_http_set_token(token);
     if (getenv("NO_COLOR") && *getenv("NO_COLOR"))
         o.no_color = true;
     ls_printer p = {.out = stdout, .timestamps = o.timestamps, .strip_ansi = o.no_color};

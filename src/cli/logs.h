@@ -14,8 +14,11 @@
  *
  * ANSI colours are passed through unless --no-color (or NO_COLOR is set in the
  * environment). Exit status: 0 when the logs were printed, 1 when the server
- * could not be reached, the build or step does not exist, or the output was
- * closed, 2 for a usage error. */
+ * could not be reached, the build or step does not exist, the token was
+ * refused, or the output was closed, 2 for a usage error.
+ *
+ * --token (or LOGSTREAM_TOKEN) is a read token, sent as a bearer token; a
+ * server started with --public-read needs none. */
 #ifndef LS_CLI_LOGS_H
 #define LS_CLI_LOGS_H
 
@@ -27,9 +30,10 @@
 int ls_logs_main(int argc, char **argv);
 
 /* Follows a whole build to stdout as `logstream logs -f BUILD` does with its
- * default settings (for `logstream demo`). Returns 0 or a -errno from
+ * default settings (for `logstream demo`), sending token (a read token; NULL =
+ * none). Returns 0 or a -errno from
  * ls_follow_build with a message in err. */
-int ls_logs_follow_build(const char *server, int64_t build_id, volatile sig_atomic_t *stop,
-                         char *err, size_t errlen);
+int ls_logs_follow_build(const char *server, const char *token, int64_t build_id,
+                         volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 #endif

@@ -10,11 +10,13 @@
 
 #include "common/alloc.h"
 #include "common/timeutil.h"
+#include "server/auth.h"
 #include "server/build_events.h"
 #include "server/ingest.h"
 #include "server/logs_read.h"
 #include "server/routes_builds.h"
 #include "server/routes_ops.h"
+#include "server/routes_tokens.h"
 #include "server/ui.h"
 #include "server/waker.h"
 
@@ -44,6 +46,9 @@ static const route_entry routes[] = {
     {LS_ROUTE_STEP_STREAM, "POST", &ls_ingest_handler},
     {LS_ROUTE_STEP_STREAM, "GET", &ls_stream_status_handler},
     {LS_ROUTE_STEP_LOGS, "GET", &ls_logs_handler},
+    {LS_ROUTE_TOKENS, "GET", &ls_tokens_list_handler},
+    {LS_ROUTE_TOKENS, "POST", &ls_tokens_create_handler},
+    {LS_ROUTE_TOKEN, "DELETE", &ls_token_delete_handler},
 };
 
 const char *ls_req_header(ls_req *r, const char *name)
@@ -154,13 +159,50 @@ json_t *ls_req_json_body(ls_req *r)
     return obj;
 }
 
-/* The one place where a request's credentials will be checked (tokens come
- * in a later issue). Returns true when the request may proceed; otherwise it
- * has queued a 401/403. */
+/* Queues the 401/403/503 of a refused request: the JSON error object, and
+ * for a 401 the WWW-Authenticate challenge of RFC 6750. */
+static void respond_refused(ls_req *r, const ls_auth_decision *d)
+{
+    json_t *obj = json_pack("{s:s, s:s}", "error", d->message, "code", d->code);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    text[len] = '\n'; /* overwrites the NUL; the length says where it ends */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_COPY);
+    free(text);
+    if (!resp)
+        return;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (d->status == MHD_HTTP_UNAUTHORIZED) {
+        char challenge[128];
+        if (d->bearer_error)
+            snprintf(challenge, sizeof(challenge), "Bearer realm=\"logstream\", error=\"%s\"",
+                     d->bearer_error);
+        else
+            snprintf(challenge, sizeof(challenge), "Bearer realm=\"logstream\"");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+    }
+    queue(r, d->status, resp);
+}
+
+/* The one place where a request's credentials are checked (auth.h says who
+ * may do what). Returns true when the request may proceed; otherwise it has
+ * queued a 401/403. */
 static bool authorize(ls_req *r)
 {
-    (void)r;
-    return true;
+    ls_auth_decision d;
+    bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    ls_auth_check(r->srv, ls_auth_required(&r->route, r->method), r->route.build,
+                  ls_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION), ls_req_query(r, "access_token"),
+                  get, &d);
+    if (d.allowed)
+        return true;
+    respond_refused(r, &d);
+    return false;
 }
 
 static enum MHD_Result accumulate_body(ls_req *r, const char *data, size_t *size)
@@ -286,17 +328,35 @@ int ls_http_start(ls_server *srv, const char *host, uint16_t port, ls_http **ret
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (srv->tls_cert_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen,
+                     "this libmicrohttpd was built without TLS: drop --tls-cert "
+                     "and put a TLS-terminating proxy in front (docs/deploy.md)");
+            return -ENOTSUP;
+        }
+        flags |= MHD_USE_TLS;
+    }
     const ls_server_config *c = &srv->cfg;
     h->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((c->idle_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        /* without TLS the next option ends the list */
+        srv->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key_pem, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, errlen,
-                 "cannot listen on %s:%u (address in use, or not an address of this machine?)",
-                 host, (unsigned)port);
+        if (srv->tls_cert_pem)
+            snprintf(err, errlen,
+                     "cannot listen on %s:%u with TLS (address in use, or --tls-cert/--tls-key "
+                     "not a matching PEM certificate and key?)",
+                     host, (unsigned)port);
+        else
+            snprintf(err, errlen,
+                     "cannot listen on %s:%u (address in use, or not an address of this machine?)",
+                     host, (unsigned)port);
         free(h);
         return -EADDRNOTAVAIL;
     }

@@ -104,6 +104,7 @@ static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
 int ls_route_parse(const char *path, ls_route *ret_route, const char **ret_error)
 {
     static const char builds_prefix[] = "/api/v1/builds/";
+    static const char tokens_prefix[] = "/api/v1/tokens/";
     ls_route r = {0};
     const char *error = "no such path";
     int ret = -ENOENT;
@@ -120,6 +121,20 @@ int ls_route_parse(const char *path, ls_route *ret_route, const char **ret_error
         ret = 0;
     } else if (strncmp(path, builds_prefix, sizeof(builds_prefix) - 1) == 0) {
         ret = parse_build_tail(path + sizeof(builds_prefix) - 1, &r, &error);
+    } else if (strcmp(path, "/api/v1/tokens") == 0) {
+        r.id = LS_ROUTE_TOKENS;
+        ret = 0;
+    } else if (strncmp(path, tokens_prefix, sizeof(tokens_prefix) - 1) == 0) {
+        uint64_t v;
+        const char *p = path + sizeof(tokens_prefix) - 1;
+        if (parse_id_segment(p, strlen(p), 1, LS_MAX_BUILD_ID, &v) < 0) {
+            error = "token id must be a decimal number from 1 to 2^53-1";
+            ret = -EINVAL;
+        } else {
+            r.id = LS_ROUTE_TOKEN;
+            r.token = (int64_t)v;
+            ret = 0;
+        }
     }
 out:
     if (ret == 0)

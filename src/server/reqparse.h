@@ -30,12 +30,15 @@ typedef enum {
     LS_ROUTE_STEP,         /* /api/v1/builds/{build}/steps/{step} */
     LS_ROUTE_STEP_STREAM,  /* /api/v1/builds/{build}/steps/{step}/stream */
     LS_ROUTE_STEP_LOGS,    /* /api/v1/builds/{build}/steps/{step}/logs */
+    LS_ROUTE_TOKENS,       /* /api/v1/tokens */
+    LS_ROUTE_TOKEN,        /* /api/v1/tokens/{token} */
 } ls_route_id;
 
 typedef struct ls_route {
     ls_route_id id;
     int64_t build; /* 0 when the route has none */
     int step;      /* 0 when the route has none */
+    int64_t token; /* LS_ROUTE_TOKEN: the token's id; else 0 */
 } ls_route;
 
 /* Matches a request path (without query string). Returns 0 and *ret_route;

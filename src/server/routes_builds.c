@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/timeutil.h"
+#include "server/auth.h"
 #include "server/build_events.h"
 #include "server/live.h"
 
@@ -195,6 +196,20 @@ static enum MHD_Result builds_create(ls_req *r)
         ret = store_error(r, -EIO, "reading the new build");
         goto out;
     }
+    /* The build's own upload token (auth.h): the worker streams and PATCHes
+     * with it, so its own token never reaches the steps' plugins; it stops
+     * working when the build reaches a final status. */
+    char token[LS_TOKEN_BUF], token_name[64];
+    snprintf(token_name, sizeof(token_name), "upload token of build %lld", (long long)b.id);
+    rc = ls_auth_issue(r->srv, LS_SCOPE_BUILD, token_name, b.id, r->srv->cfg.build_token_ttl_ms,
+                       token, NULL);
+    if (rc < 0) {
+        json_decref(obj);
+        ret = store_error(r, rc == -ENOENT ? -EIO : rc, "making the build's upload token");
+        goto out;
+    }
+    json_object_set_new(obj, "upload_token", json_string(token));
+    memset(token, 0, sizeof(token));
     ret = ls_req_respond_json(r, MHD_HTTP_CREATED, obj);
 out:
     free(steps);

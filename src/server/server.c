@@ -9,10 +9,10 @@
 
 #include "common/alloc.h"
 #include "common/flags.h"
+#include "server/auth.h"
 #include "server/build_events.h"
 #include "server/flusher.h"
 #include "server/http.h"
-#include "server/limits.h"
 #include "server/live.h"
 #include "server/srv.h"
 #include "server/sse_ping.h"
@@ -51,17 +51,6 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "keep a finished step in memory this long before reading it from the database"},
         {"max-pending", 0, LS_FLAG_SIZE, &c->max_pending, "64MiB",
          "bytes accepted but not yet stored; above it ingest pauses until the flusher catches up"},
-        {"max-step-bytes", 0, LS_FLAG_SIZE, &c->max_step_bytes, "100MiB",
-         "log text kept per step: beyond it the middle of the log is dropped (the first and "
-         "the most recent lines stay, with a marker line saying what was dropped)"},
-        {"max-build-bytes", 0, LS_FLAG_SIZE, &c->max_build_bytes, "1GiB",
-         "log text kept per build (its later steps keep less); 0 = no limit"},
-        {"max-disk", 0, LS_FLAG_SIZE, &c->max_disk_bytes, "0",
-         "largest database file; beyond it ingest answers 507 (0 = up to the disk's size)"},
-        {"retention", 0, LS_FLAG_DURATION, &c->retention_ms, "0",
-         "delete builds (and their logs) this long after they finished, e.g. 30d; 0 = never"},
-        {"retention-interval", 0, LS_FLAG_DURATION, &c->retention_interval_ms, "10m",
-         "how often --retention looks for builds to delete"},
         {"idle-timeout", 0, LS_FLAG_DURATION, &c->idle_timeout_ms, "120s",
          "close a connection with no traffic for this long"},
         {"connection-memory", 0, LS_FLAG_SIZE, &c->connection_memory, "256KiB",
@@ -74,6 +63,18 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "zstd level of log chunks (negative = faster, larger; 1..19 = smaller, slower)"},
         {"error-drain-time", 0, LS_FLAG_DURATION, &c->error_drain_ms, "1s",
          "after rejecting a record, wait at most this long for the body to end, then close"},
+        {"public-read", 0, LS_FLAG_BOOL, &c->public_read, "false",
+         "let anyone read builds, logs, events and /metrics without a token"},
+        {"public-metrics", 0, LS_FLAG_BOOL, &c->public_metrics, "false",
+         "let anyone read /metrics without a token (the rest stays private)"},
+        {"admin-token-file", 0, LS_FLAG_STRING, &c->admin_token_file, NULL,
+         "at first start, also write the new admin token to this file (mode 0600)"},
+        {"build-token-ttl", 0, LS_FLAG_DURATION, &c->build_token_ttl_ms, "7d",
+         "a build's upload token stops working this long after the build was created, "
+         "if the build has not ended before"},
+        {"tls-cert", 0, LS_FLAG_STRING, &c->tls_cert, NULL,
+         "serve HTTPS with this PEM certificate (chain) file; needs --tls-key"},
+        {"tls-key", 0, LS_FLAG_STRING, &c->tls_key, NULL, "PEM private key file of --tls-cert"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     _Static_assert(sizeof(flags) <= MAX_FLAGS * sizeof(ls_flag), "raise MAX_FLAGS");
@@ -98,17 +99,13 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"live-buffer", c->live_buffer, 0, INT64_MAX},
         {"live-linger", c->live_linger_ms, 0, INT64_MAX},
         {"max-pending", c->max_pending, 1024, INT64_MAX},
-        {"max-step-bytes", c->max_step_bytes, 16 * 1024, INT64_MAX / 4},
-        {"max-build-bytes", c->max_build_bytes, 0, INT64_MAX / 4},
-        {"max-disk", c->max_disk_bytes, 0, INT64_MAX / 4},
-        {"retention", c->retention_ms, 0, INT64_MAX / 4},
-        {"retention-interval", c->retention_interval_ms, 100, 86400000},
         {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
         {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
         {"error-drain", c->error_drain_bytes, 0, INT64_MAX},
         {"error-drain-time", c->error_drain_ms, 0, 3600000},
         {"chunk-size", c->chunk_bytes, 4096, 64 * 1024 * 1024},
         {"zstd-level", c->zstd_level, -7, 19},
+        {"build-token-ttl", c->build_token_ttl_ms, 60000, INT64_MAX / 2},
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         if (checks[i].v < checks[i].min || checks[i].v > checks[i].max) {
@@ -117,7 +114,43 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
             return -EINVAL;
         }
     }
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together: give both, or neither");
+        return -EINVAL;
+    }
     return 0;
+}
+
+/* Reads a whole PEM file (at most 1 MiB) into *ret. */
+static int read_pem(const char *flag, const char *path, char **ret, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *data = NULL;
+    size_t len = 0;
+    int e = 0;
+    if (!f) {
+        e = errno;
+        goto fail;
+    }
+    data = ls_xmalloc(1024 * 1024 + 1);
+    len = fread(data, 1, 1024 * 1024 + 1, f);
+    if (ferror(f))
+        e = errno ? errno : EIO;
+    fclose(f);
+    if (e)
+        goto fail;
+    if (len == 0 || len > 1024 * 1024 || memchr(data, '\0', len)) {
+        snprintf(err, errlen, "--%s %s is not a PEM file of at most 1 MiB", flag, path);
+        free(data);
+        return -EINVAL;
+    }
+    data[len] = '\0';
+    *ret = data;
+    return 0;
+fail:
+    free(data);
+    snprintf(err, errlen, "cannot read --%s %s: %s", flag, path, strerror(e));
+    return -e;
 }
 
 /* Splits HOST:PORT, [V6]:PORT or :PORT. host is written into hostbuf. */
@@ -186,13 +219,21 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         return rc;
     char dbpath[4200];
     snprintf(dbpath, sizeof(dbpath), "%s/logstream.db", c->data_dir);
-    ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes,
-                           .zstd_level = (int)c->zstd_level,
-                           .max_db_bytes = (uint64_t)c->max_disk_bytes};
+    ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes, .zstd_level = (int)c->zstd_level};
     rc = ls_store_open_sqlite(dbpath, &so, (ls_store **)&srv->store);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open the database %s: %s", dbpath, ls_store_last_error());
         return rc;
+    }
+    rc = ls_auth_bootstrap(srv, c->admin_token_file, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (c->tls_cert) {
+        rc = read_pem("tls-cert", c->tls_cert, &srv->tls_cert_pem, err, errlen);
+        if (rc == 0)
+            rc = read_pem("tls-key", c->tls_key, &srv->tls_key_pem, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     ls_live_options lo = {
         .buffer_bytes = (size_t)c->live_buffer,
@@ -206,8 +247,6 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
     rc = ls_pinger_start(c->sse_ping_ms, &srv->pinger);
     if (rc == 0)
         rc = ls_flusher_start(srv, &srv->flusher);
-    if (rc == 0)
-        rc = ls_limits_start(srv, &srv->limits);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
         return rc;
@@ -217,8 +256,8 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         return rc;
     char url[512];
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof(url), "http://%s%s%s:%u", v6 ? "[" : "", *host ? host : "localhost",
-             v6 ? "]" : "", ls_http_port(srv->http));
+    snprintf(url, sizeof(url), "%s://%s%s%s:%u", srv->tls_cert_pem ? "https" : "http",
+             v6 ? "[" : "", *host ? host : "localhost", v6 ? "]" : "", ls_http_port(srv->http));
     srv->listen_url = ls_xstrdup(url);
     if (c->public_url && *c->public_url)
         snprintf(url, sizeof(url), "%s", c->public_url);
@@ -263,12 +302,30 @@ unsigned ls_server_port(const ls_server *s)
     return ls_http_port(s->http);
 }
 
+const char *ls_server_new_admin_token(const ls_server *s)
+{
+    return s->new_admin_token;
+}
+
+int ls_server_issue_token(ls_server *s, const char *scope, const char *name,
+                          char ret_token[LS_SERVER_TOKEN_BUF], int64_t *ret_id)
+{
+    ls_scope sc;
+    if (ls_scope_parse(scope, &sc) < 0 || sc == LS_SCOPE_BUILD)
+        return -EINVAL;
+    return ls_auth_issue(s, sc, name, 0, 0, ret_token, ret_id);
+}
+
+int ls_server_revoke_token(ls_server *s, int64_t id)
+{
+    return ls_store_delete_token(s->store, id);
+}
+
 void ls_server_free(ls_server *s)
 {
     if (!s)
         return;
     atomic_store(&s->stopping, true);
-    ls_limits_stop(s->limits); /* the retention thread uses the store and the live registry */
     if (s->http) {
         ls_http_quiesce(s->http);
         if (s->flusher)
@@ -286,6 +343,13 @@ void ls_server_free(ls_server *s)
     ls_flags_free(flags);
     free(s->public_url);
     free(s->listen_url);
+    if (s->new_admin_token)
+        memset(s->new_admin_token, 0, strlen(s->new_admin_token));
+    free(s->new_admin_token);
+    if (s->tls_key_pem)
+        memset(s->tls_key_pem, 0, strlen(s->tls_key_pem));
+    free(s->tls_key_pem);
+    free(s->tls_cert_pem);
     free(s);
 }
 
@@ -307,6 +371,11 @@ int ls_server_main(int argc, char **argv)
         fprintf(stderr, "logstream server: %s\n", err);
         return rc == -EINVAL ? 2 : 1;
     }
+    if (srv->new_admin_token)
+        fprintf(stderr,
+                "logstream server: admin token (shown once, stored hashed in %s/logstream.db): "
+                "%s\n",
+                srv->cfg.data_dir, srv->new_admin_token);
     printf("logstream server listening on %s\n", srv->listen_url);
     fflush(stdout);
     int sig = 0;

@@ -15,6 +15,14 @@ Usage in a test file:
         lstest.main()
 
 Run as: python3 test_x.py --binary /path/to/logstream [unittest args]
+
+Authentication: every server is started with --admin-token-file; Server reads
+the admin token and makes a worker and a read token through the tokens API
+(Server.tokens). request(), get_json() and SSEReader send the server's token
+for the request (admin for /api/v1/tokens, read for GET, worker otherwise)
+unless given token=... (None = send no token); Worker and the `logs`/`run`
+commands started with TestCase.start() get LOGSTREAM_TOKEN. So every test goes
+through the real auth path; raw-socket tests add auth_header(url, method).
 """
 
 import argparse
@@ -36,6 +44,11 @@ import urllib.parse
 import urllib.request
 
 BINARY = None  # set by main() from --binary
+
+# Tokens of the servers started by this process: "http://HOST:PORT" ->
+# {"admin": ..., "worker": ..., "read": ...}.
+TOKENS = {}
+DEFAULT = object()  # token=DEFAULT: pick the server's token for the request
 
 # How long to wait for a process to print its first line or to exit.
 START_TIMEOUT = 20.0
@@ -147,29 +160,85 @@ class Proc:
             " ".join(self.args), self.p.poll(), self.out.text(), self.err.text())
 
 
-class Server:
-    """`logstream server` on 127.0.0.1:0 with its own data directory."""
+def _origin(url):
+    u = urllib.parse.urlsplit(url)
+    return "%s://%s" % (u.scheme, u.netloc)
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+
+def tokens_for(url):
+    """The tokens of the server url belongs to ({} when unknown)."""
+    return TOKENS.get(_origin(url), {})
+
+
+def token_for(url, method="GET"):
+    """The token lstest sends by default for method on url (None if none)."""
+    t = tokens_for(url)
+    path = urllib.parse.urlsplit(url).path
+    if path.startswith("/api/v1/tokens"):
+        return t.get("admin")
+    return t.get("read") if method in ("GET", "HEAD") else t.get("worker")
+
+
+def auth_header(url, method="GET", token=DEFAULT):
+    """{"Authorization": "Bearer T"} for a raw request, or {} without a token."""
+    if token is DEFAULT:
+        token = token_for(url, method)
+    return {"Authorization": "Bearer " + token} if token else {}
+
+
+def make_token(server_url, scope, name="lstest"):
+    """Makes a token of scope through the tokens API (with the admin token)."""
+    a = request("POST", server_url + "/api/v1/tokens", {"scope": scope, "name": name},
+                token=tokens_for(server_url)["admin"])
+    if a.status != 201:
+        raise AssertionError("POST /api/v1/tokens -> %d %s" % (a.status, a.text()))
+    return a.json()["token"]
+
+
+class Server:
+    """`logstream server` on 127.0.0.1:0 with its own data directory. The
+    admin token goes to DATA/admin.token at first start; tokens holds it
+    and a worker and a read token made with it."""
+
+    def __init__(self, data_dir, extra_args=(), env=None, listen="127.0.0.1:0"):
         self.data_dir = data_dir
-        self.proc = Proc([binary(), "server", "--listen", "127.0.0.1:0", "--data", data_dir]
-                         + list(extra_args), env=env, name="server")
-        got = self.proc.out.wait_for(r"listening on http://", START_TIMEOUT)
+        self.admin_token_file = os.path.join(data_dir, "admin.token")
+        args = [binary(), "server", "--listen", listen, "--data", data_dir]
+        if "--admin-token-file" not in extra_args:
+            args += ["--admin-token-file", self.admin_token_file]
+        self.proc = Proc(args + list(extra_args), env=env, name="server")
+        got = self.proc.out.wait_for(r"listening on https?://", START_TIMEOUT)
         if not got:
             self.proc.stop()
             raise AssertionError("server did not print its URL:\n" + self.proc.describe())
-        self.url = re.search(r"(http://\S+)", got[1]).group(1).rstrip("/")
+        self.url = re.search(r"(https?://\S+)", got[1]).group(1).rstrip("/")
         u = urllib.parse.urlsplit(self.url)
         self.host, self.port = u.hostname, u.port
+        self.tokens = {}
+        if self.url.startswith("http://") and os.path.exists(self.admin_token_file):
+            with open(self.admin_token_file) as f:
+                admin = f.read().strip()
+            known = TOKENS.get(self.url, {})
+            if known.get("admin") == admin:
+                self.tokens = known  # a restart on the same data: the tokens are still valid
+            else:
+                TOKENS[self.url] = {"admin": admin}
+                self.tokens = TOKENS[self.url]
+                self.tokens["worker"] = make_token(self.url, "worker", "lstest worker")
+                self.tokens["read"] = make_token(self.url, "read", "lstest reader")
 
     def stop(self):
         return self.proc.stop()
 
 
 class Worker:
-    """`logstream run PIPELINE --server URL`; reads its "build ID URL" line."""
+    """`logstream run PIPELINE --server URL` with the server's worker token in
+    LOGSTREAM_TOKEN (unless env sets it); reads its "build ID URL" line."""
 
     def __init__(self, pipeline, server_url, extra_args=(), env=None):
+        env = dict(env or {})
+        if "LOGSTREAM_TOKEN" not in env and tokens_for(server_url).get("worker"):
+            env["LOGSTREAM_TOKEN"] = tokens_for(server_url)["worker"]
         self.proc = Proc([binary(), "run", pipeline, "--server", server_url] + list(extra_args),
                          env=env, name="run")
         got = self.proc.out.wait_for(r"^build \d+ ", START_TIMEOUT)
@@ -200,23 +269,27 @@ class HttpAnswer:
         return self.body.decode("utf-8", "replace")
 
 
-def request(method, url, body=None, headers=None, timeout=30.0):
-    """One request; returns HttpAnswer for every status (no exception on 4xx/5xx)."""
+def request(method, url, body=None, headers=None, timeout=30.0, token=DEFAULT, context=None):
+    """One request; returns HttpAnswer for every status (no exception on 4xx/5xx).
+    Sends the server's token for it (see token_for) unless token is given
+    (None = no token) or headers has Authorization."""
     data = body
     hdrs = dict(headers or {})
+    if "Authorization" not in hdrs:
+        hdrs.update(auth_header(url, method, token))
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode()
         hdrs.setdefault("Content-Type", "application/json")
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return HttpAnswer(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
         return HttpAnswer(e.code, dict(e.headers), e.read())
 
 
-def get_json(url, timeout=30.0):
-    a = request("GET", url, timeout=timeout)
+def get_json(url, timeout=30.0, token=DEFAULT):
+    a = request("GET", url, timeout=timeout, token=token)
     if a.status != 200:
         raise AssertionError("GET %s -> %d %s" % (url, a.status, a.text()))
     return a.json()
@@ -256,11 +329,12 @@ class SSEReader:
     """Reads one SSE response in a thread (http.client, so the stream is
     consumed as it arrives), queueing events with their arrival times."""
 
-    def __init__(self, url, last_event_id=None, timeout=60.0):
+    def __init__(self, url, last_event_id=None, timeout=60.0, token=DEFAULT):
         u = urllib.parse.urlsplit(url)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
         path = u.path + ("?" + u.query if u.query else "")
         headers = {"Accept": "text/event-stream"}
+        headers.update(auth_header(url, "GET", token))
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self.conn.request("GET", path, headers=headers)
@@ -382,6 +456,21 @@ class TestCase(unittest.TestCase):
         return w
 
     def start(self, args, env=None, cwd=None, name=None):
+        """Starts `logstream ARGS...`. For `logs` and `run` LOGSTREAM_TOKEN is
+        the read or worker token of the server named by --server (or of the
+        last server started) unless env sets it."""
+        env = dict(env or {})
+        if args and args[0] in ("logs", "run") and "LOGSTREAM_TOKEN" not in env:
+            url = None
+            for i, a in enumerate(args):
+                if a == "--server" and i + 1 < len(args):
+                    url = args[i + 1]
+                elif a.startswith("http://"):
+                    url = url or a
+            t = tokens_for(url) if url else (list(TOKENS.values())[-1] if TOKENS else {})
+            tok = t.get("read" if args[0] == "logs" else "worker")
+            if tok:
+                env["LOGSTREAM_TOKEN"] = tok
         p = Proc([binary()] + list(args), env=env, cwd=cwd, name=name)
         self._procs.append(p)
         return p

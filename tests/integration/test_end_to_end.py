@@ -192,10 +192,13 @@ class EndToEnd(lstest.TestCase):
             got = d.out.wait_for("server still running at http://", 60)
             self.assertIsNotNone(got, d.describe())
             url = re.search(r"(http://[0-9.:]+)", got[1]).group(1)
+            # the demo prints the UI's URL with its read token
+            read_token = re.search(r"access_token=(lst_[A-Za-z0-9_-]+)", got[1]).group(1)
             self.assertNotEqual(url, "http://127.0.0.1:%d" % port)
             self.assertIn("port %d on 127.0.0.1 is taken" % port, d.err.text())
             # The server still answers after the pipeline ended.
-            b = lstest.get_json(url + "/api/v1/builds/1")
+            self.assertEqual(lstest.request("GET", url + "/api/v1/builds/1").status, 401)
+            b = lstest.get_json(url + "/api/v1/builds/1", token=read_token)
             self.assertEqual(b["status"], "success")
             d.signal(signal.SIGINT)
             self.assertEqual(d.wait(30), 0, d.describe())

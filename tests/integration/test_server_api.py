@@ -25,20 +25,39 @@ import unittest
 
 BINARY = None
 
+# Tokens of each running server by port: {"admin", "worker", "read"}. Every
+# request goes through the real auth path: GETs with the read token, writes
+# with the worker token, the tokens API with the admin token.
+AUTH = {}
+
+
+def auth_line(port, scope):
+    """The Authorization header line of a raw request ("" without tokens)."""
+    tok = AUTH.get(port, {}).get(scope)
+    return "Authorization: Bearer %s\r\n" % tok if tok else ""
+
 
 class Server:
     """A running `logstream server` process."""
 
     def __init__(self, data_dir, extra=()):
         self.data_dir = data_dir
+        token_file = os.path.join(data_dir, "admin.token")
         self.proc = subprocess.Popen(
-            [BINARY, "server", "--listen", "127.0.0.1:0", "--data", data_dir, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [BINARY, "server", "--listen", "127.0.0.1:0", "--data", data_dir,
+             "--admin-token-file", token_file, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("logstream server listening on http://"):
             self.proc.kill()
-            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+            raise RuntimeError("server did not start: %r" % line)
         self.port = int(line.strip().rsplit(":", 1)[1])
+        with open(token_file) as f:
+            AUTH[self.port] = {"admin": f.read().strip()}
+        for scope in ("worker", "read"):
+            status, tok = self.json("POST", "/api/v1/tokens", {"scope": scope, "name": "test"})
+            assert status == 201, (status, tok)
+            AUTH[self.port][scope] = tok["token"]
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
@@ -49,13 +68,18 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
         return self.proc.returncode
 
     def request(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
+        headers = dict(headers or {})
+        scope = ("admin" if path.startswith("/api/v1/tokens") else
+                 "read" if method == "GET" else "worker")
+        tok = AUTH.get(self.port, {}).get(scope)
+        if tok and "Authorization" not in headers:
+            headers["Authorization"] = "Bearer " + tok
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
@@ -114,7 +138,8 @@ def stream_post(port, path, pieces, content_type="application/x-logstream-record
     """POSTs the concatenation of pieces with chunked encoding, one chunk per
     piece (so records can be cut anywhere), and returns (status, json)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-    head = ("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" % path)
+    head = ("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" % path
+            + auth_line(port, "worker"))
     if content_type:
         head += "Content-Type: %s\r\n" % content_type
     sock.sendall((head + "\r\n").encode())
@@ -158,7 +183,8 @@ class SSEClient:
 
     def __init__(self, port, path, last_event_id=None, timeout=10):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        head = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" % path
+        head = ("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" % path
+                + auth_line(port, "read"))
         if last_event_id is not None:
             head += "Last-Event-ID: %s\r\n" % last_event_id
         self.sock.sendall((head + "\r\n").encode())
@@ -593,7 +619,8 @@ class LimitsTest(unittest.TestCase):
         sse = SSEClient(srv.port, "/api/v1/builds/%d/steps/1/logs" % build)
         up = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         up.sendall(b"POST /api/v1/builds/%d/steps/1/stream HTTP/1.1\r\nHost: x\r\n"
-                   b"Transfer-Encoding: chunked\r\n\r\n" % build)
+                   b"Transfer-Encoding: chunked\r\n%s\r\n"
+                   % (build, auth_line(srv.port, "worker").encode()))
         body = records(1, 30)
         up.sendall(b"%x\r\n%s\r\n" % (len(body), body))
         got = []

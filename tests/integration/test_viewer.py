@@ -165,7 +165,8 @@ class Viewer(lstest.TestCase):
         proxy = CuttingProxy(srv.port, lifetime=0.3)
         try:
             f = self.start(["logs", "-f", "--backoff-base", "20ms", "--backoff-cap", "200ms",
-                            "--server", proxy.url, "%d/1" % w.build_id])
+                            "--server", proxy.url, "%d/1" % w.build_id],
+                           env={"LOGSTREAM_TOKEN": srv.tokens["read"]})
             self.assertEqual(f.wait(60), 0, f.describe())
         finally:
             proxy.stop()
