@@ -13,6 +13,7 @@
 #include "server/build_events.h"
 #include "server/flusher.h"
 #include "server/http.h"
+#include "server/limits.h"
 #include "server/live.h"
 #include "server/srv.h"
 #include "server/sse_ping.h"
@@ -51,6 +52,17 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "keep a finished step in memory this long before reading it from the database"},
         {"max-pending", 0, LS_FLAG_SIZE, &c->max_pending, "64MiB",
          "bytes accepted but not yet stored; above it ingest pauses until the flusher catches up"},
+        {"max-step-bytes", 0, LS_FLAG_SIZE, &c->max_step_bytes, "100MiB",
+         "log text kept per step: beyond it the middle of the log is dropped (the first and "
+         "the most recent lines stay, with a marker line saying what was dropped)"},
+        {"max-build-bytes", 0, LS_FLAG_SIZE, &c->max_build_bytes, "1GiB",
+         "log text kept per build (its later steps keep less); 0 = no limit"},
+        {"max-disk", 0, LS_FLAG_SIZE, &c->max_disk_bytes, "0",
+         "largest database file; beyond it ingest answers 507 (0 = up to the disk's size)"},
+        {"retention", 0, LS_FLAG_DURATION, &c->retention_ms, "0",
+         "delete builds (and their logs) this long after they finished, e.g. 30d; 0 = never"},
+        {"retention-interval", 0, LS_FLAG_DURATION, &c->retention_interval_ms, "10m",
+         "how often --retention looks for builds to delete"},
         {"idle-timeout", 0, LS_FLAG_DURATION, &c->idle_timeout_ms, "120s",
          "close a connection with no traffic for this long"},
         {"connection-memory", 0, LS_FLAG_SIZE, &c->connection_memory, "256KiB",
@@ -99,6 +111,11 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"live-buffer", c->live_buffer, 0, INT64_MAX},
         {"live-linger", c->live_linger_ms, 0, INT64_MAX},
         {"max-pending", c->max_pending, 1024, INT64_MAX},
+        {"max-step-bytes", c->max_step_bytes, 16 * 1024, INT64_MAX / 4},
+        {"max-build-bytes", c->max_build_bytes, 0, INT64_MAX / 4},
+        {"max-disk", c->max_disk_bytes, 0, INT64_MAX / 4},
+        {"retention", c->retention_ms, 0, INT64_MAX / 4},
+        {"retention-interval", c->retention_interval_ms, 100, 86400000},
         {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
         {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
         {"error-drain", c->error_drain_bytes, 0, INT64_MAX},
@@ -219,7 +236,9 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         return rc;
     char dbpath[4200];
     snprintf(dbpath, sizeof(dbpath), "%s/logstream.db", c->data_dir);
-    ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes, .zstd_level = (int)c->zstd_level};
+    ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes,
+                           .zstd_level = (int)c->zstd_level,
+                           .max_db_bytes = (uint64_t)c->max_disk_bytes};
     rc = ls_store_open_sqlite(dbpath, &so, (ls_store **)&srv->store);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open the database %s: %s", dbpath, ls_store_last_error());
@@ -247,6 +266,8 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
     rc = ls_pinger_start(c->sse_ping_ms, &srv->pinger);
     if (rc == 0)
         rc = ls_flusher_start(srv, &srv->flusher);
+    if (rc == 0)
+        rc = ls_limits_start(srv, &srv->limits);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
         return rc;
@@ -326,6 +347,7 @@ void ls_server_free(ls_server *s)
     if (!s)
         return;
     atomic_store(&s->stopping, true);
+    ls_limits_stop(s->limits); /* the retention thread uses the store and the live registry */
     if (s->http) {
         ls_http_quiesce(s->http);
         if (s->flusher)

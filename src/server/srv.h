@@ -17,6 +17,7 @@ struct ls_http;
 struct ls_pinger;
 struct ls_build_events;
 struct ls_waker_set;
+struct ls_limits;
 
 /* Every limit of the server, from its flags (see server.c for defaults). */
 typedef struct ls_server_config {
@@ -34,6 +35,12 @@ typedef struct ls_server_config {
     int64_t live_buffer;
     int64_t live_linger_ms;
     int64_t max_pending;
+    /* size limits and retention (limits.h) */
+    int64_t max_step_bytes;
+    int64_t max_build_bytes; /* 0 = none */
+    int64_t max_disk_bytes;  /* 0 = none (the disk's own size) */
+    int64_t retention_ms;    /* 0 = keep builds forever */
+    int64_t retention_interval_ms;
     int64_t idle_timeout_ms;
     int64_t connection_memory;
     int64_t error_drain_bytes;
@@ -59,6 +66,7 @@ struct ls_server {
     struct ls_http *http;
     struct ls_pinger *pinger;
     struct ls_build_events *events;
+    struct ls_limits *limits;
     struct ls_waker_set *wakers;
     ls_metrics metrics;
     atomic_bool stopping;

@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "worker/api_client.h"
 #include "worker/executor.h"
 #include "worker/pipeline.h"
+#include "worker/plugin_driver.h"
 #include "worker/spool.h"
 #include "worker/step_env.h"
 #include "worker/uploader.h"
@@ -37,6 +40,9 @@ typedef struct run_flags {
     int64_t heartbeat, rotate_age, rotate_bytes, stall_timeout, batch_interval, batch_max_bytes;
     int64_t backoff_base, backoff_max, max_line, idle_flush, min_secret_length;
     int64_t upload_deadline, create_timeout, request_timeout, stop_grace;
+    bool no_plugins;
+    char *plugin, *disable_plugin, *plugin_dir;
+    int64_t plugin_queue, plugin_finish_timeout;
 } run_flags;
 
 typedef struct run_ctx run_ctx;
@@ -71,6 +77,12 @@ struct run_ctx {
     size_t n_services;
     ls_buf scratch;
     bool spool_error;
+    /* the plugin host (docs/plugins.md, "The worker side") */
+    char *plugins_json; /* the context's "plugins" object; NULL = no plugins */
+    ls_plugin_driver *plugins;
+    ls_upload_stream *plugins_up; /* the build's "plugins" log */
+    uint64_t plugins_seq;         /* next seq of that log (written by one thread at a time) */
+    char *job_temp_dir;
 };
 
 static volatile sig_atomic_t g_signals;
@@ -124,6 +136,19 @@ static const ls_flag *flag_table(run_flags *f)
          "time limit of one API request (not of a stream)"},
         {"stop-grace", 0, LS_FLAG_DURATION, &f->stop_grace, "10s",
          "SIGTERM to SIGKILL delay when stopping services or canceled steps"},
+        {"no-plugins", 0, LS_FLAG_BOOL, &f->no_plugins, NULL,
+         "do not start the plugin host (no log plugins, no plugins log)"},
+        {"plugin", 0, LS_FLAG_STRING, &f->plugin, NULL,
+         "run this log plugin whatever the pipeline says (comma list; repeatable)"},
+        {"disable-plugin", 0, LS_FLAG_STRING, &f->disable_plugin, NULL,
+         "do not run this log plugin (comma list; repeatable)"},
+        {"plugin-dir", 0, LS_FLAG_STRING, &f->plugin_dir, NULL,
+         "directory of third-party log plugins (*.so), passed to the plugin host"},
+        {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "8MiB",
+         "bytes of lines waiting for the plugin host; beyond it lines are not given to "
+         "plugins (the steps never wait)"},
+        {"plugin-finish-timeout", 0, LS_FLAG_DURATION, &f->plugin_finish_timeout, "90s",
+         "after the last step, how long the plugins may take to finish"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     memcpy(flags, t, sizeof(t));
@@ -231,6 +256,11 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         .len = (uint32_t)c->scratch.len,
         .text = c->scratch.data ? c->scratch.data : "",
     };
+    if (c->plugins) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", rs->number);
+        ls_plugin_driver_feed(c->plugins, id, line.text, line.len);
+    }
     int r = ls_upload_stream_push(rs->up, &line);
     if (r < 0) {
         if (!c->spool_error)
@@ -244,7 +274,7 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
 
 /* ---- server calls ---- */
 
-static char *build_request_json(const ls_pipeline *p)
+static char *build_request_json(const ls_pipeline *p, bool plugins)
 {
     json_t *steps = json_array();
     for (size_t i = 0; i < p->n_steps; i++)
@@ -253,6 +283,8 @@ static char *build_request_json(const ls_pipeline *p)
     for (size_t i = 0; i < p->n_services; i++)
         json_array_append_new(
             steps, json_pack("{s:s, s:s}", "name", p->services[i].name, "kind", "service"));
+    if (plugins) /* the plugin host's output, numbered after the services */
+        json_array_append_new(steps, json_pack("{s:s, s:s}", "name", "plugins", "kind", "plugins"));
     json_t *body = json_pack("{s:s, s:o}", "name", p->name ? p->name : "build", "steps", steps);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -266,7 +298,7 @@ static char *build_request_json(const ls_pipeline *p)
 static int create_build(run_ctx *c)
 {
     ls_api_client api = {c->f.server, c->f.token, c->f.request_timeout};
-    char *body = build_request_json(c->pipeline);
+    char *body = build_request_json(c->pipeline, c->plugins_json != NULL);
     ls_backoff b;
     ls_backoff_init(&b, c->f.backoff_base, c->f.backoff_max, 0);
     int64_t deadline = ls_mono_ms() + c->f.create_timeout;
@@ -499,6 +531,264 @@ static int run_step(run_ctx *c, size_t index, const char **ret_status)
     return code;
 }
 
+/* ---- plugins (docs/plugins.md, "The worker side") ---- */
+
+/* A line of the plugins log. Called on the driver's thread, or on this one
+ * before the driver runs or after it ended: never both at once. */
+static void push_plugins_line(run_ctx *c, const char *text, size_t len, bool continued)
+{
+    ls_line line = {
+        .seq = c->plugins_seq,
+        .ts_ms = ls_now_ms(),
+        .stream = 'o',
+        .continued = continued,
+        .len = (uint32_t)len,
+        .text = text,
+    };
+    if (ls_upload_stream_push(c->plugins_up, &line) == 0)
+        c->plugins_seq++;
+}
+
+static void on_plugin_output(void *userdata, const char *text, size_t len, bool continued)
+{
+    push_plugins_line(userdata, text, len, continued);
+}
+
+static void __attribute__((format(printf, 2, 3))) plugins_notice(run_ctx *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "logstream: %s\n", msg);
+    push_plugins_line(c, msg, strlen(msg), false);
+}
+
+static int plugins_number(const run_ctx *c)
+{
+    return (int)(c->pipeline->n_steps + c->pipeline->n_services + 1);
+}
+
+/* The job context, line 1 of the host's input (docs/plugins.md). Variable
+ * values go through the masker: a pipeline value may hold a secret's text. */
+static char *plugin_context_json(run_ctx *c, const char *nonce)
+{
+    const ls_pipeline *p = c->pipeline;
+    json_t *vars = json_object();
+    ls_buf masked = LS_BUF_INIT;
+    for (size_t i = 0; i < p->n_env; i++) {
+        ls_buf_reset(&masked);
+        ls_masker_apply(c->masker, p->env[i].value, strlen(p->env[i].value), &masked);
+        json_object_set_new(vars, p->env[i].key,
+                            json_stringn(masked.data ? masked.data : "", masked.len));
+    }
+    ls_buf_free(&masked);
+    json_t *steps = json_array();
+    for (size_t i = 0; i < p->n_steps; i++)
+        json_array_append_new(steps,
+                              json_pack("{s:i, s:s}", "id", (int)i + 1, "name", p->steps[i].name));
+    for (size_t i = 0; i < p->n_services; i++)
+        json_array_append_new(steps, json_pack("{s:i, s:s}", "id", (int)(p->n_steps + i + 1),
+                                               "name", p->services[i].name));
+    json_t *server = json_pack("{s:s}", "url", c->f.server);
+    const char *token = c->f.token;
+    if (token)
+        json_object_set_new(server, "token", json_string(token));
+    char build_id[32];
+    snprintf(build_id, sizeof(build_id), "%lld", c->build_id);
+    json_t *ctx = json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "build_id", build_id, "server",
+                            server, "temp_dir", c->job_temp_dir, "finish_nonce", nonce, "variables",
+                            vars, "steps", steps, "plugins", json_loads(c->plugins_json, 0, NULL));
+    char *text = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
+    json_decref(ctx);
+    if (!text)
+        abort();
+    return text;
+}
+
+/* The worker's environment without the secrets the steps get and without
+ * the worker's own token: a plugin sees neither. */
+static char **plugin_host_env(const run_ctx *c)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = ls_xcalloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t len = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        bool drop =
+            len == strlen("LOGSTREAM_TOKEN") && !strncmp(environ[i], "LOGSTREAM_TOKEN", len);
+        for (size_t s = 0; s < c->n_secrets && !drop; s++)
+            drop =
+                strlen(c->secret_names[s]) == len && !strncmp(environ[i], c->secret_names[s], len);
+        if (!drop)
+            env[k++] = environ[i];
+    }
+    return env;
+}
+
+static int make_job_temp_dir(run_ctx *c)
+{
+    const char *tmp = getenv("TMPDIR");
+    char templ[4096];
+    snprintf(templ, sizeof(templ), "%s/logstream-job-%lld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+             c->build_id);
+    if (!mkdtemp(templ))
+        return -errno;
+    c->job_temp_dir = ls_xstrdup(templ);
+    return 0;
+}
+
+/* Opens the plugins log and starts the plugin host beside the build. A host
+ * that cannot start is reported in that log; the build goes on. */
+static void start_plugins(run_ctx *c)
+{
+    if (!c->plugins_json)
+        return;
+    int number = plugins_number(c);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
+    ls_spool_options so = {.max_line = (size_t)c->f.max_line};
+    ls_spool *spool;
+    int r = ls_spool_open(path, &so, &spool);
+    if (r < 0) {
+        fprintf(stderr, "logstream: cannot create the spool file %s: %s; plugins are off\n", path,
+                strerror(-r));
+        patch_step(c, number, "failure", -1);
+        return;
+    }
+    ls_uploader_open_stream(c->uploader, c->build_id, number, spool, &c->plugins_up);
+    c->plugins_seq = 1;
+    patch_step(c, number, "running", -1);
+
+    unsigned char raw[16];
+    char nonce[2 * sizeof(raw) + 1];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        for (size_t i = 0; i < sizeof(raw); i++) /* never expected: still unique enough */
+            raw[i] = (unsigned char)(ls_mono_ms() >> (i % 8) ^ getpid() ^ (int)i * 131);
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    r = make_job_temp_dir(c);
+    if (r < 0) {
+        plugins_notice(c,
+                       "cannot create a temporary directory for the plugins: %s; plugins are "
+                       "off for this build",
+                       strerror(-r));
+        return;
+    }
+    char *context = plugin_context_json(c, nonce);
+    char **env = plugin_host_env(c);
+    char *argv[] = {"logstream", "plugin-host", c->f.plugin_dir ? "--plugin-dir" : NULL,
+                    c->f.plugin_dir, NULL};
+    ls_plugin_driver_options o = {
+        .exe = "/proc/self/exe",
+        .argv = argv,
+        .envp = env,
+        .context_json = context,
+        .finish_nonce = nonce,
+        .max_queue = (size_t)c->f.plugin_queue,
+        .max_line = (size_t)c->f.max_line,
+        .on_output = on_plugin_output,
+        .userdata = c,
+        .diag_prefix = "logstream: ", /* the host says "plugin-host: " itself */
+    };
+    r = ls_plugin_driver_start(&o, &c->plugins);
+    if (r < 0) {
+        c->plugins = NULL;
+        plugins_notice(c, "cannot start the plugin host: %s; plugins are off for this build",
+                       strerror(-r));
+    }
+    free(env);
+    free(context);
+}
+
+/* After the steps: the finish line (none when canceled), then waits for the
+ * host up to --plugin-finish-timeout while its output still streams, and
+ * closes the plugins log. The build's result does not depend on it. */
+static void finish_plugins(run_ctx *c)
+{
+    if (!c->plugins_up)
+        return;
+    const char *status = "failure";
+    int code = -1;
+    if (c->plugins) {
+        bool canceled = g_signals != 0;
+        ls_plugin_driver_finish(c->plugins, !canceled);
+        int64_t limit = canceled ? c->f.stop_grace : c->f.plugin_finish_timeout;
+        int64_t deadline = ls_mono_ms() + limit;
+        bool killed = false;
+        for (;;) {
+            int64_t until = ls_mono_ms() + 250;
+            if (until > deadline && !killed)
+                until = deadline;
+            if (ls_plugin_driver_wait(c->plugins, until) == 0)
+                break;
+            if (!killed && (ls_mono_ms() >= deadline || g_signals > 1)) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "plugin host did not finish within %.1fs; stopped it",
+                         (double)limit / 1000.0);
+                ls_plugin_driver_kill(c->plugins,
+                                      g_signals > 1 ? "canceled; stopped the plugin host" : msg);
+                killed = true;
+            }
+        }
+        ls_plugin_driver_stats st;
+        ls_plugin_driver_get_stats(c->plugins, &st);
+        code = st.exit_code;
+        status = canceled ? "canceled" : code == 0 && !st.crashed ? "success" : "failure";
+        if (st.dropped)
+            fprintf(stderr, "logstream: plugin host was behind: %llu lines not given to plugins\n",
+                    (unsigned long long)st.dropped);
+        ls_plugin_driver_free(c->plugins); /* the thread has ended: no more output */
+        c->plugins = NULL;
+    }
+    char body[128];
+    if (code >= 0)
+        snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, code);
+    else
+        snprintf(body, sizeof(body), "{\"status\":\"%s\"}", status);
+    ls_upload_stream_close(c->plugins_up, body);
+    if (c->job_temp_dir)
+        rmdir(c->job_temp_dir); /* kept when a plugin left files there (e.g. resave's copies) */
+}
+
+/* "--plugin a --plugin b,c" -> "a,b,c": ls_flags keeps only the last value
+ * of a flag, these two may be repeated. NULL when the flag is not given. */
+static char *collect_list_flag(int argc, char **argv, const char *name)
+{
+    ls_buf b = LS_BUF_INIT;
+    size_t nlen = strlen(name);
+    bool found = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            break;
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, nlen) != 0)
+            continue;
+        const char *v = NULL;
+        if (a[2 + nlen] == '=')
+            v = a + 3 + nlen;
+        else if (a[2 + nlen] == '\0' && i + 1 < argc)
+            v = argv[++i];
+        if (!v)
+            continue;
+        if (found)
+            ls_buf_putc(&b, ',');
+        ls_buf_puts(&b, v);
+        found = true;
+    }
+    if (!found) {
+        ls_buf_free(&b);
+        return NULL;
+    }
+    ls_buf_putc(&b, '\0');
+    return ls_buf_steal(&b);
+}
+
 /* ---- setup and teardown ---- */
 
 static int make_spool_dir(run_ctx *c)
@@ -555,6 +845,19 @@ static int parse_flags(run_ctx *c, int argc, char **argv, const char **ret_file)
     if (npos != 1) {
         fprintf(stderr, "logstream run: expected one pipeline file, got %d\n", npos);
         ls_flags_usage(stderr, "run", synopsis, flags);
+        return -EINVAL;
+    }
+    const char *list_flags[] = {"plugin", "disable-plugin"};
+    char **list_targets[] = {&c->f.plugin, &c->f.disable_plugin};
+    for (size_t i = 0; i < 2; i++) {
+        char *all = collect_list_flag(argc, argv, list_flags[i]);
+        if (all) {
+            free(*list_targets[i]);
+            *list_targets[i] = all;
+        }
+    }
+    if (c->f.plugin_queue < 1) {
+        fprintf(stderr, "logstream run: --plugin-queue must be at least 1 byte\n");
         return -EINVAL;
     }
     ls_transport t;
@@ -642,9 +945,11 @@ static bool run_steps(run_ctx *c)
 static int run_build(run_ctx *c)
 {
     patch_build(c, "running");
+    start_plugins(c);
     start_services(c);
     bool ok = run_steps(c);
     stop_services(c);
+    finish_plugins(c);
     const char *status = g_signals ? "canceled" : ok ? "success" : "failure";
 
     int64_t deadline = ls_mono_ms() + c->f.upload_deadline;
@@ -668,7 +973,10 @@ static int run_build(run_ctx *c)
 
 static void ctx_free(run_ctx *c)
 {
+    ls_plugin_driver_free(c->plugins); /* only when a signal cut the build short */
     ls_uploader_free(c->uploader);
+    free(c->plugins_json);
+    free(c->job_temp_dir);
     for (size_t i = 0; i < c->n_services; i++)
         ls_proc_free(c->services[i].proc);
     free(c->services);
@@ -703,6 +1011,11 @@ int ls_run_main(int argc, char **argv)
     char err[1024];
     if (ls_pipeline_load(file, &c.pipeline, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    ls_plugin_flags pf = {c.f.no_plugins, c.f.plugin, c.f.disable_plugin};
+    if (ls_plugin_select(&c.pipeline->plugins, &pf, &c.plugins_json, err, sizeof(err)) < 0) {
+        fprintf(stderr, "logstream run: %s\n", err);
         goto out;
     }
     note_images(c.pipeline->steps, c.pipeline->n_steps);
