@@ -10,35 +10,68 @@
 #include "common/alloc.h"
 #include "common/record.h"
 
-#define DEFAULT_WRITE_BUFFER (64u * 1024u)
+#define DEFAULT_WRITE_BUFFER (128u * 1024u)
+#define DEFAULT_TAIL_BYTES (1024u * 1024u)
 #define DEFAULT_INDEX_EVERY 1024u
 #define DEFAULT_INDEX_BYTES (1024u * 1024u)
 #define READ_CHUNK (64u * 1024u)
 /* Room for the record header around a line's text: seq, ts, stream, tabs. */
 #define RECORD_OVERHEAD 64u
+/* Writes kept in memory at most (however small they are). */
+#define TAIL_MAX_CHUNKS 64u
+/* Empty write buffers kept for reuse. */
+#define POOL_MAX 2u
 
 typedef struct index_entry {
     uint64_t seq;
     off_t offset;
 } index_entry;
 
+/* One write's records, kept in memory after the write. */
+typedef struct tail_chunk {
+    off_t off; /* file offset of data.data[0] */
+    uint64_t last_seq;
+    ls_buf data;
+} tail_chunk;
+
+/* Lock order: io_lock, then lock. The appender takes lock for every append
+ * (never for long: nothing under it does I/O or copies more than one record)
+ * and io_lock only when it writes itself. */
 struct ls_spool {
     pthread_mutex_t lock;
+    pthread_mutex_t io_lock;
     char *path;
-    int fd;
+    int fd; /* written under both locks */
     size_t max_line;
     size_t write_buffer;
+    size_t max_pending;
+    size_t tail_bytes;
+    size_t buf_size; /* capacity of a write buffer: max_pending + one record */
     uint64_t index_every;
     uint64_t index_bytes;
 
-    ls_buf wbuf;    /* records not yet written; they start at file_end */
-    off_t file_end; /* bytes in the file */
-    uint64_t last_seq;
-    uint64_t bytes; /* text bytes of lines 1..last_seq */
-
+    /* Under lock. */
+    ls_buf pending;     /* records appended, not written; they start at pending_off */
+    off_t pending_off;  /* = file_end + bytes being written right now */
+    uint64_t last_seq;  /* last appended */
+    uint64_t bytes;     /* text bytes of lines 1..last_seq */
+    bool write_error;   /* the last write failed: the appender writes again only when full */
     index_entry *index; /* index[0] = {1, 0}; ascending */
     size_t n_index;
     size_t cap_index;
+    ls_spool_stats stats;
+
+    /* Written under both locks, read under either. */
+    off_t file_end;       /* bytes in the file */
+    uint64_t written_seq; /* last seq in the file */
+
+    /* Under io_lock. */
+    tail_chunk tail[TAIL_MAX_CHUNKS]; /* ring, oldest at tail_head */
+    size_t tail_head;
+    size_t tail_n;
+    size_t tail_cap;       /* sum of the chunks' buffer capacities */
+    ls_buf pool[POOL_MAX]; /* empty buffers to become the next pending buffer */
+    size_t n_pool;
 };
 
 static void index_add(ls_spool *s, uint64_t seq, off_t offset)
@@ -79,17 +112,131 @@ static int write_all(int fd, const char *p, size_t n, off_t off)
     return 0;
 }
 
-static int flush_locked(ls_spool *s)
+/* Counts the newlines in p[0..n). */
+static uint64_t count_records(const char *p, size_t n)
 {
-    if (s->wbuf.len == 0)
-        return 0;
-    int r = write_all(s->fd, s->wbuf.data, s->wbuf.len, s->file_end);
-    if (r < 0)
+    uint64_t count = 0;
+    const char *end = p + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        count++;
+        p = nl + 1;
+    }
+    return count;
+}
+
+/* ---- write buffers and the in-memory tail (io_lock) ---- */
+
+/* Write buffers are allocated at their full size once and reused, so a long
+ * log costs no allocations (and no realloc growth) per write. */
+static ls_buf buf_get(ls_spool *s)
+{
+    if (s->n_pool > 0)
+        return s->pool[--s->n_pool];
+    ls_buf b = LS_BUF_INIT;
+    ls_buf_reserve(&b, s->buf_size);
+    return b;
+}
+
+static void buf_put(ls_spool *s, ls_buf *b)
+{
+    if (b->data && s->n_pool < POOL_MAX && b->cap <= 2 * s->buf_size) {
+        ls_buf_reset(b);
+        s->pool[s->n_pool++] = *b;
+    } else {
+        ls_buf_free(b);
+    }
+    *b = (ls_buf)LS_BUF_INIT;
+}
+
+static tail_chunk *tail_at(ls_spool *s, size_t i)
+{
+    return &s->tail[(s->tail_head + i) % TAIL_MAX_CHUNKS];
+}
+
+static void tail_drop_oldest(ls_spool *s)
+{
+    tail_chunk *c = tail_at(s, 0);
+    s->tail_cap -= c->data.cap;
+    buf_put(s, &c->data);
+    s->tail_head = (s->tail_head + 1) % TAIL_MAX_CHUNKS;
+    s->tail_n--;
+}
+
+static void tail_push(ls_spool *s, ls_buf *data, off_t off, uint64_t last_seq)
+{
+    if (s->tail_n == TAIL_MAX_CHUNKS)
+        tail_drop_oldest(s);
+    tail_chunk *c = tail_at(s, s->tail_n);
+    *c = (tail_chunk){.off = off, .last_seq = last_seq, .data = *data};
+    *data = (ls_buf)LS_BUF_INIT;
+    s->tail_n++;
+    s->tail_cap += c->data.cap;
+    /* Always keep the newest chunk: a reader that keeps up reads it next. */
+    while (s->tail_n > 1 && s->tail_cap > s->tail_bytes)
+        tail_drop_oldest(s);
+}
+
+static void tail_clear(ls_spool *s)
+{
+    while (s->tail_n > 0)
+        tail_drop_oldest(s);
+    while (s->n_pool > 0)
+        ls_buf_free(&s->pool[--s->n_pool]);
+}
+
+/* ---- writing (io_lock held) ---- */
+
+/* Writes the pending records. The lock is held only to take the pending
+ * buffer and to publish the result; the write itself runs under io_lock
+ * alone, so the appender goes on appending meanwhile. */
+static int flush_io_locked(ls_spool *s, bool by_appender)
+{
+    pthread_mutex_lock(&s->lock);
+    bool empty = s->fd < 0 || s->pending.len == 0;
+    int r = s->fd < 0 ? -EBADF : 0;
+    pthread_mutex_unlock(&s->lock);
+    if (empty)
         return r;
-    s->file_end += (off_t)s->wbuf.len;
-    ls_buf_reset(&s->wbuf);
+    ls_buf fresh = buf_get(s); /* outside the lock: it may allocate */
+    pthread_mutex_lock(&s->lock);
+    ls_buf chunk = s->pending;
+    s->pending = fresh;
+    off_t off = s->pending_off;
+    uint64_t last = s->last_seq;
+    s->pending_off += (off_t)chunk.len;
+    int fd = s->fd;
+    pthread_mutex_unlock(&s->lock);
+
+    r = write_all(fd, chunk.data, chunk.len, off);
+
+    pthread_mutex_lock(&s->lock);
+    if (r < 0) {
+        /* Put the records back in front of those appended meanwhile. */
+        ls_buf later = s->pending;
+        if (later.len)
+            ls_buf_append(&chunk, later.data, later.len);
+        s->pending = chunk;
+        s->pending_off = off;
+        s->write_error = true;
+        pthread_mutex_unlock(&s->lock);
+        buf_put(s, &later);
+        return r;
+    }
+    s->file_end = off + (off_t)chunk.len;
+    s->written_seq = last;
+    s->write_error = false;
+    s->stats.writes++;
+    if (by_appender)
+        s->stats.appender_writes++;
+    pthread_mutex_unlock(&s->lock);
+    tail_push(s, &chunk, off, last);
     return 0;
 }
+
+/* ---- opening and closing ---- */
 
 /* Reads up to n bytes at off into out (appending); returns bytes read or -errno. */
 static ssize_t read_at(int fd, off_t off, size_t n, ls_buf *out)
@@ -152,6 +299,8 @@ static int scan_existing(ls_spool *s)
         goto out;
     }
     s->file_end = off;
+    s->pending_off = off;
+    s->written_seq = s->last_seq;
 out:
     ls_buf_free(&chunk);
     return r;
@@ -163,9 +312,15 @@ int ls_spool_open(const char *path, const ls_spool_options *opts, ls_spool **ret
     ls_spool *s = ls_xcalloc(1, sizeof(*s));
     int r;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->io_lock, NULL);
     s->path = ls_xstrdup(path);
     s->max_line = o.max_line ? o.max_line : LS_DEFAULT_MAX_LINE;
     s->write_buffer = o.write_buffer ? o.write_buffer : DEFAULT_WRITE_BUFFER;
+    s->max_pending = o.max_pending ? o.max_pending : 2 * s->write_buffer;
+    if (s->max_pending < s->write_buffer)
+        s->max_pending = s->write_buffer;
+    s->buf_size = s->max_pending + s->max_line + RECORD_OVERHEAD;
+    s->tail_bytes = o.tail_bytes ? o.tail_bytes : DEFAULT_TAIL_BYTES;
     s->index_every = o.index_every ? o.index_every : DEFAULT_INDEX_EVERY;
     s->index_bytes = o.index_bytes ? o.index_bytes : DEFAULT_INDEX_BYTES;
     s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -174,6 +329,8 @@ int ls_spool_open(const char *path, const ls_spool_options *opts, ls_spool **ret
         goto out;
     }
     r = scan_existing(s);
+    if (r == 0)
+        s->pending = buf_get(s);
 out:
     if (r < 0) {
         ls_spool_free(s);
@@ -187,17 +344,61 @@ void ls_spool_free(ls_spool *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->io_lock);
     if (s->fd >= 0) {
-        flush_locked(s);
+        flush_io_locked(s, false);
         close(s->fd);
+        s->fd = -1;
     }
-    pthread_mutex_unlock(&s->lock);
+    tail_clear(s);
+    pthread_mutex_unlock(&s->io_lock);
+    pthread_mutex_destroy(&s->io_lock);
     pthread_mutex_destroy(&s->lock);
-    ls_buf_free(&s->wbuf);
+    ls_buf_free(&s->pending);
     free(s->index);
     free(s->path);
     free(s);
+}
+
+int ls_spool_close_file(ls_spool *s)
+{
+    int r = 0;
+    pthread_mutex_lock(&s->io_lock);
+    pthread_mutex_lock(&s->lock);
+    if (s->fd >= 0 && close(s->fd) < 0)
+        r = -errno;
+    s->fd = -1;
+    ls_buf_free(&s->pending);
+    pthread_mutex_unlock(&s->lock);
+    tail_clear(s);
+    pthread_mutex_unlock(&s->io_lock);
+    return r;
+}
+
+int ls_spool_remove(ls_spool *s)
+{
+    ls_spool_close_file(s);
+    if (unlink(s->path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+/* ---- appending ---- */
+
+/* The appender writes the pending records itself: opportunistically at
+ * write_buffer (only when no write is under way and the last one did not
+ * fail), or waiting for the write lock at max_pending. Returns 0 or the
+ * write's negative errno when it had to write and could not. */
+static int appender_flush(ls_spool *s, size_t pending)
+{
+    if (pending >= s->max_pending) {
+        pthread_mutex_lock(&s->io_lock);
+    } else if (pthread_mutex_trylock(&s->io_lock) != 0) {
+        return 0; /* someone is writing: they or the next write take ours too */
+    }
+    int r = flush_io_locked(s, true);
+    pthread_mutex_unlock(&s->io_lock);
+    return pending >= s->max_pending ? r : 0;
 }
 
 int ls_spool_append(ls_spool *s, const ls_line *line)
@@ -212,18 +413,20 @@ int ls_spool_append(ls_spool *s, const ls_line *line)
         r = -EINVAL;
         goto out;
     }
-    size_t before = s->wbuf.len;
-    index_maybe_add(s, line->seq, s->file_end + (off_t)before);
-    ls_record_format(&s->wbuf, line);
-    if (s->wbuf.len >= s->write_buffer) {
-        r = flush_locked(s);
-        if (r < 0) {
-            s->wbuf.len = before;
-            if (s->index[s->n_index - 1].seq == line->seq)
-                s->n_index--;
+    size_t pending = s->pending.len;
+    if (pending >= s->max_pending || (pending >= s->write_buffer && !s->write_error)) {
+        pthread_mutex_unlock(&s->lock);
+        r = appender_flush(s, pending);
+        pthread_mutex_lock(&s->lock);
+        if (r < 0)
+            goto out;
+        if (s->fd < 0) {
+            r = -EBADF;
             goto out;
         }
     }
+    index_maybe_add(s, line->seq, s->pending_off + (off_t)s->pending.len);
+    ls_record_format(&s->pending, line);
     s->last_seq = line->seq;
     s->bytes += line->len;
 out:
@@ -233,9 +436,9 @@ out:
 
 int ls_spool_flush(ls_spool *s)
 {
-    pthread_mutex_lock(&s->lock);
-    int r = s->fd < 0 ? -EBADF : flush_locked(s);
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&s->io_lock);
+    int r = flush_io_locked(s, false);
+    pthread_mutex_unlock(&s->io_lock);
     return r;
 }
 
@@ -254,6 +457,8 @@ uint64_t ls_spool_bytes(ls_spool *s)
     pthread_mutex_unlock(&s->lock);
     return v;
 }
+
+/* ---- reading ---- */
 
 /* Counts newlines in p[0..n) up to want of them; returns the offset just after
  * the last counted newline and the count. */
@@ -276,16 +481,31 @@ int ls_spool_seek(ls_spool *s, uint64_t seq, ls_spool_cursor *ret_cursor)
 {
     int r = 0;
     ls_buf chunk = LS_BUF_INIT;
-    pthread_mutex_lock(&s->lock);
-    if (seq < 1 || seq > s->last_seq + 1) {
-        r = -ERANGE;
-        goto out;
+    index_entry from;
+    int fd;
+    /* Write what is pending, so every seq up to the last is in the file. */
+    pthread_mutex_lock(&s->io_lock);
+    for (;;) {
+        r = flush_io_locked(s, false);
+        if (r < 0) {
+            pthread_mutex_unlock(&s->io_lock);
+            goto out;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (seq < 1 || seq > s->last_seq + 1) {
+            r = -ERANGE;
+            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&s->io_lock);
+            goto out;
+        }
+        if (seq <= s->written_seq + 1)
+            break;
+        pthread_mutex_unlock(&s->lock); /* appended meanwhile: write again */
     }
-    r = flush_locked(s);
-    if (r < 0)
-        goto out;
-    if (seq == s->last_seq + 1) {
+    pthread_mutex_unlock(&s->io_lock);
+    if (seq == s->written_seq + 1) {
         *ret_cursor = (ls_spool_cursor){seq, s->file_end};
+        pthread_mutex_unlock(&s->lock);
         goto out;
     }
     /* Largest index entry with entry.seq <= seq (index[0].seq == 1). */
@@ -297,11 +517,16 @@ int ls_spool_seek(ls_spool *s, uint64_t seq, ls_spool_cursor *ret_cursor)
         else
             hi = mid;
     }
-    uint64_t at = s->index[lo].seq;
-    off_t off = s->index[lo].offset;
+    from = s->index[lo];
+    fd = s->fd;
+    pthread_mutex_unlock(&s->lock);
+
+    /* The written part of the file never changes: scan it without a lock. */
+    uint64_t at = from.seq;
+    off_t off = from.offset;
     while (at < seq) {
         ls_buf_reset(&chunk);
-        ssize_t n = read_at(s->fd, off, READ_CHUNK, &chunk);
+        ssize_t n = read_at(fd, off, READ_CHUNK, &chunk);
         if (n <= 0) {
             r = n < 0 ? (int)n : -EIO;
             goto out;
@@ -318,33 +543,74 @@ int ls_spool_seek(ls_spool *s, uint64_t seq, ls_spool_cursor *ret_cursor)
     }
     *ret_cursor = (ls_spool_cursor){seq, off};
 out:
-    pthread_mutex_unlock(&s->lock);
     ls_buf_free(&chunk);
     return r;
 }
 
-int ls_spool_read(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf *out,
-                  uint64_t *ret_count)
+/* Copies whole records from the in-memory tail (io_lock held; the cursor is
+ * inside it). Returns the number of records copied. */
+static uint64_t read_tail(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf *out)
 {
-    int r = 0;
+    size_t i = s->tail_n;
+    while (i > 0 && tail_at(s, i - 1)->off > cursor->offset)
+        i--;
     uint64_t count = 0;
-    pthread_mutex_lock(&s->lock);
-    r = flush_locked(s);
-    if (r < 0)
-        goto out;
+    size_t copied = 0;
+    for (i = i - 1; i < s->tail_n; i++) {
+        const tail_chunk *c = tail_at(s, i);
+        size_t pos = (size_t)(cursor->offset - c->off);
+        if (pos >= c->data.len)
+            continue;
+        const char *p = c->data.data + pos;
+        size_t avail = c->data.len - pos;
+        size_t room = max_bytes > copied ? max_bytes - copied : 0;
+        if (avail <= room) {
+            /* The rest of the chunk: its last seq gives the count. */
+            ls_buf_append(out, p, avail);
+            uint64_t n = c->last_seq + 1 - cursor->next_seq;
+            count += n;
+            cursor->next_seq += n;
+            cursor->offset += (off_t)avail;
+            copied += avail;
+            continue;
+        }
+        /* Whole records up to room; at least one when nothing is copied yet. */
+        const char *nl = room ? memrchr(p, '\n', room) : NULL;
+        if (!nl && copied == 0)
+            nl = memchr(p, '\n', avail);
+        if (nl) {
+            size_t keep = (size_t)(nl - p) + 1;
+            ls_buf_append(out, p, keep);
+            uint64_t n = count_records(p, keep);
+            count += n;
+            cursor->next_seq += n;
+            cursor->offset += (off_t)keep;
+        }
+        break;
+    }
+    return count;
+}
+
+/* Reads whole records from the file at the cursor, below end (no lock held:
+ * the written part of the file never changes). */
+static int read_file(int fd, off_t end, ls_spool_cursor *cursor, size_t max_bytes, ls_buf *out,
+                     uint64_t *ret_count)
+{
     size_t start = out->len;
     off_t off = cursor->offset;
     size_t want = max_bytes ? max_bytes : 1;
+    uint64_t count = 0;
     for (;;) {
-        off_t avail = s->file_end - off;
+        off_t avail = end - off;
         if (avail <= 0)
             break;
         size_t n = (size_t)avail < want ? (size_t)avail : want;
-        ssize_t got = read_at(s->fd, off, n, out);
+        ssize_t got = read_at(fd, off, n, out);
         if (got < 0) {
-            r = (int)got;
             out->len = start;
-            goto out;
+            if (out->data)
+                out->data[out->len] = '\0';
+            return (int)got;
         }
         if (got == 0)
             break;
@@ -356,9 +622,7 @@ int ls_spool_read(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf
         if (last_nl) {
             size_t keep = (size_t)(last_nl - base) + 1;
             out->len = start + keep;
-            out->data[out->len] = '\0';
-            for (const char *p = base; p < base + keep; p++)
-                count += *p == '\n';
+            count = count_records(base, keep);
             cursor->offset += (off_t)keep;
             break;
         }
@@ -370,11 +634,53 @@ int ls_spool_read(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf
     if (out->data)
         out->data[out->len] = '\0';
     cursor->next_seq += count;
-out:
+    *ret_count = count;
+    return 0;
+}
+
+int ls_spool_read(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf *out,
+                  uint64_t *ret_count)
+{
+    int r = 0;
+    uint64_t count = 0;
+    pthread_mutex_lock(&s->io_lock);
+    if (cursor->offset >= s->file_end) {
+        /* Caught up: write what is pending, then send it. */
+        r = flush_io_locked(s, false);
+        if (r < 0 && r != -EBADF) {
+            pthread_mutex_unlock(&s->io_lock);
+            return r;
+        }
+        r = 0;
+    }
+    if (cursor->offset >= s->file_end) {
+        pthread_mutex_unlock(&s->io_lock);
+        goto out;
+    }
+    if (s->tail_n > 0 && cursor->offset >= tail_at(s, 0)->off) {
+        size_t before = out->len;
+        count = read_tail(s, cursor, max_bytes, out);
+        pthread_mutex_lock(&s->lock);
+        s->stats.bytes_from_memory += out->len - before;
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->io_lock);
+        goto out;
+    }
+    off_t end = s->file_end;
+    int fd = s->fd;
+    pthread_mutex_unlock(&s->io_lock);
+    if (fd < 0)
+        return -EBADF;
+    size_t before = out->len;
+    r = read_file(fd, end, cursor, max_bytes, out, &count);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&s->lock);
+    s->stats.bytes_from_file += out->len - before;
     pthread_mutex_unlock(&s->lock);
-    if (r == 0)
-        *ret_count = count;
-    return r;
+out:
+    *ret_count = count;
+    return 0;
 }
 
 size_t ls_spool_index_entries(ls_spool *s)
@@ -385,22 +691,14 @@ size_t ls_spool_index_entries(ls_spool *s)
     return n;
 }
 
+void ls_spool_get_stats(ls_spool *s, ls_spool_stats *ret)
+{
+    pthread_mutex_lock(&s->lock);
+    *ret = s->stats;
+    pthread_mutex_unlock(&s->lock);
+}
+
 const char *ls_spool_path(const ls_spool *s)
 {
     return s->path;
-}
-
-int ls_spool_remove(ls_spool *s)
-{
-    pthread_mutex_lock(&s->lock);
-    int r = 0;
-    if (s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
-    ls_buf_reset(&s->wbuf);
-    if (unlink(s->path) < 0 && errno != ENOENT)
-        r = -errno;
-    pthread_mutex_unlock(&s->lock);
-    return r;
 }

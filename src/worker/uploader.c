@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/backoff.h"
@@ -37,6 +38,12 @@ typedef struct control_req {
     char *body;
     struct control_req *next;
 } control_req;
+
+/* A confirmed spool file to delete. */
+typedef struct unlink_req {
+    char *path;
+    struct unlink_req *next;
+} unlink_req;
 
 struct ls_upload_stream {
     ls_uploader *u;
@@ -95,6 +102,16 @@ struct ls_uploader {
     ls_upload_req *ctl_active;
     int64_t ctl_retry_at;
     ls_backoff ctl_backoff;
+
+    /* The unlinker thread deletes confirmed spools, so that freeing a large
+     * file's page cache delays neither the step's completion request nor
+     * other streams. Under unlink_lock. */
+    pthread_t unlinker;
+    bool unlinker_started;
+    pthread_mutex_t unlink_lock;
+    pthread_cond_t unlink_cond;
+    unlink_req *unlink_head, *unlink_tail;
+    bool unlink_stop;
 };
 
 int ls_transport_parse(const char *s, ls_transport *ret)
@@ -123,9 +140,12 @@ static void notice(ls_uploader *u, const char *fmt, ...)
     u->o.notice(u->o.notice_userdata, msg);
 }
 
+/* Called for every line: a plain load first, so that while a wake-up is
+ * pending (the thread has not yet looked) a push costs no atomic write. */
 static void wake(ls_uploader *u)
 {
-    if (!atomic_exchange(&u->wake_pending, true))
+    if (!atomic_load_explicit(&u->wake_pending, memory_order_relaxed) &&
+        !atomic_exchange(&u->wake_pending, true))
         curl_multi_wakeup(u->multi);
 }
 
@@ -206,6 +226,46 @@ static bool transient_status(long status)
 
 /* ---- stream lifecycle ---- */
 
+/* Hands a confirmed spool's path to the unlinker thread. */
+static void queue_unlink(ls_uploader *u, const char *path)
+{
+    unlink_req *r = ls_xcalloc(1, sizeof(*r));
+    r->path = ls_xstrdup(path);
+    pthread_mutex_lock(&u->unlink_lock);
+    if (u->unlink_tail)
+        u->unlink_tail->next = r;
+    else
+        u->unlink_head = r;
+    u->unlink_tail = r;
+    pthread_cond_signal(&u->unlink_cond);
+    pthread_mutex_unlock(&u->unlink_lock);
+}
+
+static void *unlinker_thread(void *arg)
+{
+    ls_uploader *u = arg;
+    pthread_mutex_lock(&u->unlink_lock);
+    for (;;) {
+        unlink_req *r = u->unlink_head;
+        if (!r) {
+            if (u->unlink_stop)
+                break;
+            pthread_cond_wait(&u->unlink_cond, &u->unlink_lock);
+            continue;
+        }
+        u->unlink_head = r->next;
+        if (!u->unlink_head)
+            u->unlink_tail = NULL;
+        pthread_mutex_unlock(&u->unlink_lock);
+        unlink(r->path); /* ENOENT: someone removed it already, fine */
+        free(r->path);
+        free(r);
+        pthread_mutex_lock(&u->unlink_lock);
+    }
+    pthread_mutex_unlock(&u->unlink_lock);
+    return NULL;
+}
+
 static void finish_stream(ls_upload_stream *s, bool confirmed)
 {
     ls_uploader *u = s->u;
@@ -215,13 +275,20 @@ static void finish_stream(ls_upload_stream *s, bool confirmed)
     drop_req(u, &s->active);
     drop_req(u, &s->progress);
     ls_buf_free(&s->out);
-    if (confirmed)
-        ls_spool_remove(s->spool);
+    /* The completion first: the step ends on the server without waiting for
+     * the file system. */
     if (completion) {
         char path[128];
         snprintf(path, sizeof(path), "/api/v1/builds/%lld/steps/%d", s->build_id, s->step);
         ls_uploader_request(u, "PATCH", path, completion);
         free(completion);
+    }
+    if (confirmed) {
+        ls_spool_close_file(s->spool);
+        if (u->unlinker_started)
+            queue_unlink(u, ls_spool_path(s->spool));
+        else
+            unlink(ls_spool_path(s->spool));
     }
     pthread_mutex_lock(&u->lock);
     if (confirmed)
@@ -507,6 +574,11 @@ static void on_stream_req_done(ls_upload_stream *s, ls_upload_req *req, CURLcode
 static void tick_stream(ls_upload_stream *s, int64_t now)
 {
     ls_uploader *u = s->u;
+    /* A streaming request writes pending lines when it reads them; otherwise
+     * (probing, backoff, between batches) write them now, so they are on
+     * disk soon whatever the network does. A failure is retried next time. */
+    if (s->state != S_STREAMING && s->state != S_DONE)
+        ls_spool_flush(s->spool);
     switch (s->state) {
     case S_BACKOFF:
         if (now < s->retry_at)
@@ -732,12 +804,20 @@ int ls_uploader_new(const ls_uploader_options *opts, ls_uploader **ret)
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->changed, NULL);
     atomic_init(&u->wake_pending, false);
+    pthread_mutex_init(&u->unlink_lock, NULL);
+    pthread_cond_init(&u->unlink_cond, NULL);
     u->multi = curl_multi_init();
     if (!u->multi) {
         ls_uploader_free(u);
         return -ENOMEM;
     }
-    int r = pthread_create(&u->thread, NULL, uploader_thread, u);
+    int r = pthread_create(&u->unlinker, NULL, unlinker_thread, u);
+    if (r != 0) {
+        ls_uploader_free(u);
+        return -r;
+    }
+    u->unlinker_started = true;
+    r = pthread_create(&u->thread, NULL, uploader_thread, u);
     if (r != 0) {
         ls_uploader_free(u);
         return -r;
@@ -769,6 +849,14 @@ void ls_uploader_free(ls_uploader *u)
         curl_multi_wakeup(u->multi);
         pthread_join(u->thread, NULL);
     }
+    /* Let the unlinker finish the deletions already queued. */
+    if (u->unlinker_started) {
+        pthread_mutex_lock(&u->unlink_lock);
+        u->unlink_stop = true;
+        pthread_cond_signal(&u->unlink_cond);
+        pthread_mutex_unlock(&u->unlink_lock);
+        pthread_join(u->unlinker, NULL);
+    }
     while (u->streams) {
         ls_upload_stream *s = u->streams;
         u->streams = s->next;
@@ -781,6 +869,8 @@ void ls_uploader_free(ls_uploader *u)
         curl_multi_cleanup(u->multi);
     pthread_cond_destroy(&u->changed);
     pthread_mutex_destroy(&u->lock);
+    pthread_cond_destroy(&u->unlink_cond);
+    pthread_mutex_destroy(&u->unlink_lock);
     free(u->server);
     free(u->token);
     free(u);
@@ -821,7 +911,8 @@ int ls_upload_stream_push(ls_upload_stream *s, const ls_line *line)
 
 void ls_upload_stream_close(ls_upload_stream *s, const char *completion_json)
 {
-    ls_spool_flush(s->spool);
+    /* No flush here: the uploader thread writes the pending lines before it
+     * sends them, and the executor's thread does no I/O for the spool. */
     pthread_mutex_lock(&s->u->lock);
     s->closed = true;
     free(s->completion_json);

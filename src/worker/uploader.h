@@ -14,9 +14,14 @@
  *      waits a capped, jittered backoff and starts again at 1. — the server
  *      ignores the duplicates this may resend;
  *   4. once the stream is closed and the server reports durable_seq and bytes
- *      equal to the spool's last seq and byte count, deletes the spool and
- *      queues the stream's completion request (the step's final PATCH), so
- *      viewers have every line before the step ends.
+ *      equal to the spool's last seq and byte count, queues the stream's
+ *      completion request (the step's final PATCH), so viewers have every
+ *      line before the step ends, and closes the spool; a second thread
+ *      deletes the file (freeing a large file's page cache takes tens of ms,
+ *      which neither the PATCH nor the other streams wait for).
+ * The lines go to the server from the spool's in-memory tail while the
+ * uploader keeps up, and are read back from the file only for resends
+ * (spool.h: a line is sent only once its write() to the file returned).
  * Batch transport: a POST with Content-Length carrying the records after
  * durable_seq (at most batch_max_bytes) every batch_interval_ms. In auto mode
  * the uploader starts with streams and switches to batch for good (all
@@ -82,7 +87,8 @@ typedef struct ls_upload_stream ls_upload_stream;
  * negative errno. */
 int ls_uploader_new(const ls_uploader_options *opts, ls_uploader **ret);
 
-/* Stops the thread (abandoning whatever is not confirmed: spools stay on disk)
+/* Stops the thread (abandoning whatever is not confirmed: spools stay on disk,
+ * their pending lines written), waits for the deletion of confirmed spools
  * and frees every stream. NULL is a no-op. */
 void ls_uploader_free(ls_uploader *u);
 
@@ -93,8 +99,10 @@ int ls_uploader_open_stream(ls_uploader *u, long long build_id, int step, ls_spo
                             ls_upload_stream **ret);
 
 /* Appends a line (seq must be the spool's last seq + 1) and wakes the
- * uploader. Called from the executor's thread. Returns 0 or the spool's
- * negative errno. */
+ * uploader. Called from the executor's thread, once per line: it formats the
+ * record into memory under a short lock and does no I/O (the uploader writes
+ * the spool) unless the uploader has fallen write_buffer bytes behind.
+ * Returns 0 or the spool's negative errno. */
 int ls_upload_stream_push(ls_upload_stream *s, const ls_line *line);
 
 /* No more lines. Once the server has confirmed them all, the uploader sends
@@ -112,7 +120,8 @@ void ls_uploader_request(ls_uploader *u, const char *method, const char *path,
 
 /* Waits until every stream is closed and confirmed (or failed) and the
  * control queue is empty, or until the monotonic time deadline_ms
- * (ls_mono_ms). Returns 0, or -ETIMEDOUT. */
+ * (ls_mono_ms). Returns 0, or -ETIMEDOUT. Confirmed spool files may still be
+ * being deleted; ls_uploader_free waits for that. */
 int ls_uploader_drain(ls_uploader *u, int64_t deadline_ms);
 
 typedef struct ls_uploader_stats {

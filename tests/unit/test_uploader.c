@@ -454,11 +454,12 @@ static void test_stream_delivers_everything_then_patches(void **state)
     ls_uploader_stats st_;
     ls_uploader_get_stats(u, &st_);
     assert_int_equal(st_.confirmed, 1);
-    /* A confirmed spool is deleted. */
+    /* A confirmed spool is deleted (by the unlinker thread, which
+     * ls_uploader_free waits for). */
+    ls_uploader_free(u);
     char path[128];
     snprintf(path, sizeof(path), "%s/a.spool", spool_dir);
     assert_int_equal(access(path, F_OK), -1);
-    ls_uploader_free(u);
     fake_stop(s);
     ls_buf_free(&expect);
 }
