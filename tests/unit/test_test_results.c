@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "plugins/test_results/junit.h"
 #include "plugins/test_results/tr_ansi.h"
 #include "plugins/test_results/tr_stream.h"
 
@@ -68,10 +69,22 @@ static void check_sample(const char *dir, const char *name, int *failures, int *
     assert_non_null(text);
     ls_buf out = LS_BUF_INIT;
     tr_sink sink = {.emit = emit, .ud = &out};
-    tr_stream *s = tr_stream_new(&sink);
-    feed(s, text, len);
-    tr_stream_end(s);
-    tr_stream_free(s);
+    if (strcmp(log + strlen(log) - 4, ".xml") == 0) {
+        /* JUnit XML: one run per file, as the plugin reads them at finalize */
+        tr_run run;
+        char err[256];
+        memset(&run, 0, sizeof(run));
+        if (tr_junit_parse_file(log, &run, err, sizeof(err)) == 0)
+            tr_emit(&sink, &run);
+        else
+            ls_buf_printf(&out, "error: %s\n", err);
+        tr_run_clear(&run);
+    } else {
+        tr_stream *s = tr_stream_new(&sink);
+        feed(s, text, len);
+        tr_stream_end(s);
+        tr_stream_free(s);
+    }
     const char *got = out.data ? out.data : "";
     if (getenv("TR_UPDATE_BASELINES")) {
         FILE *f = fopen(base, "wb");
@@ -99,7 +112,8 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 static bool is_log(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
-    return n > 4 && strcmp(d->d_name + n - 4, ".log") == 0;
+    return n > 4 &&
+           (strcmp(d->d_name + n - 4, ".log") == 0 || strcmp(d->d_name + n - 4, ".xml") == 0);
 }
 
 static int filter_log(const struct dirent *d)
