@@ -29,6 +29,10 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "address to listen on, HOST:PORT (port 0 picks a free port)"},
         {"data", 0, LS_FLAG_STRING, &c->data_dir, "./logstream-data",
          "directory for the database (created if missing)"},
+        {"database", 0, LS_FLAG_STRING, &c->database, NULL,
+         "PostgreSQL URL (postgres://USER@HOST/DB?...) instead of DATA/logstream.db"},
+        {"database-pool", 0, LS_FLAG_INT, &c->database_pool, "4",
+         "PostgreSQL connections of this server"},
         {"public-url", 0, LS_FLAG_STRING, &c->public_url, NULL,
          "base URL of this server in build \"url\" fields (default http://LISTEN)"},
         {"flush-interval", 0, LS_FLAG_DURATION, &c->flush_interval_ms, "100ms",
@@ -114,6 +118,7 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"max-step-bytes", c->max_step_bytes, 16 * 1024, INT64_MAX / 4},
         {"max-build-bytes", c->max_build_bytes, 0, INT64_MAX / 4},
         {"max-disk", c->max_disk_bytes, 0, INT64_MAX / 4},
+        {"database-pool", c->database_pool, 1, 1024},
         {"retention", c->retention_ms, 0, INT64_MAX / 4},
         {"retention-interval", c->retention_interval_ms, 100, 86400000},
         {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
@@ -238,10 +243,17 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
     snprintf(dbpath, sizeof(dbpath), "%s/logstream.db", c->data_dir);
     ls_store_options so = {.chunk_bytes = (size_t)c->chunk_bytes,
                            .zstd_level = (int)c->zstd_level,
-                           .max_db_bytes = (uint64_t)c->max_disk_bytes};
-    rc = ls_store_open_sqlite(dbpath, &so, (ls_store **)&srv->store);
+                           .max_db_bytes = (uint64_t)c->max_disk_bytes,
+                           .pool_size = (int)c->database_pool};
+    if (c->database && !ls_store_is_pg_url(c->database)) {
+        snprintf(err, errlen, "--database must be a postgres:// or postgresql:// URL");
+        return -EINVAL;
+    }
+    /* the URL may hold a password: name only the back end in messages */
+    rc = ls_store_open_url(c->database ? c->database : dbpath, &so, (ls_store **)&srv->store);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot open the database %s: %s", dbpath, ls_store_last_error());
+        snprintf(err, errlen, "cannot open the database %s: %s",
+                 c->database ? "(PostgreSQL, --database)" : dbpath, ls_store_last_error());
         return rc;
     }
     rc = ls_auth_bootstrap(srv, c->admin_token_file, err, errlen);
@@ -395,9 +407,9 @@ int ls_server_main(int argc, char **argv)
     }
     if (srv->new_admin_token)
         fprintf(stderr,
-                "logstream server: admin token (shown once, stored hashed in %s/logstream.db): "
-                "%s\n",
-                srv->cfg.data_dir, srv->new_admin_token);
+                "logstream server: admin token (shown once, stored hashed in %s%s): %s\n",
+                srv->cfg.database ? "the PostgreSQL database" : srv->cfg.data_dir,
+                srv->cfg.database ? "" : "/logstream.db", srv->new_admin_token);
     printf("logstream server listening on %s\n", srv->listen_url);
     fflush(stdout);
     int sig = 0;

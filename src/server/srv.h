@@ -23,6 +23,8 @@ struct ls_limits;
 typedef struct ls_server_config {
     char *listen;
     char *data_dir;
+    char *database;        /* PostgreSQL URL, or NULL for DATA/logstream.db */
+    int64_t database_pool; /* PostgreSQL connections */
     char *public_url;
     int64_t flush_interval_ms;
     int64_t max_line;
