@@ -406,8 +406,7 @@ int ls_server_main(int argc, char **argv)
         return rc == -EINVAL ? 2 : 1;
     }
     if (srv->new_admin_token)
-        fprintf(stderr,
-                "logstream server: admin token (shown once, stored hashed in %s%s): %s\n",
+        fprintf(stderr, "logstream server: admin token (shown once, stored hashed in %s%s): %s\n",
                 srv->cfg.database ? "the PostgreSQL database" : srv->cfg.data_dir,
                 srv->cfg.database ? "" : "/logstream.db", srv->new_admin_token);
     printf("logstream server listening on %s\n", srv->listen_url);
