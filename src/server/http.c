@@ -16,6 +16,7 @@
 #include "server/logs_read.h"
 #include "server/routes_builds.h"
 #include "server/routes_ops.h"
+#include "server/routes_tests.h"
 #include "server/routes_tokens.h"
 #include "server/ui.h"
 #include "server/waker.h"
@@ -49,6 +50,8 @@ static const route_entry routes[] = {
     {LS_ROUTE_TOKENS, "GET", &ls_tokens_list_handler},
     {LS_ROUTE_TOKENS, "POST", &ls_tokens_create_handler},
     {LS_ROUTE_TOKEN, "DELETE", &ls_token_delete_handler},
+    {LS_ROUTE_BUILD_TESTS, "GET", &ls_tests_get_handler},
+    {LS_ROUTE_BUILD_TESTS, "POST", &ls_tests_post_handler},
 };
 
 const char *ls_req_header(ls_req *r, const char *name)

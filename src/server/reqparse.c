@@ -57,7 +57,8 @@ static int parse_id_segment(const char *seg, size_t len, uint64_t min, uint64_t 
     return 0;
 }
 
-/* Parses what follows "/api/v1/builds/": {build}[/events|/steps/{step}[/stream|/logs]]. */
+/* Parses what follows "/api/v1/builds/":
+ * {build}[/events|/tests|/steps/{step}[/stream|/logs]]. */
 static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
 {
     const char *seg;
@@ -75,6 +76,10 @@ static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
     len = next_segment(&p, &seg);
     if (seg_is(seg, len, "events") && !p) {
         r->id = LS_ROUTE_BUILD_EVENTS;
+        return 0;
+    }
+    if (seg_is(seg, len, "tests") && !p) {
+        r->id = LS_ROUTE_BUILD_TESTS;
         return 0;
     }
     if (!seg_is(seg, len, "steps") || !p)

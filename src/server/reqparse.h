@@ -32,6 +32,7 @@ typedef enum {
     LS_ROUTE_STEP_LOGS,    /* /api/v1/builds/{build}/steps/{step}/logs */
     LS_ROUTE_TOKENS,       /* /api/v1/tokens */
     LS_ROUTE_TOKEN,        /* /api/v1/tokens/{token} */
+    LS_ROUTE_BUILD_TESTS,  /* /api/v1/builds/{build}/tests */
 } ls_route_id;
 
 typedef struct ls_route {
