@@ -26,6 +26,7 @@ through the real auth path; raw-socket tests add auth_header(url, method).
 """
 
 import argparse
+import atexit
 import http.client
 import json
 import os
@@ -195,6 +196,103 @@ def make_token(server_url, scope, name="lstest"):
     return a.json()["token"]
 
 
+# ---- PostgreSQL (LOGSTREAM_TEST_DATABASE) -------------------------------------
+# With LOGSTREAM_TEST_DATABASE set (a postgres:// URL of a superuser, or the
+# state file of scripts/pg-test-cluster.sh), every server started through this
+# module gets --database with a database of its own data directory: created on
+# first use, remembered in the data directory (a restart on the same data finds
+# it again), dropped when the test process exits.
+
+_DATABASES = []  # (base URL, name) created by this process
+
+
+def _pg_base_url():
+    v = os.environ.get("LOGSTREAM_TEST_DATABASE", "")
+    if v and not v.startswith(("postgres://", "postgresql://")):
+        with open(v) as f:
+            v = f.readline().strip()
+    return v or None
+
+
+def _psql(url, sql):
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                        "-c", sql], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+def database_url(data_dir):
+    """The PostgreSQL URL of data_dir's database, or None (SQLite in data_dir)."""
+    base = _pg_base_url()
+    if not base:
+        return None
+    marker = os.path.join(data_dir, "lstest-database-url")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return f.read().strip()
+    name = "lstest_%d_%d" % (os.getpid(), len(_DATABASES) + 1)
+    _psql(base, "CREATE DATABASE " + name)
+    _DATABASES.append((base, name))
+    head, _, query = base.partition("?")
+    url = head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    os.makedirs(data_dir, exist_ok=True)
+    with open(marker, "w") as f:
+        f.write(url + "\n")
+    return url
+
+
+def database_args(data_dir):
+    """["--database", URL] for a server on data_dir, or [] for SQLite."""
+    url = database_url(data_dir)
+    return ["--database", url] if url else []
+
+
+def _drop_databases():
+    for base, name in _DATABASES:
+        try:
+            _psql(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        except Exception:  # noqa: BLE001 - the cluster may be gone already
+            pass
+
+
+atexit.register(_drop_databases)
+
+
+class StoreWriteLock:
+    """Holds the write lock of the store of a server on data_dir, so that its
+    flusher cannot store (SQLite: BEGIN IMMEDIATE; PostgreSQL: an exclusive
+    lock on the steps table, whose rows an append locks) until release()."""
+
+    def __init__(self, data_dir):
+        self.url = database_url(data_dir)
+        if not self.url:
+            import sqlite3
+            self.db = sqlite3.connect(os.path.join(data_dir, "logstream.db"), timeout=30,
+                                      isolation_level=None)
+            self.db.execute("BEGIN IMMEDIATE")
+            return
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-d", self.url], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, text=True)
+        self.p.stdin.write("BEGIN;\nLOCK TABLE steps IN EXCLUSIVE MODE;\n")
+        self.p.stdin.flush()
+        deadline = time.monotonic() + 30
+        while _psql(self.url, "SELECT COUNT(*) FROM pg_locks WHERE relation = 'steps'::regclass "
+                              "AND mode = 'ExclusiveLock' AND granted") != "1":
+            if time.monotonic() > deadline:
+                raise AssertionError("could not lock the steps table")
+            time.sleep(0.05)
+
+    def release(self):
+        if not self.url:
+            self.db.execute("ROLLBACK")
+            self.db.close()
+            return
+        self.p.stdin.write("ROLLBACK;\n")
+        self.p.stdin.close()
+        self.p.wait(30)
+
+
 class Server:
     """`logstream server` on 127.0.0.1:0 with its own data directory. The
     admin token goes to DATA/admin.token at first start; tokens holds it
@@ -204,6 +302,8 @@ class Server:
         self.data_dir = data_dir
         self.admin_token_file = os.path.join(data_dir, "admin.token")
         args = [binary(), "server", "--listen", listen, "--data", data_dir]
+        if "--database" not in extra_args:
+            args += database_args(data_dir)
         if "--admin-token-file" not in extra_args:
             args += ["--admin-token-file", self.admin_token_file]
         self.proc = Proc(args + list(extra_args), env=env, name="server")
@@ -471,6 +571,8 @@ class TestCase(unittest.TestCase):
             tok = t.get("read" if args[0] == "logs" else "worker")
             if tok:
                 env["LOGSTREAM_TOKEN"] = tok
+        if args and args[0] == "server" and "--data" in args and "--database" not in args:
+            args = list(args) + database_args(args[list(args).index("--data") + 1])
         p = Proc([binary()] + list(args), env=env, cwd=cwd, name=name)
         self._procs.append(p)
         return p
