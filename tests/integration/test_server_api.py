@@ -15,13 +15,14 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+
+import lstest
 
 BINARY = None
 
@@ -45,7 +46,7 @@ class Server:
         token_file = os.path.join(data_dir, "admin.token")
         self.proc = subprocess.Popen(
             [BINARY, "server", "--listen", "127.0.0.1:0", "--data", data_dir,
-             "--admin-token-file", token_file, *extra],
+             "--admin-token-file", token_file, *lstest.database_args(data_dir), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("logstream server listening on http://"):
@@ -580,9 +581,7 @@ class LimitsTest(unittest.TestCase):
             build = srv.create_build()
             # Hold the database's write lock so the flusher cannot store:
             # pending bytes pile up to --max-pending and ingest must pause.
-            db = sqlite3.connect(os.path.join(data, "logstream.db"), timeout=30,
-                             isolation_level=None)
-            db.execute("BEGIN IMMEDIATE")
+            db = lstest.StoreWriteLock(data)
             total = 20000
             body = records(1, total)
             pieces = [body[i:i + 16384] for i in range(0, len(body), 16384)]
@@ -602,8 +601,7 @@ class LimitsTest(unittest.TestCase):
             self.assertGreater(pending, 64 * 1024)
             self.assertLess(pending, 64 * 1024 + 512 * 1024)  # bounded: one read beyond the limit
             self.assertTrue(t.is_alive())  # the upload is held back, not answered
-            db.execute("ROLLBACK")
-            db.close()
+            db.release()
             t.join(30)
             status, res = result["r"]
             self.assertEqual((status, res["durable_seq"], res["accepted"]), (200, total, total))
