@@ -1,5 +1,6 @@
 /* links: worker mask common */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -256,6 +258,174 @@ static void test_reopen_rejects_garbage(void **state)
     assert_null(s);
 }
 
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Appends only fill memory; a read writes them to the file before returning
+ * them, and a reader that keeps up never reads the file back. */
+static void test_append_buffers_and_read_writes_first(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "h.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    for (uint64_t i = 1; i <= 10; i++)
+        append_line(s, i, 0);
+    assert_int_equal(file_size(path), 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t count, total = 10;
+    assert_int_equal(ls_spool_read(s, &cur, 1 << 20, &out, &count), 0);
+    assert_int_equal(count, 10);
+    assert_true(file_size(path) >= cur.offset);
+    /* Live: one line at a time, each written before it is read. */
+    for (uint64_t i = 11; i <= 2000; i++) {
+        append_line(s, i, i % 50);
+        assert_int_equal(ls_spool_read(s, &cur, 1 << 20, &out, &count), 0);
+        assert_int_equal(count, 1);
+        assert_int_equal(file_size(path), cur.offset);
+        total += count;
+    }
+    assert_int_equal(cur.next_seq, 2001);
+    assert_int_equal(check_records(&out, 1), total);
+    ls_spool_stats st;
+    ls_spool_get_stats(s, &st);
+    assert_int_equal(st.bytes_from_file, 0);
+    assert_int_equal(st.bytes_from_memory, out.len);
+    assert_int_equal(st.appender_writes, 0);
+    /* A resend from the start reads the file (the tail no longer holds it). */
+    ls_buf again = LS_BUF_INIT;
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    do {
+        assert_int_equal(ls_spool_read(s, &cur, 4096, &again, &count), 0);
+    } while (count > 0);
+    assert_int_equal(again.len, out.len);
+    assert_memory_equal(again.data, out.data, out.len);
+    ls_spool_get_stats(s, &st);
+    assert_true(st.bytes_from_file > 0);
+    ls_buf_free(&again);
+    ls_buf_free(&out);
+    ls_spool_free(s);
+}
+
+/* Without a reader, the appender writes once write_buffer bytes are pending;
+ * memory stays bounded and everything reaches the file. */
+static void test_appender_writes_when_buffer_fills(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "i.spool");
+    ls_spool_options o = {.write_buffer = 4096, .tail_bytes = 16384};
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    for (uint64_t i = 1; i <= 50000; i++)
+        append_line(s, i, 20);
+    ls_spool_stats st;
+    ls_spool_get_stats(s, &st);
+    assert_true(st.appender_writes >= 100);
+    assert_int_equal(st.appender_writes, st.writes);
+    /* At most max_pending (2 x write_buffer) plus one record is not written. */
+    off_t size = file_size(path);
+    assert_true(size > 0);
+    ls_spool_free(s); /* writes the rest */
+    off_t full = file_size(path);
+    assert_true(full - size <= 2 * 4096 + 64);
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    assert_int_equal(ls_spool_last_seq(s), 50000);
+    ls_spool_free(s);
+}
+
+typedef struct appender_arg {
+    ls_spool *s;
+    uint64_t n;
+} appender_arg;
+
+static void *appender(void *p)
+{
+    appender_arg *a = p;
+    for (uint64_t i = 1; i <= a->n; i++) {
+        append_line(a->s, i, i % 40);
+        if (i % 5000 == 0)
+            usleep(1000);
+    }
+    return NULL;
+}
+
+/* One thread appends while another reads: every record arrives once, in
+ * order, and never before its bytes are in the file. */
+static void test_concurrent_append_and_read(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "j.spool");
+    ls_spool_options o = {.write_buffer = 8192, .tail_bytes = 65536, .index_every = 100};
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    appender_arg a = {s, 100000};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, appender, &a), 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t total = 0, count;
+    int rounds = 0;
+    while (total < a.n) {
+        size_t before = out.len;
+        assert_int_equal(ls_spool_read(s, &cur, 3000, &out, &count), 0);
+        total += count;
+        assert_int_equal(cur.next_seq, total + 1);
+        if (count > 0) {
+            assert_true(file_size(path) >= cur.offset);
+            assert_int_equal(out.data[out.len - 1], '\n');
+            assert_true(out.len - before >= 1);
+        } else {
+            usleep(100);
+        }
+        /* Now and then a resend from somewhere behind. */
+        if (++rounds % 500 == 0 && total > 10) {
+            ls_spool_cursor back;
+            assert_int_equal(ls_spool_seek(s, total / 2, &back), 0);
+            ls_buf tmp = LS_BUF_INIT;
+            assert_int_equal(ls_spool_read(s, &back, 2000, &tmp, &count), 0);
+            assert_true(count >= 1);
+            assert_int_equal(check_records(&tmp, total / 2), count);
+            ls_buf_free(&tmp);
+        }
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(check_records(&out, 1), a.n);
+    ls_buf_free(&out);
+    ls_spool_free(s);
+}
+
+/* A confirmed spool is closed first and unlinked later (possibly by another
+ * thread): closing keeps the file, and the spool still answers its counters. */
+static void test_close_file_keeps_file(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "k.spool");
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, NULL, &s), 0);
+    append_line(s, 1, 0);
+    append_line(s, 2, 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 3, &cur), 0);
+    assert_int_equal(ls_spool_close_file(s), 0);
+    assert_true(file_size(path) > 0);
+    assert_int_equal(ls_spool_last_seq(s), 2);
+    ls_line line = {.seq = 3, .ts_ms = 1, .stream = 'o', .len = 1, .text = "x"};
+    assert_int_equal(ls_spool_append(s, &line), -EBADF);
+    assert_string_equal(ls_spool_path(s), path);
+    assert_int_equal(unlink(path), 0);
+    ls_spool_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +436,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_record_read_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_rejects_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_buffers_and_read_writes_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appender_writes_when_buffer_fills, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_append_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_file_keeps_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

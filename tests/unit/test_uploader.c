@@ -55,6 +55,10 @@ typedef struct fake_server {
     int cuts_left;
     int answer_400;     /* answer every stream POST with 400 */
     int buffer_chunked; /* like a buffering proxy: apply a chunked body only at its end */
+    /* Durability check: every record received must already be in this file. */
+    char spool_path[256];
+    uint64_t spool_checks;
+    uint64_t not_in_spool; /* records received before the worker had written them */
 } fake_server;
 
 typedef struct conn {
@@ -123,12 +127,30 @@ static void respond(conn *c, int status, const char *body)
         return;
 }
 
+/* Number of records in the spool file at path (0 when it is missing). */
+static uint64_t spool_file_records(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    uint64_t n = 0;
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof(buf), f)) > 0) {
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + k - p))); p++)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
 /* Applies complete records in pending; returns -1 to cut the connection,
  * 409 on a gap, 400 on a bad record, 0 otherwise. */
 static int apply_records(fake_server *s, ls_buf *pending, int *records_this_body, uint64_t *expect)
 {
     size_t pos = 0;
     int rc = 0;
+    uint64_t max_seq = 0;
     if (pending->len == 0)
         return 0;
     pthread_mutex_lock(&s->lock);
@@ -148,6 +170,8 @@ static int apply_records(fake_server *s, ls_buf *pending, int *records_this_body
             s->heartbeats++;
             continue;
         }
+        if (line.seq > max_seq)
+            max_seq = line.seq;
         if (s->cut_after_records > 0 && s->cuts_left > 0 &&
             ++*records_this_body > s->cut_after_records) {
             /* Crash: lose everything not durable. */
@@ -171,6 +195,11 @@ static int apply_records(fake_server *s, ls_buf *pending, int *records_this_body
         s->held_bytes += line.len;
         ls_buf_append(&s->log, line.text, line.len);
         ls_buf_putc(&s->log, '\n');
+    }
+    if (s->spool_path[0] && max_seq > 0) {
+        s->spool_checks++;
+        if (spool_file_records(s->spool_path) < max_seq)
+            s->not_in_spool++;
     }
     pthread_mutex_unlock(&s->lock);
     ls_buf_consume(pending, pos);
@@ -381,12 +410,15 @@ static ls_uploader *make_uploader(fake_server *s, ls_transport t, int64_t heartb
     return u;
 }
 
+static ls_spool *last_spool; /* the spool of the last open_stream */
+
 static ls_upload_stream *open_stream(ls_uploader *u, const char *name)
 {
     char path[128];
     snprintf(path, sizeof(path), "%s/%s", spool_dir, name);
     ls_spool *sp;
     assert_int_equal(ls_spool_open(path, NULL, &sp), 0);
+    last_spool = sp;
     ls_upload_stream *st;
     assert_int_equal(ls_uploader_open_stream(u, 1, 1, sp, &st), 0);
     return st;
@@ -436,6 +468,7 @@ static void test_stream_delivers_everything_then_patches(void **state)
 {
     (void)state;
     fake_server *s = fake_start();
+    snprintf(s->spool_path, sizeof(s->spool_path), "%s/a.spool", spool_dir);
     ls_uploader *u = make_uploader(s, LS_TRANSPORT_STREAM, 0);
     ls_upload_stream *st = open_stream(u, "a.spool");
     ls_buf expect = LS_BUF_INIT;
@@ -454,6 +487,13 @@ static void test_stream_delivers_everything_then_patches(void **state)
     ls_uploader_stats st_;
     ls_uploader_get_stats(u, &st_);
     assert_int_equal(st_.confirmed, 1);
+    /* Nothing reached the server before it was in the spool file. */
+    assert_true(s->spool_checks >= 1);
+    assert_int_equal(s->not_in_spool, 0);
+    /* No failure, so no resend: the lines went out from memory. */
+    ls_spool_stats sps;
+    ls_spool_get_stats(last_spool, &sps);
+    assert_true(sps.bytes_from_memory > 0);
     /* A confirmed spool is deleted (by the unlinker thread, which
      * ls_uploader_free waits for). */
     ls_uploader_free(u);
@@ -470,6 +510,7 @@ static void test_cut_connections_resume_from_durable(void **state)
     fake_server *s = fake_start();
     s->cut_after_records = 3000;
     s->cuts_left = 3;
+    snprintf(s->spool_path, sizeof(s->spool_path), "%s/b.spool", spool_dir);
     ls_uploader *u = make_uploader(s, LS_TRANSPORT_STREAM, 0);
     ls_upload_stream *st = open_stream(u, "b.spool");
     ls_buf expect = LS_BUF_INIT;
@@ -485,6 +526,11 @@ static void test_cut_connections_resume_from_durable(void **state)
     assert_int_equal(stats.confirmed, 1);
     assert_true(notices >= 1);
     assert_int_equal(s->held_at_patch[0], 10000);
+    assert_int_equal(s->not_in_spool, 0);
+    /* The resends after the cuts read the file back. */
+    ls_spool_stats sps;
+    ls_spool_get_stats(last_spool, &sps);
+    assert_true(sps.bytes_from_file > 0);
     ls_uploader_free(u);
     fake_stop(s);
     ls_buf_free(&expect);
@@ -561,11 +607,18 @@ static void test_heartbeats_while_silent(void **state)
 {
     (void)state;
     fake_server *s = fake_start();
+    snprintf(s->spool_path, sizeof(s->spool_path), "%s/d.spool", spool_dir);
     ls_uploader *u = make_uploader(s, LS_TRANSPORT_STREAM, 100);
     ls_upload_stream *st = open_stream(u, "d.spool");
     ls_buf expect = LS_BUF_INIT;
     push_lines(st, 1, 1, &expect);
     usleep(700 * 1000);
+    /* A live line: written to the file, then sent from memory. */
+    ls_spool_stats sps;
+    ls_spool_get_stats(last_spool, &sps);
+    assert_true(sps.writes >= 1);
+    assert_int_equal(sps.bytes_from_file, 0);
+    assert_true(sps.bytes_from_memory > 0);
     pthread_mutex_lock(&s->lock);
     int hb = s->heartbeats;
     int posts = s->stream_posts;
@@ -575,6 +628,8 @@ static void test_heartbeats_while_silent(void **state)
     ls_upload_stream_close(st, NULL);
     assert_int_equal(ls_uploader_drain(u, ls_mono_ms() + 10000), 0);
     assert_log_equal(s, &expect);
+    assert_true(s->spool_checks >= 1);
+    assert_int_equal(s->not_in_spool, 0);
     ls_uploader_free(u);
     fake_stop(s);
     ls_buf_free(&expect);
