@@ -17,6 +17,7 @@
 #include "server/routes_builds.h"
 #include "server/routes_ops.h"
 #include "server/routes_tests.h"
+#include "server/routes_tools.h"
 #include "server/routes_tokens.h"
 #include "server/ui.h"
 #include "server/waker.h"
@@ -52,6 +53,8 @@ static const route_entry routes[] = {
     {LS_ROUTE_TOKEN, "DELETE", &ls_token_delete_handler},
     {LS_ROUTE_BUILD_TESTS, "GET", &ls_tests_get_handler},
     {LS_ROUTE_BUILD_TESTS, "POST", &ls_tests_post_handler},
+    {LS_ROUTE_BUILD_TOOL_USAGE, "GET", &ls_tool_usage_get_handler},
+    {LS_ROUTE_BUILD_TOOL_USAGE, "POST", &ls_tool_usage_post_handler},
 };
 
 const char *ls_req_header(ls_req *r, const char *name)

@@ -20,6 +20,7 @@ static const char *const reject_names[LS_REJECT_COUNT] = {
 void ls_metrics_init(ls_metrics *m)
 {
     memset(m, 0, sizeof(*m));
+    ls_tool_counters_init(&m->tool_usage);
 }
 
 const char *ls_reject_code_name(ls_reject_code c)
@@ -122,4 +123,5 @@ void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out)
           (int64_t)g->pending_bytes);
     gauge(out, "logstream_live_steps", "Steps with a live object in memory.",
           (int64_t)g->live_steps);
+    ls_tool_counters_render(&m->tool_usage, out);
 }

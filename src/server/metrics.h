@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "server/tool_counters.h"
 
 /* Why an ingest request was refused (label "code" of
  * logstream_ingest_rejected_total). */
@@ -47,6 +48,7 @@ typedef struct ls_metrics {
     /* the last flush failed for lack of space (disk full or --max-disk):
      * ingest answers 507 until a flush succeeds */
     atomic_bool storage_full;
+    ls_tool_counters tool_usage; /* logstream_tool_usage_total{tool,action} */
 } ls_metrics;
 
 /* Zeroes every counter. */

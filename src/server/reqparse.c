@@ -58,7 +58,7 @@ static int parse_id_segment(const char *seg, size_t len, uint64_t min, uint64_t 
 }
 
 /* Parses what follows "/api/v1/builds/":
- * {build}[/events|/tests|/steps/{step}[/stream|/logs]]. */
+ * {build}[/events|/tests|/tool-usage|/steps/{step}[/stream|/logs]]. */
 static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
 {
     const char *seg;
@@ -80,6 +80,10 @@ static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
     }
     if (seg_is(seg, len, "tests") && !p) {
         r->id = LS_ROUTE_BUILD_TESTS;
+        return 0;
+    }
+    if (seg_is(seg, len, "tool-usage") && !p) {
+        r->id = LS_ROUTE_BUILD_TOOL_USAGE;
         return 0;
     }
     if (!seg_is(seg, len, "steps") || !p)

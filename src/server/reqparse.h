@@ -24,15 +24,16 @@ int ls_parse_uint_strict(const char *s, size_t len, uint64_t max, uint64_t *ret)
 typedef enum {
     LS_ROUTE_HEALTHZ,
     LS_ROUTE_METRICS,
-    LS_ROUTE_BUILDS,       /* /api/v1/builds */
-    LS_ROUTE_BUILD,        /* /api/v1/builds/{build} */
-    LS_ROUTE_BUILD_EVENTS, /* /api/v1/builds/{build}/events */
-    LS_ROUTE_STEP,         /* /api/v1/builds/{build}/steps/{step} */
-    LS_ROUTE_STEP_STREAM,  /* /api/v1/builds/{build}/steps/{step}/stream */
-    LS_ROUTE_STEP_LOGS,    /* /api/v1/builds/{build}/steps/{step}/logs */
-    LS_ROUTE_TOKENS,       /* /api/v1/tokens */
-    LS_ROUTE_TOKEN,        /* /api/v1/tokens/{token} */
-    LS_ROUTE_BUILD_TESTS,  /* /api/v1/builds/{build}/tests */
+    LS_ROUTE_BUILDS,           /* /api/v1/builds */
+    LS_ROUTE_BUILD,            /* /api/v1/builds/{build} */
+    LS_ROUTE_BUILD_EVENTS,     /* /api/v1/builds/{build}/events */
+    LS_ROUTE_STEP,             /* /api/v1/builds/{build}/steps/{step} */
+    LS_ROUTE_STEP_STREAM,      /* /api/v1/builds/{build}/steps/{step}/stream */
+    LS_ROUTE_STEP_LOGS,        /* /api/v1/builds/{build}/steps/{step}/logs */
+    LS_ROUTE_TOKENS,           /* /api/v1/tokens */
+    LS_ROUTE_TOKEN,            /* /api/v1/tokens/{token} */
+    LS_ROUTE_BUILD_TESTS,      /* /api/v1/builds/{build}/tests */
+    LS_ROUTE_BUILD_TOOL_USAGE, /* /api/v1/builds/{build}/tool-usage */
 } ls_route_id;
 
 typedef struct ls_route {
