@@ -19,9 +19,10 @@
  * prove ("t/a.t ..... ok", "Failed 2/4 subtests", "Files=2, Tests=5, 1
  * wallclock secs ...", "Result: FAIL") gives one run per prove (framework
  * "prove"): Tests= is the total; with -v the files' TAP lines give failed
- * and skipped, without -v the "Failed X/Y subtests" lines give failed (prove
- * prints no skips then). Test::More's "#   Failed test 'name'" diagnostics
- * name the failed tests and give their messages. */
+ * and skipped; without -v the "Failed X/Y subtests" lines give failed and
+ * "(less N skipped subtests: ...)" the skips of failed files, but the skips
+ * and TODOs of passing files are not printed, so the run is marked partial. Test::More's "# Failed
+ * test 'name'" diagnostics name the failed tests and give their messages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ typedef struct tap_state {
     int64_t n_ms;
     /* prove */
     bool prove_tap;
-    uint64_t prove_failed, prove_tests;
+    uint64_t prove_failed, prove_tests, prove_skipped;
     int64_t prove_ms;
     bool prove_totals;
     /* names of "# Subtest:" by depth, for node's nested names */
@@ -93,7 +94,7 @@ static void clear_counts(tap_state *st)
     st->n_pass = st->n_fail = st->n_cancelled = st->n_skipped = st->n_todo = 0;
     st->n_ms = -1;
     st->prove_tap = st->prove_totals = false;
-    st->prove_failed = st->prove_tests = 0;
+    st->prove_failed = st->prove_tests = st->prove_skipped = 0;
     st->prove_ms = -1;
     memset(st->names, 0, sizeof(st->names));
 }
@@ -120,7 +121,9 @@ static void finish(tap_state *st, const tr_sink *sink)
         snprintf(st->run.framework, sizeof(st->run.framework), "prove");
         uint64_t total = st->prove_tests;
         uint64_t failed = st->prove_tap ? st->fail : st->prove_failed;
-        uint64_t skipped = st->prove_tap ? st->skip : 0;
+        uint64_t skipped = st->prove_tap ? st->skip : st->prove_skipped;
+        /* without -v prove shows the skips of failed files only */
+        st->run.partial = !st->prove_tap;
         if (failed > total)
             failed = total;
         if (skipped > total - failed)
@@ -330,6 +333,14 @@ static void tap_line(void *state, const tr_sink *sink, const char *s, size_t len
         uint64_t v;
         if (tr_starts(s, len, "Failed ") && tr_read_u64(&p, end, &v) && p < end && *p == '/') {
             st->prove_failed += v;
+            return;
+        }
+        size_t ind0 = tr_indent(s, len);
+        if (tr_starts(s + ind0, len - ind0, "(less ")) {
+            /* "\t(less 1 skipped subtest: 0 okay)" under a failed file */
+            p = s + ind0 + 6;
+            if (tr_read_u64(&p, end, &v) && tr_starts(p, (size_t)(end - p), " skipped subtest"))
+                st->prove_skipped += v;
             return;
         }
         if (tr_starts(s, len, "Files=")) {
