@@ -91,6 +91,12 @@ static void server_flags(ls_server_config *c, ls_flag *f)
         {"tls-cert", 0, LS_FLAG_STRING, &c->tls_cert, NULL,
          "serve HTTPS with this PEM certificate (chain) file; needs --tls-key"},
         {"tls-key", 0, LS_FLAG_STRING, &c->tls_key, NULL, "PEM private key file of --tls-cert"},
+        {"search-max-query", 0, LS_FLAG_SIZE, &c->search_max_query, "1KiB",
+         "longest search text (?q=) of GET .../search"},
+        {"search-max-matches", 0, LS_FLAG_INT, &c->search_max_matches, "100000",
+         "most match positions one search answers (?limit=; the total is always counted)"},
+        {"events-backlog", 0, LS_FLAG_INT, &c->events_backlog, "1000",
+         "build events kept for GET /api/v1/events clients that resume with Last-Event-ID"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     _Static_assert(sizeof(flags) <= MAX_FLAGS * sizeof(ls_flag), "raise MAX_FLAGS");
@@ -121,6 +127,9 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"database-pool", c->database_pool, 1, 1024},
         {"retention", c->retention_ms, 0, INT64_MAX / 4},
         {"retention-interval", c->retention_interval_ms, 100, 86400000},
+        {"search-max-query", c->search_max_query, 1, 64 * 1024},
+        {"search-max-matches", c->search_max_matches, 1, 10000000},
+        {"events-backlog", c->events_backlog, 0, 1000000},
         {"idle-timeout", c->idle_timeout_ms, 1000, 86400000},
         {"connection-memory", c->connection_memory, 16 * 1024, 64 * 1024 * 1024},
         {"error-drain", c->error_drain_bytes, 0, INT64_MAX},

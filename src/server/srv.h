@@ -56,6 +56,10 @@ typedef struct ls_server_config {
     int64_t build_token_ttl_ms;
     char *tls_cert;
     char *tls_key;
+    /* log search and the server-wide build events (search.h, server_events.h) */
+    int64_t search_max_query;
+    int64_t search_max_matches;
+    int64_t events_backlog;
 } ls_server_config;
 
 struct ls_server {
