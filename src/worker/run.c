@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -592,7 +593,7 @@ static char *plugin_context_json(run_ctx *c, const char *nonce)
         json_array_append_new(steps, json_pack("{s:i, s:s}", "id", (int)(p->n_steps + i + 1),
                                                "name", p->services[i].name));
     json_t *server = json_pack("{s:s}", "url", c->f.server);
-    const char *token = c->f.token;
+    const char *token = c->upload_token ? c->upload_token : c->f.token;
     if (token)
         json_object_set_new(server, "token", json_string(token));
     char build_id[32];
@@ -640,6 +641,23 @@ static int make_job_temp_dir(run_ctx *c)
         return -errno;
     c->job_temp_dir = ls_xstrdup(templ);
     return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The plugins' temp directory holds transient files only (plugin.h): it goes
+ * with the build, like the spool. */
+static void remove_job_temp_dir(run_ctx *c)
+{
+    if (c->job_temp_dir)
+        nftw(c->job_temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(c->job_temp_dir);
+    c->job_temp_dir = NULL;
 }
 
 /* Opens the plugins log and starts the plugin host beside the build. A host
@@ -752,8 +770,7 @@ static void finish_plugins(run_ctx *c)
     else
         snprintf(body, sizeof(body), "{\"status\":\"%s\"}", status);
     ls_upload_stream_close(c->plugins_up, body);
-    if (c->job_temp_dir)
-        rmdir(c->job_temp_dir); /* kept when a plugin left files there (e.g. resave's copies) */
+    remove_job_temp_dir(c);
 }
 
 /* "--plugin a --plugin b,c" -> "a,b,c": ls_flags keeps only the last value
@@ -976,7 +993,7 @@ static void ctx_free(run_ctx *c)
     ls_plugin_driver_free(c->plugins); /* only when a signal cut the build short */
     ls_uploader_free(c->uploader);
     free(c->plugins_json);
-    free(c->job_temp_dir);
+    remove_job_temp_dir(c);
     for (size_t i = 0; i < c->n_services; i++)
         ls_proc_free(c->services[i].proc);
     free(c->services);

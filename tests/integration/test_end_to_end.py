@@ -75,7 +75,7 @@ class EndToEnd(lstest.TestCase):
         b = lstest.get_json("%s/api/v1/builds/%d" % (srv.url, w.build_id))
         self.assertEqual(b["status"], "success")
         self.assertIsNotNone(b["finished_ms"])
-        self.assertEqual(len(b["steps"]), 1)
+        self.assertEqual([s["kind"] for s in b["steps"]], ["step", "plugins"])
         st = b["steps"][0]
         self.assertEqual((st["number"], st["name"], st["kind"], st["status"], st["exit_code"]),
                          (1, "logs", "step", "success", 0))
@@ -92,7 +92,7 @@ class EndToEnd(lstest.TestCase):
             "    commands: [echo fine]\n"
             "  - name: broken\n"
             "    commands: ['echo before >&2; sleep 0.5', 'exit 3', 'echo never']\n")
-        w = self.run_worker(p, srv.url)
+        w = self.run_worker(p, srv.url, ["--no-plugins"])
         self.assertEqual(w.wait(), 1, w.proc.describe())
         b = lstest.wait_build_final(srv.url, w.build_id)
         self.assertEqual(b["status"], "failure")
@@ -114,7 +114,7 @@ class EndToEnd(lstest.TestCase):
 
     def test_logs_prints_a_finished_build(self):
         srv = self.start_server()
-        w = self.run_worker(HELLO, srv.url)
+        w = self.run_worker(HELLO, srv.url, ["--no-plugins"])
         self.assertEqual(w.wait(), 0, w.proc.describe())
 
         whole = self.start(["logs", "--server", srv.url, str(w.build_id)])

@@ -147,9 +147,13 @@ class PluginsE2E(lstest.TestCase):
         srv = self.start_server()
         echo_dir = self.build_plugin("echo", ECHO_PLUGIN)
         secret = "hunter2-very-secret"
+        copies = os.path.join(self.tmp, "copies")
         p = self.write_pipeline("""
 name: plugins-e2e
 environment: {SHOWN: plain-value, LEAKY: "x-%s-x"}
+plugins:
+  settings:
+    resave: {dir: %s}
 steps:
   - name: build
     secrets: [DEPLOY_KEY]
@@ -163,7 +167,7 @@ steps:
 services:
   - name: db
     commands: ["echo db up", "sleep 600"]
-""" % (secret, self.wait_for_go()))
+""" % (secret, copies, self.wait_for_go()))
         w = self.run_worker(p, srv.url, ["--plugin-dir", echo_dir],
                             env={"DEPLOY_KEY": secret})
         b = lstest.get_json("%s/api/v1/builds/%d" % (srv.url, w.build_id))
@@ -193,15 +197,14 @@ services:
         self.assertIn("after the wait\n", build_copy)
         with open(saved["db"]) as f:
             self.assertIn("db up\n", f.read())
+        self.assertEqual(saved["build"], os.path.join(copies, "1-build.log"))
         # the secret reached neither the host's files nor its output
-        temp_dir = os.path.dirname(os.path.dirname(saved["build"]))
-        for root, _, files in os.walk(temp_dir):
-            for name in files:
-                with open(os.path.join(root, name), "rb") as f:
-                    self.assertNotIn(secret.encode(), f.read(), name)
+        self.assertEqual(sorted(os.listdir(copies)), ["1-build.log", "2-test.log", "3-db.log"])
+        for name in os.listdir(copies):
+            with open(os.path.join(copies, name), "rb") as f:
+                self.assertNotIn(secret.encode(), f.read(), name)
         self.assertNotIn(secret, text)
         self.assertNotIn(secret, w.proc.err.text())
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
     # ---- a host that dies ----
 
@@ -264,6 +267,18 @@ steps:
         self.assertEqual(b["steps"][0]["lines"], 5)
         pl = self.wait_step_final(srv, w.build_id, 3)
         self.assertEqual((pl["status"], pl["exit_code"]), ("failure", 137))
+
+    def test_temp_dir_goes_with_the_build(self):
+        srv = self.start_server()
+        p = self.write_pipeline("steps: [{name: only, commands: [echo hi]}]\n")
+        w = self.run_worker(p, srv.url, env={"TMPDIR": self.tmp})
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        self.wait_step_final(srv, w.build_id, 2)
+        text = self.logs(srv, w.build_id, 2)
+        path = re.search(r"^\[resave\] step only: 2 lines saved to (\S+)$", text, re.M).group(1)
+        self.assertTrue(path.startswith(os.path.join(self.tmp, "logstream-job-%d-" % w.build_id)))
+        self.assertFalse(os.path.exists(os.path.dirname(os.path.dirname(path))))
 
     # ---- switching plugins off and on ----
 
