@@ -259,6 +259,18 @@ static enum MHD_Result start_request(ls_req *r, const char *url)
     return MHD_YES;
 }
 
+/* Percent-decodes a URL path or query value as MHD does, except one holding
+ * %00: decoding it would cut the C string there, and the request would
+ * silently address a shorter path (/api/v1/builds/1%00/x as build 1). Left
+ * encoded, it fails to parse as the path or value it claims to be: 4xx. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return strlen(s);
+    return MHD_http_unescape(s);
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -349,7 +361,7 @@ int ls_http_start(ls_server *srv, const char *host, uint16_t port, ls_http **ret
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((c->idle_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         /* without TLS the next option ends the list */
         srv->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key_pem, MHD_OPTION_END);

@@ -95,6 +95,14 @@ static enum MHD_Result store_error(ls_req *r, int rc, const char *what)
             snprintf(msg, sizeof(msg), "there is no build %lld", (long long)r->route.build);
         return ls_req_respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
     }
+    if (rc == -ENOSPC) {
+        snprintf(msg, sizeof(msg),
+                 "the server is out of storage space (disk full or --max-disk reached) while %s: "
+                 "retry later",
+                 what);
+        return ls_req_respond_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "insufficient_storage", msg,
+                                    NULL);
+    }
     snprintf(msg, sizeof(msg), "storage failed while %s: %s (see the server log)", what,
              ls_store_last_error());
     return ls_req_respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_error", msg, NULL);
