@@ -58,7 +58,7 @@ static int parse_id_segment(const char *seg, size_t len, uint64_t min, uint64_t 
 }
 
 /* Parses what follows "/api/v1/builds/":
- * {build}[/events|/tests|/tool-usage|/steps/{step}[/stream|/logs]]. */
+ * {build}[/events|/tests|/tool-usage|/steps/{step}[/stream|/logs|/search]]. */
 static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
 {
     const char *seg;
@@ -105,6 +105,8 @@ static int parse_build_tail(const char *p, ls_route *r, const char **ret_error)
         r->id = LS_ROUTE_STEP_STREAM;
     else if (seg_is(seg, len, "logs"))
         r->id = LS_ROUTE_STEP_LOGS;
+    else if (seg_is(seg, len, "search"))
+        r->id = LS_ROUTE_STEP_SEARCH;
     else
         return -ENOENT;
     return 0;
@@ -130,6 +132,9 @@ int ls_route_parse(const char *path, ls_route *ret_route, const char **ret_error
         ret = 0;
     } else if (strncmp(path, builds_prefix, sizeof(builds_prefix) - 1) == 0) {
         ret = parse_build_tail(path + sizeof(builds_prefix) - 1, &r, &error);
+    } else if (strcmp(path, "/api/v1/events") == 0) {
+        r.id = LS_ROUTE_EVENTS;
+        ret = 0;
     } else if (strcmp(path, "/api/v1/tokens") == 0) {
         r.id = LS_ROUTE_TOKENS;
         ret = 0;

@@ -34,6 +34,8 @@ typedef enum {
     LS_ROUTE_TOKEN,            /* /api/v1/tokens/{token} */
     LS_ROUTE_BUILD_TESTS,      /* /api/v1/builds/{build}/tests */
     LS_ROUTE_BUILD_TOOL_USAGE, /* /api/v1/builds/{build}/tool-usage */
+    LS_ROUTE_STEP_SEARCH,      /* /api/v1/builds/{build}/steps/{step}/search */
+    LS_ROUTE_EVENTS,           /* /api/v1/events */
 } ls_route_id;
 
 typedef struct ls_route {
