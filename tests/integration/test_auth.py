@@ -316,8 +316,8 @@ class ServerOptionsTest(lstest.TestCase):
         os.makedirs(data)
         first = self.start(["server", "--listen", "127.0.0.1:0", "--data", data], name="server")
         self.assertTrue(first.out.wait_for("listening on http://", lstest.START_TIMEOUT))
-        got = first.err.wait_for(r"admin token \(shown once, stored hashed in .*logstream\.db\): "
-                                 r"lst_", 10)
+        got = first.err.wait_for(r"admin token \(shown once, stored hashed in "
+                                 r"(.*logstream\.db|the PostgreSQL database)\): lst_", 10)
         self.assertIsNotNone(got, first.describe())
         admin = re.search(r"(lst_[A-Za-z0-9_-]{43})$", got[1]).group(1)
         port = int(re.search(r":(\d+)$", first.out.lines[0][1]).group(1))
@@ -333,6 +333,10 @@ class ServerOptionsTest(lstest.TestCase):
         for name in os.listdir(data):
             with open(os.path.join(data, name), "rb") as f:
                 blobs += f.read()
+        db_url = lstest.database_url(data)
+        if db_url:  # on PostgreSQL the hashes are in its tokens table
+            blobs += bytes.fromhex(lstest._psql(
+                db_url, "SELECT string_agg(encode(hash, 'hex'), '') FROM tokens"))
         for tok in (admin, read):
             self.assertNotIn(tok.encode(), blobs)
             self.assertNotIn(tok[4:].encode(), blobs)
