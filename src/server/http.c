@@ -115,7 +115,17 @@ enum MHD_Result ls_req_respond_error(ls_req *r, unsigned status, const char *cod
                                      const char *message, json_t *extra)
 {
     json_t *obj = json_object();
-    json_object_set_new(obj, "error", json_string(message));
+    json_t *text = json_string(message);
+    if (!text) {
+        /* not UTF-8 (it quotes a hostile path): show those bytes as '?' */
+        char *copy = ls_xstrdup(message ? message : "");
+        for (char *p = copy; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        text = json_string(copy);
+        free(copy);
+    }
+    json_object_set_new(obj, "error", text);
     json_object_set_new(obj, "code", json_string(code));
     if (extra) {
         json_object_update(obj, extra);
