@@ -369,7 +369,7 @@ void ls_search_render_line(const char *text, size_t len, ls_search_scratch *s, l
 
 static inline unsigned char lower_ascii(unsigned char c)
 {
-    return (unsigned char)(c - 'A' < 26u ? c + 32 : c);
+    return (unsigned char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
 }
 
 /* Case-insensitive find of an ASCII needle (already lower case) in bytes. */
