@@ -222,6 +222,11 @@ def _psql(url, sql):
     return r.stdout.strip()
 
 
+def using_postgres():
+    """True when the servers' store is PostgreSQL (LOGSTREAM_TEST_DATABASE)."""
+    return bool(os.environ.get("LOGSTREAM_TEST_DATABASE"))
+
+
 def database_url(data_dir):
     """The PostgreSQL URL of data_dir's database, or None (SQLite in data_dir)."""
     base = _pg_base_url()
