@@ -127,7 +127,19 @@ class TestResultsEndToEnd(lstest.TestCase):
             # TestTop (failed through its subtest), TestTop/good, TestTop/bad, TestFine
             want.append((len(steps), "go", 2, 2, 0, False))
             expect_names[len(steps)] = "TestTop/bad"
-        lines = ["steps:"]
+        # a JUnit XML file written by the last step, read by the plugin at finalize
+        junit_dir = os.path.join(self.tmp, "reports")
+        xml = ('<testsuites time="1.5"><testsuite name="s">'
+               '<testcase classname="pkg.T" name="a"/>'
+               '<testcase classname="pkg.T" name="b"><failure message="b broke">trace</failure>'
+               '</testcase><testcase classname="pkg.T" name="c"><skipped/></testcase>'
+               '</testsuite></testsuites>')
+        steps.append(("junit", "mkdir -p %s && printf '%%s' '%s' > %s/TEST-pkg.xml"
+                      % (junit_dir, xml, junit_dir)))
+        want.append((len(steps), "junit", 1, 1, 1, False))
+        expect_names[len(steps)] = "pkg.T.b"
+        lines = ["plugins:", "  settings:", "    test-results:",
+                 "      junit: %s" % json.dumps(junit_dir + "/*.xml"), "steps:"]
         for name, cmd in steps:
             lines += ["  - name: %s" % json.dumps(name), "    commands: [%s]" % json.dumps(cmd),
                       "    ruleset: {continue: true}"]
@@ -147,6 +159,9 @@ class TestResultsEndToEnd(lstest.TestCase):
             self.assertIn(expect_names[r["step"]], names, r)
             self.assertTrue(all(isinstance(f["message"], str) for f in r["failures"]))
         unit = [r for r in runs if r["framework"] == "unittest"][0]
+        junit = [r for r in runs if r["framework"] == "junit"][0]
+        self.assertEqual(junit["duration_ms"], 1500)
+        self.assertEqual(junit["failures"], [{"name": "pkg.T.b", "message": "b broke\ntrace"}])
         msg = [f for f in unit["failures"] if f["name"].startswith("test_bad")][0]["message"]
         self.assertIn("cart total\nis wrong", msg)  # a multi-line message kept whole
         self.assertEqual(got["failed"], sum(r[3] for r in want))
