@@ -65,6 +65,10 @@ static void count_word(void *ud, uint64_t n, const char *w, size_t wlen)
  * by " (0:00:00)"): the counts and the duration. */
 static bool summary(const char *s, size_t len, counts *c, int64_t *ret_ms)
 {
+    /* cheap rejection first: this is tried on every line */
+    if (len < 10 || !((s[0] >= '0' && s[0] <= '9') || s[0] == 'n') ||
+        !(s[len - 1] == 's' || s[len - 1] == ')'))
+        return false;
     const char *in = NULL;
     for (const char *p = s; (p = tr_find(p, len - (size_t)(p - s), " in ")); p++)
         in = p;

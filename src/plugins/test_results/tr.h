@@ -81,8 +81,17 @@ void tr_run_json(const tr_run *r, int step, ls_buf *out);
 
 /* ---- small text helpers for the parsers (len-bounded, no NUL needed) ---- */
 
-/* true when s[0..len) starts with prefix. */
-bool tr_starts(const char *s, size_t len, const char *prefix);
+/* true when s[0..len) starts with prefix (inline: called for every line by
+ * every parser, and most lines differ at the first byte). */
+static inline bool tr_starts(const char *s, size_t len, const char *prefix)
+{
+    if (!prefix[0])
+        return true;
+    if (len == 0 || s[0] != prefix[0])
+        return false;
+    size_t n = __builtin_strlen(prefix);
+    return len >= n && __builtin_memcmp(s, prefix, n) == 0;
+}
 /* true when s[0..len) ends with suffix. */
 bool tr_ends(const char *s, size_t len, const char *suffix);
 /* The first occurrence of needle in s[0..len), or NULL. */

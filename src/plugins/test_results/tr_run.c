@@ -185,12 +185,6 @@ void tr_run_json(const tr_run *r, int step, ls_buf *out)
 
 /* ---- text helpers ---- */
 
-bool tr_starts(const char *s, size_t len, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return len >= n && memcmp(s, prefix, n) == 0;
-}
-
 bool tr_ends(const char *s, size_t len, const char *suffix)
 {
     size_t n = strlen(suffix);
