@@ -222,8 +222,12 @@ typedef struct cells {
     size_t len, col;
 } cells;
 
-static void cells_put(cells *c, uint32_t cp)
+static inline void cells_put(cells *c, uint32_t cp)
 {
+    if (c->col < c->len) {
+        c->s->cells[c->col++] = cp; /* overwriting (after \r) */
+        return;
+    }
     if (c->col >= c->s->cap) {
         size_t cap = c->s->cap ? c->s->cap * 2 : 256;
         while (cap <= c->col)
@@ -333,6 +337,9 @@ static size_t render_cells(const char *text, size_t len, ls_search_scratch *s)
         } else if (b == '\b') {
             cells_move(&c, (int64_t)c.col - 1);
             i++;
+        } else if (b < 0x80) {
+            cells_put(&c, b);
+            i++;
         } else {
             uint32_t cp;
             i += next_char(t + i, len - i, &cp);
@@ -344,25 +351,53 @@ static size_t render_cells(const char *text, size_t len, ls_search_scratch *s)
 
 static bool has_controls(const char *text, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b = (unsigned char)text[i];
-        if (b == 0x1b || b == '\r' || b == '\b')
-            return true;
+    return memchr(text, 0x1b, len) || memchr(text, '\r', len) || memchr(text, '\b', len);
+}
+
+/* Appends the UTF-8 of cells[0..n), each mapped through fold when folding. */
+static void put_cells(ls_buf *out, const uint32_t *cps, size_t n, bool folding)
+{
+    char *w = ls_buf_reserve(out, 4 * n + 1);
+    char *start = w;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t cp = folding ? fold(cps[i]) : cps[i];
+        if (cp < 0x80) {
+            *w++ = (char)cp;
+        } else if (cp < 0x800) {
+            *w++ = (char)(0xC0 | (cp >> 6));
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *w++ = (char)(0xE0 | (cp >> 12));
+            *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *w++ = (char)(0xF0 | (cp >> 18));
+            *w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        }
     }
-    return false;
+    out->len += (size_t)(w - start);
+    out->data[out->len] = '\0';
+}
+
+/* Decodes text into s->cells (no rendering); returns the number of cells. */
+static size_t decode_cells(const char *text, size_t len, ls_search_scratch *s)
+{
+    if (s->cap < len) {
+        s->cells = ls_xreallocarray(s->cells, len, sizeof(uint32_t));
+        s->cap = len;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len;)
+        i += next_char((const unsigned char *)text + i, len - i, &s->cells[n++]);
+    return n;
 }
 
 void ls_search_render_line(const char *text, size_t len, ls_search_scratch *s, ls_buf *out)
 {
-    if (!has_controls(text, len)) {
-        uint32_t cp;
-        for (size_t i = 0; i < len;)
-            i += next_char((const unsigned char *)text + i, len - i, &cp), put_utf8(out, cp);
-        return;
-    }
-    size_t n = render_cells(text, len, s);
-    for (size_t i = 0; i < n; i++)
-        put_utf8(out, s->cells[i]);
+    size_t n = has_controls(text, len) ? render_cells(text, len, s) : decode_cells(text, len, s);
+    put_cells(out, s->cells, n, false);
 }
 
 /* ---- matching --------------------------------------------------------- */
@@ -372,18 +407,49 @@ static inline unsigned char lower_ascii(unsigned char c)
     return (unsigned char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
 }
 
-/* Case-insensitive find of an ASCII needle (already lower case) in bytes. */
+/* Case-insensitive find of an ASCII needle (already lower case) in bytes:
+ * memchr finds the candidates for its first byte, in either case. */
 static bool ascii_find(const unsigned char *h, size_t hl, const unsigned char *nd, size_t nl)
 {
     if (nl > hl)
         return false;
-    unsigned char first = nd[0];
-    size_t last = hl - nl;
-    for (size_t i = 0; i <= last; i++) {
-        if (lower_ascii(h[i]) != first)
-            continue;
+    unsigned char lo = nd[0];
+    unsigned char up = (unsigned)(lo - 'a') < 26u ? (unsigned char)(lo - 32) : lo;
+    const unsigned char *end = h + (hl - nl) + 1; /* candidates start before end */
+    const unsigned char *p_lo = h, *p_up = up == lo ? NULL : h;
+    for (;;) {
+        if (p_lo && p_lo < end && *p_lo != lo)
+            p_lo = memchr(p_lo, lo, (size_t)(end - p_lo));
+        if (p_up && p_up < end && *p_up != up)
+            p_up = memchr(p_up, up, (size_t)(end - p_up));
+        if (p_lo && p_lo >= end)
+            p_lo = NULL;
+        if (p_up && p_up >= end)
+            p_up = NULL;
+        const unsigned char *p = !p_lo ? p_up : !p_up ? p_lo : p_lo < p_up ? p_lo : p_up;
+        if (!p)
+            return false;
         size_t k = 1;
-        while (k < nl && lower_ascii(h[i + k]) == nd[k])
+        while (k < nl && lower_ascii(p[k]) == nd[k])
+            k++;
+        if (k == nl)
+            return true;
+        if (p == p_lo)
+            p_lo++;
+        else
+            p_up++;
+    }
+}
+
+/* The same over rendered cells (an ASCII needle matches only ASCII cells,
+ * and no other character folds to ASCII). */
+static bool ascii_find_cells(const uint32_t *h, size_t hl, const unsigned char *nd, size_t nl)
+{
+    if (nl > hl)
+        return false;
+    for (size_t i = 0; i + nl <= hl; i++) {
+        size_t k = 0;
+        while (k < nl && h[i + k] < 0x80 && lower_ascii((unsigned char)h[i + k]) == nd[k])
             k++;
         if (k == nl)
             return true;
@@ -398,18 +464,11 @@ bool ls_search_line_matches(const ls_search_needle *n, const char *text, size_t 
     if (!controls && n->ascii)
         return ascii_find((const unsigned char *)text, len, (const unsigned char *)n->folded,
                           n->len);
+    size_t cn = controls ? render_cells(text, len, s) : decode_cells(text, len, s);
+    if (n->ascii)
+        return ascii_find_cells(s->cells, cn, (const unsigned char *)n->folded, n->len);
     ls_buf_reset(&s->folded);
-    if (controls) {
-        size_t cn = render_cells(text, len, s);
-        for (size_t i = 0; i < cn; i++)
-            put_utf8(&s->folded, fold(s->cells[i]));
-    } else {
-        uint32_t cp;
-        for (size_t i = 0; i < len;) {
-            i += next_char((const unsigned char *)text + i, len - i, &cp);
-            put_utf8(&s->folded, fold(cp));
-        }
-    }
+    put_cells(&s->folded, s->cells, cn, true);
     return s->folded.len >= n->len && memmem(s->folded.data, s->folded.len, n->folded, n->len);
 }
 
