@@ -20,6 +20,7 @@
 #include "server/routes_tools.h"
 #include "server/routes_tokens.h"
 #include "server/search.h"
+#include "server/server_events.h"
 #include "server/ui.h"
 #include "server/waker.h"
 
@@ -53,6 +54,7 @@ static const route_entry routes[] = {
     {LS_ROUTE_TOKENS, "POST", &ls_tokens_create_handler},
     {LS_ROUTE_TOKEN, "DELETE", &ls_token_delete_handler},
     {LS_ROUTE_STEP_SEARCH, "GET", &ls_search_handler},
+    {LS_ROUTE_EVENTS, "GET", &ls_server_events_handler},
     {LS_ROUTE_BUILD_TESTS, "GET", &ls_tests_get_handler},
     {LS_ROUTE_BUILD_TESTS, "POST", &ls_tests_post_handler},
     {LS_ROUTE_BUILD_TOOL_USAGE, "GET", &ls_tool_usage_get_handler},

@@ -9,6 +9,7 @@
 #include "common/timeutil.h"
 #include "server/auth.h"
 #include "server/build_events.h"
+#include "server/server_events.h"
 #include "server/live.h"
 
 #define MAX_STEPS_PER_BUILD 1000
@@ -216,6 +217,9 @@ static enum MHD_Result builds_create(ls_req *r)
         ret = store_error(r, rc == -ENOENT ? -EIO : rc, "making the build's upload token");
         goto out;
     }
+    json_t *listed = ls_build_json(r->srv, &b, NULL, 0);
+    ls_server_events_publish(r->srv->server_events, "build", listed);
+    json_decref(listed);
     json_object_set_new(obj, "upload_token", json_string(token));
     memset(token, 0, sizeof(token));
     ret = ls_req_respond_json(r, MHD_HTTP_CREATED, obj);
@@ -332,6 +336,7 @@ static enum MHD_Result build_patch(ls_req *r)
     if (changed) {
         json_t *ev = ls_build_json(r->srv, &b, NULL, 0);
         ls_build_events_publish(r->srv->events, b.id, "build", ev, ls_status_is_final(b.status));
+        ls_server_events_publish(r->srv->server_events, "build", ev);
         json_decref(ev);
     }
     ret = ls_req_respond_json(r, MHD_HTTP_OK, obj);

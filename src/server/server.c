@@ -11,6 +11,7 @@
 #include "common/flags.h"
 #include "server/auth.h"
 #include "server/build_events.h"
+#include "server/server_events.h"
 #include "server/flusher.h"
 #include "server/http.h"
 #include "server/limits.h"
@@ -284,6 +285,7 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
     srv->live = ls_live_new(&lo);
     srv->wakers = ls_waker_set_new();
     srv->events = ls_build_events_new(srv);
+    srv->server_events = ls_server_events_new(srv);
     rc = ls_pinger_start(c->sse_ping_ms, &srv->pinger);
     if (rc == 0)
         rc = ls_flusher_start(srv, &srv->flusher);
@@ -378,6 +380,7 @@ void ls_server_free(ls_server *s)
     ls_flusher_stop(s->flusher);
     ls_pinger_stop(s->pinger);
     ls_build_events_free(s->events);
+    ls_server_events_free(s->server_events);
     ls_live_free(s->live);
     ls_waker_set_free(s->wakers);
     ls_store_free(s->store);

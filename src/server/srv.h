@@ -16,6 +16,7 @@ struct ls_flusher;
 struct ls_http;
 struct ls_pinger;
 struct ls_build_events;
+struct ls_server_events;
 struct ls_waker_set;
 struct ls_limits;
 
@@ -72,6 +73,7 @@ struct ls_server {
     struct ls_http *http;
     struct ls_pinger *pinger;
     struct ls_build_events *events;
+    struct ls_server_events *server_events; /* GET /api/v1/events */
     struct ls_limits *limits;
     struct ls_waker_set *wakers;
     ls_metrics metrics;
