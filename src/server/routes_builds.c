@@ -22,6 +22,7 @@ static json_t *time_or_null(int64_t ms)
 json_t *ls_step_json(ls_server *srv, const ls_step_info *st)
 {
     uint64_t lines = st->line_count, bytes = st->byte_count;
+    uint64_t drop_first = st->drop_first, drop_last = st->drop_last, drop_bytes = st->drop_bytes;
     ls_live_step *ls = ls_live_find(srv->live, st->build_id, st->number);
     if (ls) {
         ls_live_state s;
@@ -30,6 +31,11 @@ json_t *ls_step_json(ls_server *srv, const ls_step_info *st)
         if (s.durable_seq > lines) {
             lines = s.durable_seq;
             bytes = s.durable_bytes;
+        }
+        if (s.drop_last > drop_last) {
+            drop_first = s.drop_first;
+            drop_last = s.drop_last;
+            drop_bytes = s.drop_bytes;
         }
     }
     json_t *o = json_object();
@@ -46,7 +52,14 @@ json_t *ls_step_json(ls_server *srv, const ls_step_info *st)
     json_object_set_new(o, "finished_ms", time_or_null(st->finished_ms));
     json_object_set_new(o, "lines", json_integer((json_int_t)lines));
     json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-    json_object_set_new(o, "truncated", json_boolean(st->truncated));
+    json_object_set_new(o, "truncated", json_boolean(st->truncated || drop_last));
+    /* the dropped middle (server/limits.h): readers see one marker line at
+     * seq first, then seq last + 1 */
+    json_object_set_new(o, "dropped",
+                        drop_last
+                            ? json_pack("{s:I, s:I, s:I}", "first", (json_int_t)drop_first, "last",
+                                        (json_int_t)drop_last, "bytes", (json_int_t)drop_bytes)
+                            : json_null());
     return o;
 }
 
