@@ -117,6 +117,15 @@ static const char *const sql_texts[PG_COUNT] = {
     [PG_TEST_RUNS_OF_BUILD] = "SELECT id, step, framework, passed, failed, skipped, duration_ms, "
                               "partial, failures, created_ms FROM test_runs "
                               "WHERE build_id = $1::bigint ORDER BY id",
+    [PG_TOOL_EVENT_INSERT] =
+        "INSERT INTO tool_events(build_id, step, seq, line, tool, action, target, details, "
+        "dry_run, outcome, source, created_ms) VALUES($1::bigint, $2::bigint, $3::bigint, "
+        "$4::bigint, $5::text, $6::text, $7::text, $8::text, $9::bigint, $10::text, $11::text, "
+        "$12::bigint) ON CONFLICT (build_id, seq) DO NOTHING RETURNING id",
+    [PG_TOOL_EVENTS_OF_BUILD] =
+        "SELECT id, step, seq, line, tool, action, target, details, dry_run, outcome, source, "
+        "created_ms FROM tool_events WHERE build_id = $1::bigint AND id > $2::bigint "
+        "ORDER BY id LIMIT $3::bigint",
 };
 
 static ls_store_pg *from_store(ls_store *st)
@@ -502,6 +511,8 @@ static const ls_store_ops pg_ops = {
     .list_finished_before = ls_store_pg_list_finished_before,
     .add_test_run = ls_store_pg_add_test_run,
     .list_test_runs = ls_store_pg_list_test_runs,
+    .add_tool_events = ls_store_pg_add_tool_events,
+    .list_tool_events = ls_store_pg_list_tool_events,
 };
 
 static int init_scratch(ls_pg_scratch *x, int level, size_t max_raw)

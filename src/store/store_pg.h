@@ -45,6 +45,8 @@ enum {
     PG_FINISHED_BEFORE,
     PG_TEST_RUN_INSERT,
     PG_TEST_RUNS_OF_BUILD,
+    PG_TOOL_EVENT_INSERT,
+    PG_TOOL_EVENTS_OF_BUILD,
     PG_COUNT
 };
 
@@ -103,5 +105,11 @@ int ls_store_pg_list_test_runs(ls_store *st, int64_t build_id, ls_test_run **ret
  * transaction, serialised against other processes by an advisory lock.
  * -EPROTONOSUPPORT when the database's schema is newer. */
 int ls_pg_migrate(ls_pg_conn *c);
+
+/* Tool-usage events (store_pg_tools.c), the ops behind store_tools.h. */
+int ls_store_pg_add_tool_events(ls_store *st, const ls_tool_event *events, size_t n,
+                                bool *ret_added);
+int ls_store_pg_list_tool_events(ls_store *st, int64_t build_id, int64_t after_id, size_t limit,
+                                 ls_tool_event **ret_events, size_t *ret_n);
 
 #endif

@@ -209,7 +209,7 @@ static uint64_t disk_full_limit(const fixture *f)
 }
 
 #define SCHEMA_VERSION_SQL "SELECT version FROM schema_version"
-#define EXPECTED_SCHEMA_VERSION 4
+#define EXPECTED_SCHEMA_VERSION 5
 #define SET_NEWER_SCHEMA_SQL "UPDATE schema_version SET version = 99"
 #define CORRUPT_FIRST_CHUNK_SQL                                                                    \
     "UPDATE chunks SET data = '\\x0201020304'::bytea WHERE first_seq = 1"
