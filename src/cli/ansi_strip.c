@@ -39,12 +39,16 @@ static int step(int state, unsigned char c, int *emit)
             return S_ESC;
         break;
     case S_CSI:
+        if (c == ESC)
+            return S_ESC; /* a new sequence cancels the broken one */
         if (c >= 0x40 && c <= 0x7e)
             return S_TEXT;
         if (c >= 0x20 && c <= 0x3f)
             return S_CSI;
         break;
     case S_ESC_INTER:
+        if (c == ESC)
+            return S_ESC;
         if (c >= 0x20 && c <= 0x2f)
             return S_ESC_INTER;
         if (c >= 0x30 && c <= 0x7e)

@@ -65,6 +65,15 @@ static void test_newline_ends_a_broken_sequence(void **state)
     check_all_splits("\x1b[12\nok", "\nok");
 }
 
+/* Found by fuzz/fuzz_ansi_strip.c: an ESC inside a CSI or an ESC-intermediate
+ * sequence was kept as text, so a sequence reached the terminal. */
+static void test_escape_inside_a_sequence_starts_a_new_one(void **state)
+{
+    check_all_splits("a\x1b[3\x1b[0mb", "ab");
+    check_all_splits("x\x1b(\x1b[1my", "xy");
+    check_all_splits("\x1b\x1b\x1b$\x1b\x1b" "1\x1b\x1b", "");
+}
+
 static void test_reset_between_lines(void **state)
 {
     ls_ansi_strip st = LS_ANSI_STRIP_INIT;
@@ -84,6 +93,7 @@ int main(void)
         cmocka_unit_test(test_osc_and_string_sequences_removed),
         cmocka_unit_test(test_short_escapes_removed),
         cmocka_unit_test(test_newline_ends_a_broken_sequence),
+        cmocka_unit_test(test_escape_inside_a_sequence_starts_a_new_one),
         cmocka_unit_test(test_reset_between_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
