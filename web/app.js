@@ -5,9 +5,55 @@
 import { BuildsPage } from './buildspage.js';
 import { BuildPage } from './buildpage.js';
 import { h, clear } from './dom.js';
+import { initToken, onRefused, setToken, getToken } from './auth.js';
+
+initToken(); // before anything talks to the API: it strips the token from the URL
 
 const main = document.getElementById('app');
 let page = null;
+let authBox = null;
+
+// A 401/403 from the API: say why, and offer a field to paste a token.
+function showAuthBox(info) {
+  if (authBox) return;
+  let why;
+  if (info.status === 403) why = 'The token this browser has may not read builds (it is a worker or upload token). Paste a read token.';
+  else if (getToken()) why = 'The token this browser has is unknown, revoked or expired. Paste a new read token.';
+  else why = 'This server shows builds only to holders of a read token. Ask its admin for one (logstream demo prints a link that carries one) and paste it here.';
+  const input = h('input', { id: 'auth-token', class: 'auth-input', type: 'password', autocomplete: 'off', spellcheck: 'false', placeholder: 'lst_…', required: true });
+  const form = h(
+    'form',
+    {
+      class: 'auth-form',
+      onsubmit: (e) => {
+        e.preventDefault();
+        if (!input.value.trim()) return;
+        setToken(input.value);
+        authBox.remove();
+        authBox = null;
+        if (page) page.destroy();
+        page = null;
+        show();
+      },
+    },
+    h('label', { for: 'auth-token' }, 'Read token'),
+    input,
+    h('button', { type: 'submit', class: 'btn' }, 'Use token'),
+  );
+  authBox = h(
+    'section',
+    { class: 'auth-box', role: 'alert', 'aria-labelledby': 'auth-title' },
+    h('h2', { id: 'auth-title' }, info.status === 403 ? 'This token may not read builds' : 'A token is needed'),
+    h('p', null, why),
+    info.message ? h('p', { class: 'auth-server' }, `The server said: ${info.message}`) : null,
+    form,
+    h('p', { class: 'auth-note' }, 'The token is kept in this browser (session and local storage) and sent only to this server.'),
+  );
+  main.before(authBox);
+  input.focus();
+}
+
+onRefused(showAuthBox);
 
 function route() {
   const path = location.pathname;

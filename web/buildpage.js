@@ -7,6 +7,7 @@ import { h, clear, statusBadge, formatDateTime, elapsed } from './dom.js';
 import { formatDuration } from './groups.js';
 import { errorText } from './logstore.js';
 import { LogView } from './logview.js';
+import { apiFetch, withToken } from './auth.js';
 
 const FINAL = new Set(['success', 'failure', 'canceled']);
 
@@ -33,7 +34,7 @@ export class BuildPage {
     this.testsBox = h('section', { class: 'tests', 'aria-label': 'Test results', hidden: true });
     this.logBox = h('div', { class: 'log-box' });
     this.root.append(this.header, h('div', { class: 'build-body' }, h('div', { class: 'side' }, this.stepsNav, this.testsBox), this.logBox));
-    const resp = await fetch(this.apiUrl).catch((e) => ({ ok: false, statusText: e.message, json: async () => ({}) }));
+    const resp = await apiFetch(this.apiUrl).catch((e) => ({ ok: false, statusText: e.message, json: async () => ({}) }));
     if (!resp.ok) {
       this.header.append(h('h1', null, `Build ${this.buildId}`), h('p', { class: 'page-status', role: 'alert' }, await errorText(resp)));
       return;
@@ -49,7 +50,7 @@ export class BuildPage {
   // Build events: `build` (whole build, with steps on connect), `step` (one
   // step), `end` (the build is final).
   follow() {
-    const es = new EventSource(`${this.apiUrl}/events`);
+    const es = new EventSource(withToken(`${this.apiUrl}/events`));
     this.source = es;
     es.addEventListener('build', (ev) => this.setBuild(JSON.parse(ev.data)));
     es.addEventListener('step', (ev) => this.setStep(JSON.parse(ev.data)));
@@ -184,7 +185,7 @@ export class BuildPage {
   async loadTests() {
     let resp;
     try {
-      resp = await fetch(`${this.apiUrl}/tests`);
+      resp = await apiFetch(`${this.apiUrl}/tests`);
     } catch (e) {
       return;
     }
@@ -201,7 +202,7 @@ export class BuildPage {
   async loadToolUsage() {
     let resp;
     try {
-      resp = await fetch(`${this.apiUrl}/tool-usage`);
+      resp = await apiFetch(`${this.apiUrl}/tool-usage`);
     } catch (e) {
       return;
     }

@@ -1,33 +1,35 @@
 // The builds list: newest first, status, duration, live updates.
 //
-// Live: each unfinished build in the list is followed through its build
-// events stream (GET /api/v1/builds/{id}/events), so starts and finishes show
-// at once. The API has no stream of *new* builds yet (see the report: GET
-// /api/v1/events is requested); until it does, the list re-reads its first
-// page every newBuildsCheckMs to pick up builds created meanwhile.
+// Live, without polling: the page follows GET /api/v1/events (SSE: `build`
+// with the build object on every create and status change, for the whole
+// server). It reads the list once the stream says `ready` (so nothing that
+// happens between the read and the subscription is lost), and again after a
+// `reset` (the server could not replay what a reconnecting stream missed).
+// Builds known from events win over the list read: they are at least as new.
 
 import { h, clear, statusBadge, formatDateTime, elapsed } from './dom.js';
 import { formatDuration } from './groups.js';
 import { errorText } from './logstore.js';
-
-const FINAL = new Set(['success', 'failure', 'canceled']);
-// Browsers allow six HTTP/1.1 connections per host; keep some for fetches.
-const MAX_FOLLOWED = 4;
+import { apiFetch, withToken } from './auth.js';
 
 export class BuildsPage {
   constructor(root, opts = {}) {
     this.root = root;
     this.limit = opts.limit || 50;
-    this.newBuildsCheckMs = opts.newBuildsCheckMs || 10000;
     this.builds = new Map(); // id -> build
     this.rows = new Map(); // id -> tr
-    this.sources = new Map(); // id -> EventSource
+    this.fromEvents = new Set(); // ids updated by events since the last list read began
+    this.source = null;
+    this.listed = false; // the list was read for the current stream
+    this.retryMs = 1000;
     this.timers = [];
+    this.destroyed = false;
   }
 
   async start() {
     document.title = 'Builds · logstream';
     this.status = h('p', { class: 'page-status', role: 'status' });
+    this.live = h('span', { class: 'live-state', 'aria-live': 'polite' });
     this.tbody = h('tbody');
     this.table = h(
       'table',
@@ -36,30 +38,72 @@ export class BuildsPage {
       h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Build'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Started'), h('th', { scope: 'col' }, 'Duration'))),
       this.tbody,
     );
-    this.root.append(h('h1', null, 'Builds'), this.status, this.table);
-    await this.load();
+    this.root.append(h('h1', null, 'Builds ', this.live), this.status, this.table);
+    this.connect();
     this.timers.push(setInterval(() => this.tick(), 1000));
-    this.timers.push(setInterval(() => this.load(), this.newBuildsCheckMs));
+  }
+
+  connect() {
+    if (this.destroyed) return;
+    const es = new EventSource(withToken('/api/v1/events'));
+    this.source = es;
+    this.listed = false;
+    es.addEventListener('ready', () => {
+      this.retryMs = 1000;
+      this.setLive('live');
+      if (!this.listed) this.load();
+    });
+    es.addEventListener('reset', () => {
+      this.listed = false; // the list is read again at the `ready` that follows
+    });
+    es.addEventListener('build', (ev) => {
+      const b = JSON.parse(ev.data);
+      this.fromEvents.add(b.id);
+      this.upsert(b);
+      if (this.status.textContent && this.builds.size) this.status.textContent = '';
+    });
+    es.onerror = () => {
+      if (es.readyState !== EventSource.CLOSED) {
+        this.setLive('reconnecting…'); // EventSource resumes with Last-Event-ID
+        return;
+      }
+      // refused (401/403) or not an event stream: the list read says why
+      // (a 401/403 brings up the token box); try the stream again later
+      es.close();
+      this.source = null;
+      this.setLive('');
+      if (!this.listed) this.load();
+      this.timers.push(setTimeout(() => this.connect(), this.retryMs));
+      this.retryMs = Math.min(this.retryMs * 2, 30000);
+    };
+  }
+
+  setLive(text) {
+    this.live.textContent = text ? `· ${text}` : '';
+    this.live.dataset.state = text;
   }
 
   async load() {
+    this.listed = true;
+    this.fromEvents.clear();
     let resp;
     try {
-      resp = await fetch(`/api/v1/builds?limit=${this.limit}`);
+      resp = await apiFetch(`/api/v1/builds?limit=${this.limit}`);
     } catch (e) {
+      this.listed = false;
       this.status.textContent = `Cannot reach the server: ${e.message}`;
       return;
     }
     if (!resp.ok) {
+      this.listed = false;
       this.status.textContent = await errorText(resp);
       return;
     }
     const body = await resp.json();
     const list = body.builds || [];
-    this.status.textContent = list.length ? '' : 'No builds yet. Run one with: logstream run PIPELINE.yml --server URL';
-    for (const b of list) this.upsert(b, false);
+    for (const b of list) if (!this.fromEvents.has(b.id)) this.upsert(b, false);
+    this.status.textContent = this.builds.size ? '' : 'No builds yet. Run one with: logstream run PIPELINE.yml --server URL';
     this.reorder();
-    this.followUnfinished();
   }
 
   upsert(b, reorder = true) {
@@ -96,23 +140,13 @@ export class BuildsPage {
     }
   }
 
-  followUnfinished() {
-    for (const [id, b] of this.builds) {
-      if (FINAL.has(b.status) || this.sources.has(id) || this.sources.size >= MAX_FOLLOWED) continue;
-      const es = new EventSource(`/api/v1/builds/${id}/events`);
-      es.addEventListener('build', (ev) => this.upsert(JSON.parse(ev.data)));
-      es.addEventListener('end', () => {
-        es.close();
-        this.sources.delete(id);
-        this.followUnfinished();
-      });
-      this.sources.set(id, es);
-    }
-  }
-
   destroy() {
-    for (const t of this.timers) clearInterval(t);
-    for (const es of this.sources.values()) es.close();
-    this.sources.clear();
+    this.destroyed = true;
+    for (const t of this.timers) {
+      clearInterval(t);
+      clearTimeout(t);
+    }
+    if (this.source) this.source.close();
+    this.source = null;
   }
 }

@@ -62,6 +62,10 @@ export class GroupIndex {
           }
           break;
         }
+        if (store.inGap(seq)) {
+          seq = store.gap.to + 1; // dropped lines: nothing to look at
+          continue;
+        }
         let line = store.get(seq);
         if (!line && !allowFetch) break;
         if (!line) {
@@ -135,6 +139,8 @@ export class GroupIndex {
 
   rebuild() {
     const raw = [];
+    // the dropped middle of an over-size log: rows that no longer exist
+    if (this.store.gap) raw.push([this.store.gap.from, this.store.gap.to]);
     for (const g of this.groups.values()) {
       if (!g.collapsed) continue;
       raw.push([g.seq + 1, g.last === null ? Infinity : g.last]);

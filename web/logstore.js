@@ -8,6 +8,8 @@
 // and anything before it is fetched by range; lines missing from the cache are
 // fetched again on demand.
 
+import { apiFetch, withToken } from './auth.js';
+
 export class LogStore {
   // opts: {chunkSize, maxChunks, fetchLimit}
   constructor(logsUrl, opts = {}) {
@@ -29,6 +31,36 @@ export class LogStore {
     // what the live stream delivered: first/last seq, lines, and lines that
     // were already held (a duplicate delivery; 0 when the resume is exact)
     this.live = { first: 0, last: 0, lines: 0, dups: 0, startedAfter: null };
+    // the dropped middle of an over-size log (docs/api.md, "Size limits"):
+    // seqs gap.from..gap.to no longer exist; the marker line before them
+    // (seq gap.from - 1) says what was dropped. The run only grows.
+    this.gap = null;
+    this.gapListeners = new Set();
+  }
+
+  onGap(fn) {
+    this.gapListeners.add(fn);
+    return () => this.gapListeners.delete(fn);
+  }
+
+  // Records that seqs from..to are gone (from is fixed, to only grows).
+  setGap(from, to) {
+    if (!(from >= 1) || !(to >= from)) return;
+    if (this.gap && this.gap.from === from && this.gap.to >= to) return;
+    this.gap = { from, to: this.gap && this.gap.from === from ? Math.max(to, this.gap.to) : to };
+    for (const fn of this.gapListeners) fn(this.gap);
+  }
+
+  inGap(seq) {
+    return this.gap !== null && seq >= this.gap.from && seq <= this.gap.to;
+  }
+
+  // How many seqs of from..to are in the gap.
+  gapOverlap(from, to) {
+    if (!this.gap) return 0;
+    const a = Math.max(from, this.gap.from);
+    const b = Math.min(to, this.gap.to);
+    return b >= a ? b - a + 1 : 0;
   }
 
   onChange(fn) {
@@ -48,7 +80,7 @@ export class LogStore {
 
   // Learns how many lines exist now (?tail=1). Resolves to total.
   async init() {
-    const resp = await fetch(`${this.url}?tail=1`);
+    const resp = await apiFetch(`${this.url}?tail=1`);
     if (!resp.ok) throw new Error(await errorText(resp));
     const lines = parseNdjson(await resp.text());
     if (lines.length) this.insert(lines);
@@ -76,17 +108,28 @@ export class LogStore {
     return c;
   }
 
-  // Puts lines into their slots; returns how many were new.
+  // Puts lines into their slots; returns how many were new. A marker line
+  // of a dropped middle tells where the gap is (and a newer marker, with
+  // larger counts, replaces the one held).
   insert(lines) {
     let added = 0;
-    for (const l of lines) {
+    for (let j = 0; j < lines.length; j++) {
+      const l = lines[j];
       if (!(l.seq >= 1)) continue;
       const c = this.chunk(Math.floor((l.seq - 1) / this.chunkSize));
       const i = (l.seq - 1) % this.chunkSize;
+      const drop = dropMarkerOf(l);
       if (c.lines[i] === undefined) {
         c.lines[i] = l;
         c.have++;
         added++;
+      } else if (drop && dropMarkerOf(c.lines[i]) && dropMarkerOf(c.lines[i]).lines < drop.lines) {
+        c.lines[i] = l;
+        added++;
+      }
+      if (drop) {
+        const next = lines[j + 1];
+        this.setGap(l.seq + 1, next && next.seq > l.seq + 1 ? next.seq - 1 : l.seq + drop.lines - 1);
       }
       if (l.seq > this.total) this.total = l.seq;
     }
@@ -103,7 +146,8 @@ export class LogStore {
       const c = this.chunks.get(k);
       if (c) c.used = ++this.tick;
       const kEnd = Math.min((k + 1) * this.chunkSize, last);
-      if (c && c.have >= kEnd - k * this.chunkSize) continue;
+      const want = kEnd - k * this.chunkSize - this.gapOverlap(k * this.chunkSize + 1, kEnd);
+      if (want <= 0 || (c && c.have >= want)) continue;
       waits.push(this.loadChunk(k, kEnd));
     }
     this.evict(from, to);
@@ -115,13 +159,17 @@ export class LogStore {
     if (pending) return pending;
     const c = this.chunks.get(k);
     let first = k * this.chunkSize + 1;
-    if (c) while (first <= kEnd && c.lines[(first - 1) % this.chunkSize] !== undefined) first++;
+    while (first <= kEnd && ((c && c.lines[(first - 1) % this.chunkSize] !== undefined) || this.inGap(first))) first++;
     const limit = (k + 1) * this.chunkSize - first + 1;
     this.fetches++;
-    const p = fetch(`${this.url}?since=${first - 1}&limit=${limit}`)
+    const p = apiFetch(`${this.url}?since=${first - 1}&limit=${limit}`)
       .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((text) => {
-        if (this.insert(parseNdjson(text))) this.emit();
+        const lines = parseNdjson(text);
+        // a page that starts inside the dropped run resumes after it: the
+        // gap reaches at least that far now
+        if (lines.length && lines[0].seq > first && this.gap && first >= this.gap.from) this.setGap(this.gap.from, lines[0].seq - 1);
+        if (this.insert(lines)) this.emit();
       })
       .catch((e) => {
         this.lastError = e;
@@ -146,7 +194,7 @@ export class LogStore {
   // Follows the log live from the line after `after` (default: total).
   startLive(after = this.total) {
     if (this.source || this.final || this.closed) return;
-    const es = new EventSource(`${this.url}?since=${after}`);
+    const es = new EventSource(withToken(`${this.url}?since=${after}`));
     this.source = es;
     this.live.startedAfter = after;
     es.addEventListener('lines', (ev) => {
@@ -196,6 +244,22 @@ export class LogStore {
     this.listeners.clear();
     this.lineListeners.clear();
   }
+}
+
+// The marker line the server puts in place of a dropped middle
+// (src/server/limits.c, ls_limits_marker_text), e.g. "… 9560 lines (956000
+// bytes) dropped: the step's log exceeded --max-step-bytes (262144 bytes);
+// the first lines and the most recent lines are kept …". Returns
+// {lines, bytes, reason, flag, limit} or null.
+const DROP_MARKER_RE = /^\u2026 (\d+) lines \((\d+) bytes\) dropped: the (step's log|build's logs) exceeded --(max-step-bytes|max-build-bytes) \((\d+) bytes\); the first lines and the most recent lines are kept \u2026$/;
+
+export function dropMarkerOf(line) {
+  if (!line || line.stream !== 'o' || line.text.charCodeAt(0) !== 0x2026) return null;
+  if (line._drop === undefined) {
+    const m = DROP_MARKER_RE.exec(line.text);
+    line._drop = m ? { lines: Number(m[1]), bytes: Number(m[2]), reason: m[3], flag: m[4], limit: Number(m[5]) } : null;
+  }
+  return line._drop;
 }
 
 export function parseNdjson(text) {

@@ -7,15 +7,15 @@ import { DEFAULT_STYLE } from './ansi.js';
 import { h, formatClock, formatOffset } from './dom.js';
 import { formatDuration } from './groups.js';
 import { GroupIndex, markerOf } from './groupindex.js';
-import { LogStore } from './logstore.js';
+import { LogStore, dropMarkerOf } from './logstore.js';
 import { LogSearch } from './search.js';
 import { renderText, segmentsOf, findMatches, plainOf } from './rowrender.js';
+import { withToken } from './auth.js';
 
 // Browsers cap an element's height (Chromium near 33.5M px): past this the
 // scrollbar maps proportionally onto the rows.
 const MAX_SCROLL_PX = 30000000;
 const OVERSCAN_ROWS = 40;
-const TRUNCATION_RE = /^(\[logstream\]|logstream:).*\b(truncated|dropped|omitted)\b/i;
 const TS_MODES = ['off', 'absolute', 'relative'];
 
 function loadPref(key, dflt, allowed) {
@@ -71,6 +71,11 @@ export class LogView {
       this.search.linesArrived(lines);
     });
     this.groups.onChange = () => this.schedule();
+    this.store.onGap(() => {
+      this.groups.rebuild();
+      this.updateBanner();
+    });
+    if (step.dropped) this.store.setGap(step.dropped.first + 1, step.dropped.last);
     this.search.onUpdate = () => this.searchChanged();
   }
 
@@ -93,7 +98,7 @@ export class LogView {
     this.prevBtn = h('button', { type: 'button', class: 'btn', 'aria-label': 'Previous match', title: 'Previous match (Shift+Enter)', onclick: () => this.gotoMatch(-1) }, '↑');
     this.nextBtn = h('button', { type: 'button', class: 'btn', 'aria-label': 'Next match', title: 'Next match (Enter)', onclick: () => this.gotoMatch(1) }, '↓');
     const searchForm = h('form', { class: 'lv-search', role: 'search', onsubmit: (e) => e.preventDefault() }, this.searchInput, this.searchCount, this.prevBtn, this.nextBtn);
-    this.rawLink = h('a', { class: 'btn lv-raw', href: `${this.stepUrl}/logs`, download: `${stepName}.log` }, 'Raw log');
+    this.rawLink = h('a', { class: 'btn lv-raw', href: withToken(`${this.stepUrl}/logs`), download: `${stepName}.log` }, 'Raw log');
     this.info = h('span', { class: 'lv-info', 'aria-live': 'off' });
     this.banner = h('div', { class: 'lv-banner', role: 'status', hidden: true });
     this.sizer = h('div', { class: 'lv-sizer' });
@@ -157,6 +162,7 @@ export class LogView {
   stepChanged(step) {
     const wasRunning = this.isRunning();
     this.step = step;
+    if (step.dropped) this.store.setGap(step.dropped.first + 1, step.dropped.last);
     this.updateBanner();
     if (!wasRunning || this.isRunning()) return;
     // the SSE `end` event closes the stream once every line was sent; if
@@ -164,12 +170,27 @@ export class LogView {
     if (!this.store.source) this.store.markFinal();
   }
 
+  // An over-size log (step.truncated): say so above the log, with what was
+  // dropped and a link to the marker line that stands for it.
   updateBanner() {
-    const msg = this.step.truncated
-      ? 'This log went over the size limit: its middle was dropped. The marked line shows where.'
-      : '';
-    this.banner.hidden = !msg;
-    this.banner.textContent = msg;
+    const gap = this.store.gap;
+    const markerSeq = gap ? gap.from - 1 : this.step.dropped ? this.step.dropped.first : null;
+    const truncated = this.step.truncated || gap !== null;
+    this.banner.hidden = !truncated;
+    if (!truncated) return;
+    const marker = markerSeq ? this.store.get(markerSeq) : null;
+    const drop = marker ? dropMarkerOf(marker) : null;
+    const lines = drop ? drop.lines : gap ? gap.to - gap.from + 2 : null;
+    const key = `${markerSeq}|${lines}|${drop ? drop.bytes : ''}`;
+    if (this.bannerKey === key) return;
+    this.bannerKey = key;
+    const what = lines ? `${lines.toLocaleString()} lines${drop ? ` (${formatBytes(drop.bytes)})` : ''} from its middle were dropped` : 'lines from its middle were dropped';
+    const why = drop ? ` (--${drop.flag} is ${formatBytes(drop.limit)})` : '';
+    this.banner.replaceChildren(
+      h('strong', null, 'Truncated log: '),
+      `this log went over the server's size limit${why}; ${what}. The first lines and the most recent lines are kept. `,
+      markerSeq ? h('a', { href: `#L${markerSeq}`, class: 'lv-banner-jump' }, `Show where (line ${markerSeq})`) : null,
+    );
   }
 
   measureRow() {
@@ -201,6 +222,7 @@ export class LogView {
 
   dataChanged() {
     if (this.follow) this.stickToBottom = true;
+    if (!this.banner.hidden) this.updateBanner(); // the marker line may have arrived
     this.schedule();
   }
 
@@ -401,7 +423,10 @@ export class LogView {
       renderText(text, segmentsOf(line), this.search.query);
       row.appendChild(text);
     }
-    if (TRUNCATION_RE.test(line.text)) row.classList.add('lv-trunc');
+    if (dropMarkerOf(line)) {
+      row.classList.add('lv-trunc');
+      row.insertBefore(h('span', { class: 'lv-trunc-tag', title: 'The lines after this one up to the next line number were dropped' }, 'dropped'), text);
+    }
     if (this.search.matches[this.current] === seq) row.classList.add('lv-cur');
     return row;
   }
@@ -436,7 +461,10 @@ export class LogView {
   updateInfo(g) {
     const s = this.store;
     const parts = [`${s.total.toLocaleString()} lines`];
-    if (g.rows !== s.total) parts.push(`${(s.total - g.rows).toLocaleString()} hidden`);
+    // the marker line stands for the first dropped seq and is shown
+    const gapSize = s.gap ? s.gap.to - s.gap.from + 1 : 0;
+    if (gapSize) parts.push(`${(gapSize + 1).toLocaleString()} dropped`);
+    if (g.rows + gapSize !== s.total) parts.push(`${(s.total - g.rows - gapSize).toLocaleString()} hidden`);
     if (s.source && !s.final) parts.push(s.liveError === 'reconnecting' ? 'reconnecting…' : 'live');
     const text = parts.join(' · ');
     if (this.info.textContent !== text) this.info.textContent = text;
@@ -570,6 +598,13 @@ export class LogView {
 }
 
 // Exposed for tests: count of highlighted occurrences in a text.
+export function formatBytes(n) {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}
+
 export function countMatches(text, q) {
   return findMatches(text, q).length;
 }

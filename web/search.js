@@ -9,6 +9,7 @@
 
 import { parseNdjson } from './logstore.js';
 import { plainText } from './ansi.js';
+import { apiFetch } from './auth.js';
 
 export class LogSearch {
   constructor(stepUrl, store, opts = {}) {
@@ -63,7 +64,7 @@ export class LogSearch {
   async tryServer(query, token) {
     let resp;
     try {
-      resp = await fetch(`${this.stepUrl}/search?q=${encodeURIComponent(query)}&limit=${this.maxMatches}`);
+      resp = await apiFetch(`${this.stepUrl}/search?q=${encodeURIComponent(query)}&limit=${this.maxMatches}`);
     } catch (e) {
       return false;
     }
@@ -98,7 +99,7 @@ export class LogSearch {
       const limit = Math.min(this.pageLines, end - this.scannedTo);
       let lines;
       try {
-        const r = await fetch(`${logsUrl}?since=${this.scannedTo}&limit=${limit}`);
+        const r = await apiFetch(`${logsUrl}?since=${this.scannedTo}&limit=${limit}`);
         if (!r.ok) break;
         lines = parseNdjson(await r.text());
       } catch (e) {

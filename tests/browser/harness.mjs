@@ -4,7 +4,7 @@
 // through playwright-core.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,18 +46,44 @@ function firstLine(proc, what, timeoutMs = 20000) {
   });
 }
 
+// Tokens of the servers this process started: origin -> {admin, worker, read}.
+const TOKENS = new Map();
+
+function tokenFor(url, kind = 'read') {
+  const t = TOKENS.get(new URL(url).origin);
+  return t ? t[kind] : null;
+}
+
+// Starts `logstream server` with access control on (the default: no
+// --public-read). The admin token goes to DATA/admin.token at first start;
+// the returned server has it and a worker and a read token made with it
+// through the tokens API (tokens.admin, tokens.worker, tokens.read).
 export async function startServer(extraArgs = []) {
   const data = mkdtempSync(join(tmpdir(), 'ls-web-'));
-  const proc = spawn(binary(), ['server', '--listen', '127.0.0.1:0', '--data', data, ...extraArgs], {
+  const tokenFile = join(data, 'admin.token');
+  const proc = spawn(binary(), ['server', '--listen', '127.0.0.1:0', '--data', data, '--admin-token-file', tokenFile, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const line = await firstLine(proc, 'logstream server');
   const m = /^logstream server listening on (http:\/\/\S+)/.exec(line);
   if (!m) throw new Error(`unexpected first line from the server: ${line}`);
+  const url = m[1].replace(/\/$/, '');
+  const tokens = { admin: readFileSync(tokenFile, 'utf8').trim() };
+  for (const scope of ['worker', 'read']) {
+    const r = await fetch(`${url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tokens.admin}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ scope, name: `browser tests ${scope}` }),
+    });
+    if (r.status !== 201) throw new Error(`POST /api/v1/tokens (${scope}): HTTP ${r.status} ${await r.text()}`);
+    tokens[scope] = (await r.json()).token;
+  }
+  TOKENS.set(new URL(url).origin, tokens);
   return {
-    url: m[1],
+    url,
     proc,
     data,
+    tokens,
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
@@ -85,7 +111,8 @@ export function pipelineFile(name, yaml) {
 // Starts `logstream run FILE --server URL`; resolves once it printed
 // "build ID URL", with `done` resolving to its exit code.
 export async function runPipeline(serverUrl, file) {
-  const proc = spawn(binary(), ['run', file, '--server', serverUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env, LOGSTREAM_TOKEN: tokenFor(serverUrl, 'worker') || '' };
+  const proc = spawn(binary(), ['run', file, '--server', serverUrl], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const done = new Promise((r) => proc.on('exit', (code) => r(code)));
   const line = await firstLine(proc, 'logstream run');
   const m = /^build (\d+) (\S+)/.exec(line);
@@ -120,16 +147,33 @@ export async function launchBrowser(viewport = { width: 1280, height: 800 }) {
   return context;
 }
 
-export async function getJson(url) {
-  const r = await fetch(url);
+// GETs with the server's read token (token: another token, or null for none).
+function authHeaders(url, token) {
+  const t = token === undefined ? tokenFor(url) : token;
+  return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+export async function getJson(url, token) {
+  const r = await fetch(url, { headers: authHeaders(url, token) });
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.json();
 }
 
-export async function getText(url) {
-  const r = await fetch(url);
+export async function getText(url, token) {
+  const r = await fetch(url, { headers: authHeaders(url, token) });
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.text();
+}
+
+// A page URL of server srv that carries its read token the way users get
+// one: in the fragment (#token=) or, as `logstream demo` prints it and when the
+// path has a fragment of its own (#L42), as ?access_token=. The UI keeps the
+// token and strips it from the address bar.
+export function pageUrl(srv, path) {
+  const t = encodeURIComponent(srv.tokens.read);
+  const hash = path.indexOf('#');
+  if (hash >= 0) return `${srv.url}${path.slice(0, hash)}?access_token=${t}${path.slice(hash)}`;
+  return `${srv.url}${path}#token=${t}`;
 }
 
 export async function waitFor(fn, what, timeoutMs = 20000, everyMs = 50) {

@@ -58,7 +58,7 @@ steps:
 test('lines appear while the step runs; the final view equals the raw log', async () => {
   const run = await H.runPipeline(srv.url, H.pipelineFile('live', LIVE_PIPELINE));
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   // a line shows up in the DOM ...
   await page.locator('.lv-row .lv-text', { hasText: /^line 10 of the live step$/ }).waitFor({ timeout: 15000 });
   // ... while the server still says the step is running
@@ -93,7 +93,7 @@ test('opening a step mid-run shows the earlier lines, then live ones, without du
     return t && JSON.parse(t).seq >= 15;
   }, 'history before opening');
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   await page.locator('.lv-row .lv-text', { hasText: /^tick 60$/ }).waitFor({ timeout: 20000 });
   const live = await page.evaluate(() => ({ ...window.logstreamView.store.live }));
   assert.ok(live.startedAfter >= 15, `the live stream started after the history (${live.startedAfter})`);
@@ -139,7 +139,7 @@ function row(page, text) {
 test('ANSI colours and styles render as styled spans; \\r shows the last state; URLs link', async () => {
   const run = await fancyBuild();
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   const line = row(page, /^red bold-under/);
   await line.waitFor();
   assert.equal(await line.locator('span.f1').textContent(), 'red');
@@ -168,7 +168,7 @@ test('ANSI colours and styles render as styled spans; \\r shows the last state; 
 test('groups collapse and expand, with durations', async () => {
   const run = await fancyBuild();
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   const header = page.locator('.lv-row.lv-group', { hasText: 'Install deps' });
   await header.waitFor();
   const inside = row(page, /^inside 1$/);
@@ -218,7 +218,7 @@ test('groups collapse and expand, with durations', async () => {
 test('#L links select and show the right lines', async () => {
   const run = await fancyBuild();
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1#L2000-L2004`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1#L2000-L2004`));
   const sel = page.locator('.lv-row.lv-sel');
   await sel.first().waitFor();
   await H.waitFor(async () => (await sel.count()) === 5, 'five selected rows');
@@ -245,7 +245,7 @@ test('#L links select and show the right lines', async () => {
 test('search finds a match far outside the rendered window', async () => {
   const run = await fancyBuild();
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   await row(page, /^filler 1$/).waitFor();
   const raw = await rawLines(run.id, 1);
   // the worker echoes each command, so the first match is "$ echo needle-far-away"
@@ -286,7 +286,7 @@ test('search finds a match far outside the rendered window', async () => {
 test('timestamps and wrap toggles', async () => {
   const run = await fancyBuild();
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   await row(page, /^filler 1$/).waitFor();
   assert.equal(await page.locator('.lv-ts').count(), 0);
   await page.selectOption('.lv-ts-mode', 'absolute');
@@ -307,7 +307,11 @@ test('timestamps and wrap toggles', async () => {
   assert.ok((await first.boundingBox()).width <= vpBox.width, 'no horizontal overflow when wrapped');
   await page.selectOption('.lv-ts-mode', 'off');
   await page.click('.lv-wrap-btn');
-  assert.equal(await page.locator('a.lv-raw').getAttribute('href'), `/api/v1/builds/${run.id}/steps/1/logs`);
+  // the raw download carries the token (a link cannot send a header)
+  const raw = await page.locator('a.lv-raw').getAttribute('href');
+  assert.equal(raw, `/api/v1/builds/${run.id}/steps/1/logs?access_token=${encodeURIComponent(srv.tokens.read)}`);
+  const dl = await page.evaluate(async (u) => (await fetch(u)).status, raw);
+  assert.equal(dl, 200);
   await page.close();
 });
 
@@ -317,7 +321,7 @@ test('follow mode: scrolling up pauses it, the button resumes it', async () => {
     H.pipelineFile('follow', `version: "1"\nname: follow\nsteps:\n  - name: many\n    commands:\n      - for i in $(seq 1 60); do seq 1 20 | sed "s/^/batch $i line /"; sleep 0.1; done\n`),
   );
   const page = await newPage();
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   const follow = page.locator('.lv-follow');
   await H.waitFor(async () => (await page.evaluate(() => window.logstreamView && window.logstreamView.store.total)) > 200, 'lines');
   assert.equal(await follow.getAttribute('aria-pressed'), 'true');
@@ -340,8 +344,13 @@ test('follow mode: scrolling up pauses it, the button resumes it', async () => {
 
 test('builds list shows builds newest first and updates live', async () => {
   const page = await newPage();
-  await page.goto(`${srv.url}/`);
+  const listReads = [];
+  page.on('request', (req) => {
+    if (new URL(req.url()).pathname === '/api/v1/builds') listReads.push(req.url());
+  });
+  await page.goto(H.pageUrl(srv, `/`));
   await page.locator('tr.build-row').first().waitFor();
+  assert.equal(new URL(page.url()).hash, '', 'the token is gone from the address bar');
   const run = await H.runPipeline(
     srv.url,
     H.pipelineFile(
@@ -365,17 +374,20 @@ steps:
 `,
     ),
   );
-  await page.reload();
+  // the new build appears through GET /api/v1/events, without a reload and
+  // without re-reading the list
   const r = page.locator(`tr.build-row[data-build="${run.id}"]`);
   await r.locator('.badge', { hasText: 'running' }).waitFor();
   const ids = await page.locator('tr.build-row').evaluateAll((els) => els.map((e) => Number(e.dataset.build)));
   assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'newest first');
-  // the finish arrives through the build's event stream, without a reload
+  assert.equal(ids[0], run.id, 'the new build is on top');
+  // the finish arrives through the same stream
   await r.locator('.badge', { hasText: 'passed' }).waitFor({ timeout: 15000 });
+  assert.equal(listReads.length, 1, `the list was read once (${listReads.join(', ')})`);
   assert.equal(await run.done, 0);
   await H.screenshot(page, 'builds-list');
   // the build page: every step with status, duration and exit code
-  await page.goto(`${srv.url}/builds/${run.id}/steps/2`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/2`));
   await row(page, /^error  unexpected console statement$/).waitFor();
   assert.equal(await page.locator('.step[data-step="2"] .badge').textContent(), 'failed');
   assert.equal(await page.locator('.step[data-step="2"] .exit').textContent(), 'exit 3');
@@ -408,7 +420,7 @@ test('test summary and tool usage per step (server answers mocked in the browser
       body: JSON.stringify({ events: [{ seq: 1, step: 1, line: 15, tool: 'npm', action: 'publish', target: 'left-pad@1.0.0', details: '', dry_run: false, outcome: 'succeeded', source: 'command' }] }),
     }),
   );
-  await page.goto(`${srv.url}/builds/${run.id}/steps/1`);
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
   const summary = page.locator('.step[data-step="1"] .test-summary');
   await summary.waitFor();
   assert.match(await summary.textContent(), /^pytest: 2 passed, 1 failed, 3 skipped/);
