@@ -9,22 +9,29 @@
 
 void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
 {
+    /* one gmtime_r per second: lines come many per second */
+    static _Thread_local time_t cached_secs = -1;
+    static _Thread_local char cached[32];
     time_t secs = (time_t)(ts_ns / 1000000000);
     long frac = (long)(ts_ns % 1000000000);
     if (frac < 0) {
         frac += 1000000000;
         secs--;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_secs = secs;
+    }
     if (digits < 1)
         digits = 1;
     if (digits > 9)
         digits = 9;
     for (int i = digits; i < 9; i++)
         frac /= 10;
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%0*ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, digits, frac);
+    snprintf(out, size, "%s.%0*ldZ", cached, digits, frac);
 }
 
 static void put_str(ls_buf *out, const char *s)
