@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""tool-usage and forward end to end: `logstream run` of a pipeline whose
+steps publish and deploy (the tools are shell functions printing what the
+real tools print, so the test needs none of them), with the real server and
+the real plugin host. The server's GET .../tool-usage lists each event once
+with its step, /metrics counts them, and forward copied every line of the
+build to a file.
+
+usage: test_tool_usage.py --binary PATH_TO_logstream
+"""
+import json
+import os
+import re
+
+import lstest
+
+PIPELINE = r"""
+name: release
+plugins:
+  settings:
+    forward: {target: file, path: %(out)s, batch_wait: 20ms}
+steps:
+  - name: build
+    commands:
+      - echo compiling
+  - name: release
+    commands:
+      - |
+        docker() { echo "The push refers to repository [reg.example.com/app]"; echo "5f70: Pushed"; echo "1.2: digest: sha256:abc size: 739"; }
+        npm() { echo "npm notice Publishing to https://registry.npmjs.org/ with tag latest and default access"; echo "+ @acme/app@1.2.0"; }
+        kubectl() { echo "deployment.apps/app configured"; echo "service/app unchanged"; }
+      - docker push reg.example.com/app:1.2
+      - npm publish
+      - kubectl apply -f k8s/
+      - echo "done"
+"""
+
+
+class ToolUsageEndToEnd(lstest.TestCase):
+    def test_events_listed_counted_and_lines_forwarded(self):
+        srv = self.start_server()
+        out = os.path.join(self.tmp, "forwarded.ndjson")
+        p = self.write_pipeline(PIPELINE % {"out": out})
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["status"], "success")
+
+        got = lstest.get_json("%s/api/v1/builds/%d/tool-usage" % (srv.url, w.build_id))
+        events = [(e["step"], e["tool"], e["action"], e["target"], e["outcome"])
+                  for e in got["events"]]
+        self.assertEqual(events, [
+            (2, "docker", "push", "reg.example.com/app:1.2", "succeeded"),
+            (2, "npm", "publish", "@acme/app@1.2.0", "succeeded"),
+            (2, "kubectl", "apply", "deployment.apps/app, service/app", "succeeded"),
+        ])
+        self.assertTrue(all(e["source"] == "command" for e in got["events"]))
+
+        metrics = lstest.request("GET", srv.url + "/metrics").text()
+        for tool, action in (("docker", "push"), ("npm", "publish"), ("kubectl", "apply")):
+            self.assertIn('logstream_tool_usage_total{tool="%s",action="%s"} 1\n'
+                          % (tool, action), metrics)
+
+        # the plugins log told the user
+        plugins = [s for s in b["steps"] if s["kind"] == "plugins"]
+        self.assertEqual(len(plugins), 1)
+        text = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id,
+                                                          plugins[0]["number"])).text()
+        self.assertIn("[tool-usage] docker push reg.example.com/app:1.2 (step release: "
+                      "succeeded)", text)
+        self.assertIn("[tool-usage] 3 publish/deploy events", text)
+        self.assertRegex(text, r"\[forward\] \d+ lines forwarded to file at ")
+
+        # forward: every line of both steps, in order, labelled with the build
+        with open(out) as f:
+            fwd = [json.loads(l) for l in f]
+        self.assertTrue(all(r["build"] == str(w.build_id) for r in fwd))
+        for step in b["steps"]:
+            if step["kind"] != "step":
+                continue
+            stored = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id,
+                                                                step["number"])).text()
+            mine = [r["line"] for r in fwd if r["step"] == str(step["number"])]
+            self.assertEqual(mine, stored.splitlines(), step["name"])
+            self.assertTrue(all(r["step_name"] == step["name"]
+                                for r in fwd if r["step"] == str(step["number"])))
+        self.assertTrue(any(re.match(r"^\$ docker push", r["line"]) for r in fwd))
+
+
+if __name__ == "__main__":
+    lstest.main()
