@@ -419,7 +419,8 @@ class Faults(lstest.TestCase):
         caught = None
         deadline = time.monotonic() + 60
         while caught is None:
-            if self.durable_seq(srv.url, w.build_id, 1) >= during + 250:
+            now_seq = self.durable_seq(srv.url, w.build_id, 1)
+            if now_seq >= during + 250:
                 caught = time.monotonic() - t_resume
             self.assertLess(time.monotonic(), deadline, "the worker did not catch up")
             time.sleep(0.1)
@@ -428,7 +429,7 @@ class Faults(lstest.TestCase):
                         "".join("cut line %04d %s\n" % (i, "z" * (i % 70))
                                 for i in range(1, n + 1)))
         sys.stderr.write("\n  blackhole %.0fs: %d lines held back, caught up %.1fs after the "
-                         "network came back\n" % (t_resume - t_cut, 300, caught))
+                         "network came back\n" % (t_resume - t_cut, now_seq - during, caught))
 
     # ---- 4 ----
 
