@@ -52,6 +52,8 @@ ls_upload_req *ls_upload_req_new(ls_req_kind kind, void *owner, const ls_upload_
     if (kind == LS_REQ_STREAM) {
         add_header(req, "%s", "Transfer-Encoding: chunked");
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        /* Fewer read callbacks and send() calls per MB (default 64 KiB). */
+        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)LS_UPLOAD_STREAM_BUFFER);
     } else if (strcmp(p->method, "GET") != 0) {
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, p->method);
     }

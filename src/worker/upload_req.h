@@ -11,6 +11,8 @@
 
 /* Responses longer than this are cut (ours are small JSON objects). */
 #define LS_UPLOAD_MAX_RESPONSE (64u * 1024u)
+/* libcurl's upload buffer for a stream request. */
+#define LS_UPLOAD_STREAM_BUFFER (256u * 1024u)
 
 typedef enum {
     LS_REQ_PROBE,    /* GET .../stream before sending */

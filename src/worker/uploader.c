@@ -17,8 +17,9 @@
 #include "common/timeutil.h"
 #include "worker/upload_req.h"
 
-/* Records handed to libcurl per read-callback refill. */
-#define STREAM_READ_BYTES (64u * 1024u)
+/* Records taken from the spool per refill: at least one of its writes, so
+ * that a reader that keeps up takes whole writes and need not count lines. */
+#define STREAM_READ_BYTES (256u * 1024u)
 /* Longest poll wait: bounds how late a timer (heartbeat, retry) fires. */
 #define MAX_POLL_MS 1000
 
@@ -362,7 +363,11 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *userdata)
             now - s->req_started >= u->o.rotate_age_ms || s->req_bytes >= u->o.rotate_bytes;
         uint64_t count = 0;
         if (!rotate) {
-            if (ls_spool_read(s->spool, &s->cursor, STREAM_READ_BYTES, &s->out, &count) < 0)
+            /* Up to the rotation size (a request ends within one record of it). */
+            size_t want = STREAM_READ_BYTES;
+            if ((uint64_t)(u->o.rotate_bytes - s->req_bytes) < want)
+                want = (size_t)(u->o.rotate_bytes - s->req_bytes);
+            if (ls_spool_read(s->spool, &s->cursor, want, &s->out, &count) < 0)
                 return CURL_READFUNC_ABORT;
         }
         if (count > 0) {
