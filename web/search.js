@@ -1,11 +1,14 @@
 // Search over a whole step log, not just the rendered rows.
 //
-// Server-side first: GET {step}/search?q=TEXT&limit=N (see the report /
-// docs/api.md proposal) answers {"total": M, "matches": [seq, ...]}. While the
-// server has no such endpoint (any non-200 answer), the client scans the log
-// itself by range requests that bypass the view's cache, up to maxClientLines
-// lines, and says so when the log is longer. Lines are compared as displayed
-// (ANSI stripped, \r resolved), case-insensitively.
+// Server-side first: GET {step}/search?q=TEXT&limit=N (docs/api.md,
+// "Searching a log") answers {"matches": [seq, ...], "total": M, "last_seq":
+// L}: the server reads the whole log, however long, and the client holds only
+// the seqs. Lines that arrive after L (a running step) are matched here as
+// they come. When the server cannot search (an older server: any non-200
+// answer but 401/403), the client scans the log itself by range requests that
+// bypass the view's cache, up to maxClientLines lines, and says so when the
+// log is longer. Lines are compared as displayed (ANSI stripped, \r
+// resolved), case-insensitively.
 
 import { parseNdjson } from './logstore.js';
 import { plainText } from './ansi.js';
@@ -51,6 +54,7 @@ export class LogSearch {
     this.scannedTo = 0;
     this.done = false;
     this.partial = false;
+    this.source = null;
     this.update();
     if (!query) {
       this.done = true;
@@ -68,16 +72,34 @@ export class LogSearch {
     } catch (e) {
       return false;
     }
+    if (resp.status === 401 || resp.status === 403) {
+      this.done = true; // the page shows the token box
+      this.update();
+      return true;
+    }
     if (!resp.ok) return false;
     const body = await resp.json().catch(() => null);
     if (!body || !Array.isArray(body.matches) || token !== this.token) return token !== this.token;
     this.source = 'server';
     this.matches = body.matches.filter((s) => Number.isInteger(s));
     this.total = Number.isInteger(body.total) ? body.total : this.matches.length;
-    this.scannedTo = this.store.total;
+    this.scannedTo = Number.isInteger(body.last_seq) ? body.last_seq : this.store.total;
     this.done = true;
+    this.catchUp();
     this.update();
     return true;
+  }
+
+  // Matches the lines the view already holds past what the server searched
+  // (a running step's newest lines); live lines go on from there.
+  catchUp() {
+    const needle = this.query.toLowerCase();
+    for (let seq = this.scannedTo + 1; seq <= this.store.total; seq++) {
+      const l = this.store.get(seq);
+      if (!l) break;
+      if (this.matchesLine(l, needle)) this.add(seq);
+      this.scannedTo = seq;
+    }
   }
 
   matchesLine(line, needle) {
@@ -118,7 +140,7 @@ export class LogSearch {
 
   // Live lines: a finished client search extends itself to them.
   linesArrived(lines) {
-    if (!this.query || this.source !== 'client' || !this.done || this.partial) return;
+    if (!this.query || !this.source || !this.done || this.partial) return;
     const needle = this.query.toLowerCase();
     let added = false;
     for (const l of lines) {
