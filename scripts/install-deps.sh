@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+    build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
     libyaml-dev libzstd-dev libcmocka-dev libpq-dev postgresql libexpat1-dev
     python3 curl nginx openssl

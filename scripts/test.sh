@@ -14,10 +14,6 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLS_SANITIZE=ON -DLS
     -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-asan -j "$jobs"
 
-if command -v clang-format >/dev/null; then
-    scripts/check-format.sh
-fi
-
 echo "== tests (optimised build)"
 ctest --test-dir build --output-on-failure -j "$jobs"
 echo "== tests (ASan + UBSan build)"
