@@ -10,7 +10,13 @@
 //   jump to end   End key in the log view -> line N visible
 //   seek          scrollbar jump to a random place -> those lines visible
 //   wheel         150 mouse-wheel steps: frame times while rows stream in
+//   search        Enter in the search box -> the only match (line N-1, far
+//                 outside the rendered window) visible, found by the server
+//                 (GET .../search); and the endpoint alone for a rare and a
+//                 common text (fetch in the page, whole answer read)
 // and reports the median, with the number of rows in the DOM and the JS heap.
+// The server runs with access control on: the bench uses the admin token for
+// the API and opens the page with the read token.
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -25,8 +31,10 @@ const LINES = arg('--lines', 1000000);
 const RUNS = arg('--runs', 5);
 if (process.argv[2] && !process.argv[2].startsWith('--')) process.env.LOGSTREAM_BINARY = process.argv[2];
 
+let TOKEN = null; // the server's admin token
+
 async function api(url, method, body) {
-  const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
   if (!r.ok) throw new Error(`${method} ${url}: ${r.status} ${await r.text()}`);
   return r.json();
 }
@@ -34,7 +42,7 @@ async function api(url, method, body) {
 // Streams N lines as text/plain to the ingest endpoint (the server numbers them).
 function ingest(url, n) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'text/plain' } }, (res) => {
+    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'text/plain', Authorization: `Bearer ${TOKEN}` } }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`ingest: ${res.statusCode} ${body}`))));
@@ -70,6 +78,7 @@ const waitShown = (page, seq) => page.waitForFunction(rowShown, seq, { polling: 
 
 async function main() {
   const srv = await H.startServer();
+  TOKEN = srv.tokens.admin;
   const browser = await H.launchBrowser({ width: 1280, height: 800 });
   try {
     const b = await api(`${srv.url}/api/v1/builds`, 'POST', { name: 'bench-ui', steps: [{ name: 'big', kind: 'step' }] });
@@ -86,12 +95,14 @@ async function main() {
     const first = [];
     const end = [];
     const seek = [];
+    const search = [];
+    const endpoint = { rare: [], common: [] };
     const frames = [];
     let dom = 0;
     let heap = 0;
     for (let run = 0; run < RUNS; run++) {
       const page = await browser.newPage();
-      await page.goto(`${srv.url}/builds/${b.id}/steps/1`, { waitUntil: 'commit' });
+      await page.goto(H.pageUrl(srv, `/builds/${b.id}/steps/1`), { waitUntil: 'commit' });
       await waitShown(page, 1);
       first.push(await page.evaluate(() => performance.now()));
 
@@ -132,6 +143,28 @@ async function main() {
       });
       frames.push(fr);
 
+      // search from the top: the only match is line LINES-1, far outside the view
+      await page.evaluate(() => window.logstreamView.scrollToSeq(1, 'top'));
+      await waitShown(page, 1);
+      await page.fill('.lv-search-input', `line ${LINES - 1} of the`);
+      s = performance.now();
+      await page.press('.lv-search-input', 'Enter');
+      await waitShown(page, LINES - 1);
+      await page.waitForFunction((seq) => !!document.querySelector(`.lv-row.lv-cur[data-seq="${seq}"]`), LINES - 1, { polling: 'raf', timeout: 30000 });
+      search.push(performance.now() - s);
+      const ep = await page.evaluate(async (u) => {
+        const time = async (q) => {
+          const t = performance.now();
+          const r = await fetch(`${u}/search?q=${encodeURIComponent(q)}&limit=10000`, { headers: { Authorization: `Bearer ${localStorage.getItem('logstream.token')}` } });
+          const j = await r.json();
+          return { ms: performance.now() - t, total: j.total };
+        };
+        return { rare: await time('line 999 of the'), common: await time('COLOURED') };
+      }, `/api/v1/builds/${b.id}/steps/1`);
+      endpoint.rare.push(ep.rare.ms);
+      endpoint.common.push(ep.common.ms);
+      endpoint.totals = `${ep.rare.total} / ${ep.common.total}`;
+
       dom = await page.evaluate(() => document.querySelectorAll('.lv-row').length);
       heap = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
       if (run === 0) await H.screenshot(page, 'log-view-1m-lines');
@@ -142,6 +175,8 @@ async function main() {
     console.log(`first lines visible after navigation: ${f(first)}   target < 500 ms`);
     console.log(`jump to end (End key -> line ${LINES} visible): ${f(end)}   target < 1000 ms`);
     console.log(`seek by scrollbar to a random place: ${f(seek)}`);
+    console.log(`search (Enter -> the match at line ${LINES - 1} shown, server-side): ${f(search)}`);
+    console.log(`search endpoint alone, whole log: rare text ${f(endpoint.rare)}; common text (matches in every 10th line, first 10000 listed) ${f(endpoint.common)}; totals ${endpoint.totals}`);
     console.log(`rows in the DOM: ${dom}; JS heap used: ${(heap / 1048576).toFixed(1)} MiB`);
     const p = (k) => median(frames.map((x) => x[k])).toFixed(1);
     console.log(`wheel scrolling (150 x 400 px): frame time p50 ${p('p50')} ms, p95 ${p('p95')} ms, max ${p('max')} ms (medians over runs)`);

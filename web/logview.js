@@ -179,6 +179,10 @@ export class LogView {
     this.banner.hidden = !truncated;
     if (!truncated) return;
     const marker = markerSeq ? this.store.get(markerSeq) : null;
+    if (markerSeq && !marker && this.bannerFetch !== markerSeq && this.store.total >= markerSeq) {
+      this.bannerFetch = markerSeq; // the marker line says how much and why
+      this.store.ensure(markerSeq, markerSeq);
+    }
     const drop = marker ? dropMarkerOf(marker) : null;
     const lines = drop ? drop.lines : gap ? gap.to - gap.from + 2 : null;
     const key = `${markerSeq}|${lines}|${drop ? drop.bytes : ''}`;

@@ -435,3 +435,154 @@ test('test summary and tool usage per step (server answers mocked in the browser
   await page.locator('.lv-row.lv-sel[data-seq="15"]').waitFor();
   await page.close();
 });
+
+test('a 260,000-line log: search finds a match far outside the rendered window through the server', async () => {
+  const run = await H.runPipeline(
+    srv.url,
+    H.pipelineFile(
+      'deep',
+      `version: "1"
+name: deep
+steps:
+  - name: long
+    commands:
+      - seq 1 200000 | sed 's/^/row /'
+      - printf 'the \\033[1mNeedle\\033[0m-deep-inside here\\n'
+      - seq 200001 260000 | sed 's/^/row /'
+`,
+    ),
+  );
+  assert.equal(await run.done, 0);
+  const raw = await rawLines(run.id, 1);
+  assert.ok(raw.length > 260000, `${raw.length} lines`);
+  // the printed line (not the echoed command before it) holds escapes: only
+  // its rendered text has "needle-deep"
+  const target = raw.findIndex((l) => l.includes('\x1b[1mNeedle')) + 1;
+  assert.ok(target > 200000, `target ${target}`);
+  assert.ok(!raw[target - 1].includes('Needle-deep'));
+  const page = await newPage();
+  const searches = [];
+  page.on('request', (req) => {
+    if (new URL(req.url()).pathname.endsWith('/search')) searches.push(req.url());
+  });
+  await page.goto(H.pageUrl(srv, `/builds/${run.id}/steps/1`));
+  await row(page, /^row 1$/).waitFor();
+  assert.equal(await page.locator(`.lv-row[data-seq="${target}"]`).count(), 0, 'not rendered yet');
+  const fetchesBefore = await page.evaluate(() => window.logstreamView.store.fetches);
+  await page.keyboard.press('/');
+  await page.keyboard.type('NEEDLE-DEEP');
+  await page.keyboard.press('Enter');
+  const hit = page.locator(`.lv-row[data-seq="${target}"]`);
+  await hit.waitFor({ timeout: 20000 });
+  assert.ok(await hit.isVisible());
+  // highlighted across the bold and the plain part of the line
+  assert.equal((await hit.locator('.hl').allTextContents()).join(''), 'Needle-deep');
+  assert.equal(await hit.locator('.lv-text').textContent(), 'the Needle-deep-inside here');
+  assert.match(await page.locator('.lv-search-count').textContent(), /^1 of 1 match$/);
+  // the server searched: one request, and the view fetched only the rows around the hit
+  assert.equal(searches.length, 1, searches.join(' '));
+  assert.match(searches[0], /\/api\/v1\/builds\/\d+\/steps\/1\/search\?q=NEEDLE-DEEP&/);
+  const s = await page.evaluate(() => ({ source: window.logstreamView.search.source, fetches: window.logstreamView.store.fetches }));
+  assert.equal(s.source, 'server');
+  assert.ok(s.fetches - fetchesBefore <= 3, `range fetches for the jump: ${s.fetches - fetchesBefore}`);
+  // a word on every line: the total is counted over the whole log
+  await page.fill('.lv-search-input', 'row 2599');
+  await page.press('.lv-search-input', 'Enter');
+  // row 2599, 25990-25999, 259900-259999
+  await H.waitFor(async () => /of 111 matches$/.test(await page.locator('.lv-search-count').textContent()), 'count of "row 2599"');
+  // the first match after the top of the view (which is at the needle)
+  const cur = (t) => page.locator('.lv-row.lv-cur .lv-text', { hasText: new RegExp(`^${t}$`) });
+  await cur('row 259900').waitFor();
+  assert.match(await page.locator('.lv-search-count').textContent(), /^12 of 111 matches$/);
+  await page.click('button[aria-label="Previous match"]');
+  await cur('row 25999').waitFor();
+  await page.keyboard.press('Escape');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('without a token the UI says so and takes one; a wrong token too', async () => {
+  const page = await newPage();
+  await page.goto(`${srv.url}/`);
+  await page.evaluate(() => {
+    sessionStorage.clear();
+    localStorage.clear();
+  });
+  await page.goto(`${srv.url}/`);
+  const box = page.locator('.auth-box');
+  await box.waitFor();
+  assert.equal(await box.getAttribute('role'), 'alert');
+  assert.match(await box.locator('h2').textContent(), /token is needed/);
+  assert.match(await box.textContent(), /read token/);
+  assert.equal(await page.locator('tr.build-row').count(), 0);
+  await H.screenshot(page, 'needs-token');
+  // a token that is not one
+  await page.fill('#auth-token', 'lst_not-a-real-token');
+  await page.click('.auth-box button[type="submit"]');
+  await box.waitFor();
+  await H.waitFor(async () => /unknown, revoked or expired/.test(await box.textContent()), 'bad token message');
+  // a worker token may not read
+  await page.fill('#auth-token', srv.tokens.worker);
+  await page.click('.auth-box button[type="submit"]');
+  await H.waitFor(async () => /may not read/.test(await page.locator('.auth-box').textContent()), 'forbidden message');
+  // the read token: the list shows, and the token is kept for the next visit
+  await page.fill('#auth-token', srv.tokens.read);
+  await page.click('.auth-box button[type="submit"]');
+  await page.locator('tr.build-row').first().waitFor();
+  assert.equal(await page.locator('.auth-box').count(), 0);
+  const page2 = await newPage();
+  await page2.goto(`${srv.url}/`);
+  await page2.locator('tr.build-row').first().waitFor();
+  assert.equal(await page2.locator('.auth-box').count(), 0);
+  assert.deepEqual(page.errors, []);
+  await page2.close();
+  await page.close();
+});
+
+test('an over-size log: the marker line of the dropped middle is shown clearly', async () => {
+  const small = await H.startServer(['--max-step-bytes', '64KiB', '--chunk-size', '4KiB', '--max-build-bytes', '0', '--flush-interval', '20ms']);
+  try {
+    const run = await H.runPipeline(
+      small.url,
+      H.pipelineFile('huge', `version: "1"\nname: huge\nsteps:\n  - name: chatty\n    commands:\n      - for i in $(seq 1 4); do seq 1 1500 | sed "s/^/part $i line /"; sleep 0.2; done\n`),
+    );
+    assert.equal(await run.done, 0);
+    const b = await H.getJson(`${small.url}/api/v1/builds/${run.id}`);
+    const st = b.steps[0];
+    assert.equal(st.truncated, true);
+    assert.ok(st.dropped && st.dropped.last > st.dropped.first, JSON.stringify(st.dropped));
+    // what a reader gets: head, one marker line, tail (seqs jump after the marker)
+    const lines = (await H.getText(`${small.url}/api/v1/builds/${run.id}/steps/1/logs?since=0&limit=100000`)).trim().split('\n').map((l) => JSON.parse(l));
+    const marker = lines.find((l) => l.seq === st.dropped.first);
+    assert.match(marker.text, /^… \d+ lines \(\d+ bytes\) dropped: the step's log exceeded --max-step-bytes \(65536 bytes\); the first lines and the most recent lines are kept …$/);
+    const page = await newPage();
+    await page.goto(H.pageUrl(small, `/builds/${run.id}/steps/1`));
+    const banner = page.locator('.lv-banner');
+    await banner.waitFor();
+    let bannerText = '';
+    await H.waitFor(async () => /^Truncated log: .*--max-step-bytes is 64\.0 KiB.*lines \(.*\) from its middle were dropped/.test((bannerText = await banner.textContent())), 'banner with the numbers').catch((e) => {
+      throw new Error(`${e.message}: "${bannerText}"`);
+    });
+    const n = Number(/^… (\d+) lines/.exec(marker.text)[1]);
+    assert.match(await banner.textContent(), new RegExp(`${n.toLocaleString('en-US')} lines`));
+    await banner.locator('a', { hasText: `line ${st.dropped.first}` }).click();
+    const mrow = page.locator(`.lv-row.lv-trunc[data-seq="${st.dropped.first}"]`);
+    await mrow.waitFor();
+    assert.ok(await mrow.isVisible());
+    assert.equal(await mrow.locator('.lv-trunc-tag').textContent(), 'dropped');
+    assert.equal(await mrow.locator('.lv-text').textContent(), marker.text);
+    // the row after the marker is the first line after the dropped run
+    const next = await mrow.evaluate((el) => el.nextElementSibling && el.nextElementSibling.dataset.seq);
+    assert.equal(Number(next), st.dropped.last + 1);
+    assert.match(await page.locator('.lv-info').textContent(), new RegExp(`${n.toLocaleString('en-US')} dropped`));
+    await H.screenshot(page, 'log-view-truncated');
+    // scrolling through the whole view gives exactly what a reader gets
+    const rows = await H.collectLogRows(page);
+    assert.deepEqual(rows.map(([s]) => s), lines.map((l) => l.seq));
+    assert.deepEqual(rows.map(([, t]) => t), lines.map((l) => l.text));
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  } finally {
+    await small.stop();
+  }
+});
