@@ -8,6 +8,7 @@ packages=(
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
     libyaml-dev libzstd-dev libcmocka-dev libpq-dev postgresql libexpat1-dev
     python3 curl nginx openssl
+    python3-pytest golang-go
 )
 
 missing=()
