@@ -11,7 +11,7 @@ void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
 {
     /* one gmtime_r per second: lines come many per second */
     static _Thread_local time_t cached_secs = -1;
-    static _Thread_local char cached[32];
+    static _Thread_local char cached[96]; /* room for any int fields (gcc checks) */
     time_t secs = (time_t)(ts_ns / 1000000000);
     long frac = (long)(ts_ns % 1000000000);
     if (frac < 0) {
