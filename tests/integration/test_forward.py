@@ -390,12 +390,14 @@ class ForwardTest(unittest.TestCase):
         settings = {"target": "syslog", "address": "127.0.0.1:%d" % port,
                     "max_buffer": "16KiB", "batch_lines": 50, "batch_wait": "10ms",
                     "retry_min": "20ms", "retry_max": "100ms"}
-        n = 100000
+        # ~9 MB: more than forward's 4 MiB queue in the host; resave, with the
+        # same room and the writes paced (~25 MB/s), keeps up on a busy machine
+        n = 200000
         body = "".join("%d:dead target line %d of the build\n" % (1 + i % 2, i)
                        for i in range(n)).encode()
         ctx = context(self.tmp, settings, {"resave": True}).encode()
         proc = subprocess.Popen(
-            [BINARY, "plugin-host", "--plugin-max-pending", "256KiB",
+            [BINARY, "plugin-host", "--plugin-max-pending", "4MiB",
              "--plugin-breaker-window", "300ms"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         start = time.monotonic()
