@@ -144,6 +144,8 @@ async function main() {
       frames.push(fr);
 
       // search from the top: the only match is line LINES-1, far outside the view
+      // (after the wheel steps' smooth scrolling has settled)
+      await page.waitForTimeout(1000);
       await page.evaluate(() => window.logstreamView.scrollToSeq(1, 'top'));
       await waitShown(page, 1);
       await page.fill('.lv-search-input', `line ${LINES - 1} of the`);
