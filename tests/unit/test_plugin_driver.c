@@ -131,7 +131,8 @@ static void test_host_that_never_reads(void **state)
     assert_true(st.queued <= 64 * 1024);
     assert_false(st.exited);
     /* never waited for the host: no feed took long, the step was quick */
-    assert_true(f.longest_ns < 200 * 1000 * 1000LL);
+    /* (a blocking write would hang here for good; 2 s only absorbs a busy machine) */
+    assert_true(f.longest_ns < 2000 * 1000 * 1000LL);
     assert_true(step_ms < WAIT_MS);
     fprintf(stderr, "100001 lines in %lld ms, %llu fed, %llu dropped, longest feed %lld us\n",
             (long long)step_ms, (unsigned long long)st.fed, (unsigned long long)st.dropped,
