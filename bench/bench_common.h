@@ -1,7 +1,8 @@
 /* Helpers shared by bench_latency.c and bench_ingest.c (header only, so each
  * benchmark stays one source file for ls_linked_executable): clocks, a
- * temporary directory, starting and stopping a real `logstream server`, a
- * blocking loopback HTTP/1.1 client with a chunked-encoding decoder, and
+ * temporary directory, starting and stopping a real `logstream server` (with
+ * its admin token and a worker and a read token made through the tokens API),
+ * a blocking loopback HTTP/1.1 client with a chunked-encoding decoder, and
  * percentiles.
  *
  * Benchmarks are programs for people: these helpers print their errors to
@@ -28,6 +29,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Room for a token ("lst_" and 43 characters) and its NUL. */
+#define BENCH_TOKEN_MAX 128
 
 /* ---- clocks ---- */
 
@@ -317,95 +321,6 @@ static inline void bench_sched_print(const char *prefix, const bench_sched *s)
     printf("\n");
 }
 
-/* ---- the server under test ---- */
-
-typedef struct bench_server {
-    pid_t pid;
-    char host[64];
-    int port;
-    char url[128];
-    char *dir;      /* temp dir: data/ and server.log */
-    char *data_dir; /* dir/data */
-} bench_server;
-
-/* Starts `LOGSTREAM server --listen 127.0.0.1:0 --data DIR/data EXTRA...` and
- * waits (up to 10 s) for its "listening on http://HOST:PORT" line. */
-static inline int bench_server_start(bench_server *s, const char *logstream, const char *parent,
-                                     char *const extra[])
-{
-    memset(s, 0, sizeof(*s));
-    s->pid = -1;
-    s->dir = bench_mkdtemp(parent, "logstream-bench");
-    if (!s->dir)
-        return -1;
-    size_t n = strlen(s->dir) + 16;
-    s->data_dir = malloc(n);
-    char *log = malloc(n);
-    if (!s->data_dir || !log)
-        abort();
-    snprintf(s->data_dir, n, "%s/data", s->dir);
-    snprintf(log, n, "%s/server.log", s->dir);
-    char *argv[64] = {(char *)logstream, "server", "--listen",
-                      "127.0.0.1:0",     "--data", s->data_dir};
-    int argc = 6;
-    for (int i = 0; extra && extra[i] && argc < 62; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    s->pid = bench_spawn(argv, log);
-    int rc = -1;
-    for (int tries = 0; s->pid > 0 && tries < 1000; tries++) {
-        FILE *f = fopen(log, "r");
-        char line[512] = "";
-        bool got = f && fgets(line, sizeof(line), f) && strchr(line, '\n');
-        if (f)
-            fclose(f);
-        const char *p = got ? strstr(line, "listening on http://") : NULL;
-        if (p && sscanf(p, "listening on http://%63[^:]:%d", s->host, &s->port) == 2) {
-            snprintf(s->url, sizeof(s->url), "http://%s:%d", s->host, s->port);
-            rc = 0;
-            break;
-        }
-        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-            s->pid = -1;
-            break;
-        }
-        bench_sleep_ms(10);
-    }
-    if (rc < 0)
-        fprintf(stderr, "bench: the server did not start; see %s\n", log);
-    free(log);
-    return rc;
-}
-
-/* SIGTERM, wait up to 10 s, and remove the temp dir unless keep is set. */
-static inline void bench_server_stop(bench_server *s, bool keep)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        bench_wait(s->pid, 10000);
-        s->pid = -1;
-    }
-    if (s->dir && !keep)
-        bench_rmtree(s->dir);
-    else if (s->dir)
-        fprintf(stderr, "bench: kept %s\n", s->dir);
-    free(s->dir);
-    free(s->data_dir);
-    s->dir = s->data_dir = NULL;
-}
-
-/* Splits "http://HOST:PORT[/]" into host and port. */
-static inline int bench_parse_url(const char *url, char *host, size_t host_size, int *port)
-{
-    char fmt[32];
-    snprintf(fmt, sizeof(fmt), "http://%%%zu[^:/]:%%d", host_size - 1);
-    if (sscanf(url, fmt, host, port) != 2) {
-        fprintf(stderr, "bench: cannot parse the URL %s (want http://HOST:PORT)\n", url);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- sockets ---- */
 
 static inline int bench_connect(const char *host, int port)
@@ -566,19 +481,30 @@ fail:
     return -1;
 }
 
-/* One request on a new connection (Connection: close). body may be NULL. */
+/* "Authorization: Bearer TOKEN\r\n" in out, or "" when token is NULL or "". */
+static inline void bench_auth_header(const char *token, char *out, size_t size)
+{
+    if (token && *token)
+        snprintf(out, size, "Authorization: Bearer %s\r\n", token);
+    else if (size)
+        out[0] = '\0';
+}
+
+/* One request on a new connection (Connection: close), with
+ * "Authorization: Bearer TOKEN" unless token is NULL. body may be NULL. */
 static inline int bench_http(const char *host, int port, const char *method, const char *path,
-                             const char *body, bench_response *ret)
+                             const char *token, const char *body, bench_response *ret)
 {
     int fd = bench_connect(host, port);
     if (fd < 0)
         return -1;
-    char head[1024];
+    char head[1024], auth[BENCH_TOKEN_MAX + 32];
+    bench_auth_header(token, auth, sizeof(auth));
     size_t blen = body ? strlen(body) : 0;
     int n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
+                     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, host, port, blen);
+                     method, path, host, port, auth, blen);
     int rc = -1;
     if (bench_write_all(fd, head, (size_t)n) == 0 && bench_write_all(fd, body, blen) == 0)
         rc = bench_read_response(fd, ret);
@@ -593,6 +519,159 @@ static inline long long bench_json_int(const char *json, const char *key)
     snprintf(pat, sizeof(pat), "\"%s\":", key);
     const char *p = json ? strstr(json, pat) : NULL;
     return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* The string after "KEY":" in a JSON text (no escapes: tokens and ids), or -1. */
+static inline int bench_json_str(const char *json, const char *key, char *out, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"\\");
+    if (p[n] != '"' || n == 0 || n >= size)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* ---- the server under test ---- */
+
+typedef struct bench_server {
+    pid_t pid;
+    char host[64];
+    int port;
+    char url[128];
+    char *dir;                          /* temp dir: data/, admin.token and server.log */
+    char *data_dir;                     /* dir/data */
+    char admin_token[BENCH_TOKEN_MAX];  /* from --admin-token-file DIR/admin.token */
+    char worker_token[BENCH_TOKEN_MAX]; /* POST /api/v1/tokens {"scope":"worker"} */
+    char read_token[BENCH_TOKEN_MAX];   /* POST /api/v1/tokens {"scope":"read"} */
+} bench_server;
+
+/* Reads the first line of path into out (without the newline); -1 if the
+ * file is missing or empty. */
+static inline int bench_read_line(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    bool got = fgets(out, (int)size, f) != NULL;
+    fclose(f);
+    if (!got)
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] ? 0 : -1;
+}
+
+/* Makes a token of scope ("worker", "read") with the admin token. */
+static inline int bench_make_token(const bench_server *s, const char *scope, char *out, size_t size)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"scope\":\"%s\",\"name\":\"bench %s\"}", scope, scope);
+    bench_response r = {0};
+    if (bench_http(s->host, s->port, "POST", "/api/v1/tokens", s->admin_token, body, &r) < 0)
+        return -1;
+    int rc = r.status == 201 ? bench_json_str(r.body, "token", out, size) : -1;
+    if (rc < 0)
+        fprintf(stderr, "bench: POST /api/v1/tokens (%s): HTTP %d %s\n", scope, r.status,
+                r.body ? r.body : "");
+    free(r.body);
+    return rc;
+}
+
+/* Starts `LOGSTREAM server --listen 127.0.0.1:0 --data DIR/data
+ * --admin-token-file DIR/admin.token EXTRA...`, waits (up to 10 s) for its
+ * "listening on http://HOST:PORT" line, reads the admin token and makes a
+ * worker and a read token with it. */
+static inline int bench_server_start(bench_server *s, const char *logstream, const char *parent,
+                                     char *const extra[])
+{
+    memset(s, 0, sizeof(*s));
+    s->pid = -1;
+    s->dir = bench_mkdtemp(parent, "logstream-bench");
+    if (!s->dir)
+        return -1;
+    size_t n = strlen(s->dir) + 16;
+    s->data_dir = malloc(n);
+    char *log = malloc(n), *token_file = malloc(n);
+    if (!s->data_dir || !log || !token_file)
+        abort();
+    snprintf(s->data_dir, n, "%s/data", s->dir);
+    snprintf(log, n, "%s/server.log", s->dir);
+    snprintf(token_file, n, "%s/admin.token", s->dir);
+    char *argv[64] = {(char *)logstream, "server",    "--listen",           "127.0.0.1:0",
+                      "--data",          s->data_dir, "--admin-token-file", token_file};
+    int argc = 8;
+    for (int i = 0; extra && extra[i] && argc < 62; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    s->pid = bench_spawn(argv, log);
+    int rc = -1;
+    for (int tries = 0; s->pid > 0 && tries < 1000; tries++) {
+        /* the admin token line (stderr) may come before it */
+        FILE *f = fopen(log, "r");
+        char line[512] = "";
+        const char *p = NULL;
+        while (f && !p && fgets(line, sizeof(line), f))
+            p = strchr(line, '\n') ? strstr(line, "listening on http://") : NULL;
+        if (f)
+            fclose(f);
+        if (p && sscanf(p, "listening on http://%63[^:]:%d", s->host, &s->port) == 2) {
+            snprintf(s->url, sizeof(s->url), "http://%s:%d", s->host, s->port);
+            rc = 0;
+            break;
+        }
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            s->pid = -1;
+            break;
+        }
+        bench_sleep_ms(10);
+    }
+    if (rc < 0)
+        fprintf(stderr, "bench: the server did not start; see %s\n", log);
+    if (rc == 0 && bench_read_line(token_file, s->admin_token, sizeof(s->admin_token)) < 0) {
+        fprintf(stderr, "bench: no admin token in %s; see %s\n", token_file, log);
+        rc = -1;
+    }
+    if (rc == 0 && (bench_make_token(s, "worker", s->worker_token, sizeof(s->worker_token)) < 0 ||
+                    bench_make_token(s, "read", s->read_token, sizeof(s->read_token)) < 0))
+        rc = -1;
+    free(log);
+    free(token_file);
+    return rc;
+}
+
+/* SIGTERM, wait up to 10 s, and remove the temp dir unless keep is set. */
+static inline void bench_server_stop(bench_server *s, bool keep)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        bench_wait(s->pid, 10000);
+        s->pid = -1;
+    }
+    if (s->dir && !keep)
+        bench_rmtree(s->dir);
+    else if (s->dir)
+        fprintf(stderr, "bench: kept %s\n", s->dir);
+    free(s->dir);
+    free(s->data_dir);
+    s->dir = s->data_dir = NULL;
+}
+
+/* Splits "http://HOST:PORT[/]" into host and port. */
+static inline int bench_parse_url(const char *url, char *host, size_t host_size, int *port)
+{
+    char fmt[32];
+    snprintf(fmt, sizeof(fmt), "http://%%%zu[^:/]:%%d", host_size - 1);
+    if (sscanf(url, fmt, host, port) != 2) {
+        fprintf(stderr, "bench: cannot parse the URL %s (want http://HOST:PORT)\n", url);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- statistics ---- */

@@ -1,9 +1,9 @@
 /* links: common */
 /* Durable ingest throughput of the HTTP stream endpoint.
  *
- *   bench_ingest (--logstream PATH | --server URL) [--lines N] [--line-bytes N]
- *                [--steps LIST] [--write-bytes N] [--repeat N] [--dir DIR]
- *                [--flush-interval DUR] [--keep]
+ *   bench_ingest (--logstream PATH | --server URL [--token TOKEN]) [--lines N]
+ *                [--line-bytes N] [--steps LIST] [--write-bytes N] [--repeat N]
+ *                [--dir DIR] [--flush-interval DUR] [--keep]
  *
  * For each step count K in --steps (default "1,2,4"), --repeat times: creates
  * a build with K steps (POST /api/v1/builds), sets them running, and sends
@@ -22,7 +22,9 @@
  * not pay for the write-back of the one before.
  *
  * With --logstream the benchmark starts its own server on 127.0.0.1:0 with a
- * fresh data dir under --dir and also reports the server's CPU time. The
+ * fresh data dir under --dir and also reports the server's CPU time; its admin
+ * token makes the worker token every request sends. With --server, --token
+ * (default: $LOGSTREAM_TOKEN) is a worker (or admin) token of that server. The
  * record bodies are generated in memory before any clock starts. */
 #include <pthread.h>
 #include <sys/uio.h>
@@ -32,6 +34,7 @@
 typedef struct ing_opts {
     const char *logstream;
     const char *server_url;
+    const char *token; /* --token, for --server */
     long long lines;
     size_t line_bytes;
     int steps[8];
@@ -83,6 +86,8 @@ static int parse_args(int argc, char **argv, ing_opts *o)
             o->logstream = v;
         else if (strcmp(a, "--server") == 0)
             o->server_url = v;
+        else if (strcmp(a, "--token") == 0)
+            o->token = v;
         else if (strcmp(a, "--lines") == 0)
             o->lines = atoll(v);
         else if (strcmp(a, "--line-bytes") == 0)
@@ -107,9 +112,10 @@ static int parse_args(int argc, char **argv, ing_opts *o)
     }
     if (!o->logstream == !o->server_url || o->lines <= 0 || o->line_bytes < 1 ||
         o->line_bytes > 60000 || o->write_bytes < 1024 || o->repeat < 1) {
-        fprintf(stderr, "usage: bench_ingest (--logstream PATH | --server URL) [--lines N] "
-                        "[--line-bytes 1..60000] [--steps 1,2,4] [--write-bytes N>=1024] "
-                        "[--repeat N] [--dir DIR] [--flush-interval DUR] [--keep]\n");
+        fprintf(stderr,
+                "usage: bench_ingest (--logstream PATH | --server URL [--token TOKEN]) "
+                "[--lines N] [--line-bytes 1..60000] [--steps 1,2,4] [--write-bytes N>=1024] "
+                "[--repeat N] [--dir DIR] [--flush-interval DUR] [--keep]\n");
         return -1;
     }
     return 0;
@@ -195,6 +201,7 @@ typedef struct ing_job {
     long long lines; /* records 1..lines */
     const char *host;
     int port;
+    const char *token; /* worker token, NULL for the sink */
     long long build;
     int step;
     char path[4096]; /* TARGET_FILE */
@@ -234,11 +241,13 @@ static int send_chunked(int fd, const char *data, size_t n, size_t write_bytes)
 
 static int stream_head(char *buf, size_t size, const ing_job *j)
 {
+    char auth[BENCH_TOKEN_MAX + 32];
+    bench_auth_header(j->token, auth, sizeof(auth));
     return snprintf(buf, size,
-                    "POST /api/v1/builds/%lld/steps/%d/stream HTTP/1.1\r\nHost: %s:%d\r\n"
+                    "POST /api/v1/builds/%lld/steps/%d/stream HTTP/1.1\r\nHost: %s:%d\r\n%s"
                     "Content-Type: application/x-logstream-records\r\n"
                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-                    j->build, j->step, j->host, j->port);
+                    j->build, j->step, j->host, j->port, auth);
 }
 
 static void run_logstream(ing_job *j)
@@ -373,7 +382,7 @@ static int sink_open(ing_sink *s)
 
 /* ---- the server's side of a round: build, steps, status ---- */
 
-static long long create_build(const char *host, int port, int k)
+static long long create_build(const char *host, int port, const char *token, int k)
 {
     char body[4096];
     size_t n = (size_t)snprintf(body, sizeof(body), "{\"name\":\"bench-ingest-%d\",\"steps\":[", k);
@@ -382,7 +391,7 @@ static long long create_build(const char *host, int port, int k)
                               i > 1 ? "," : "", i);
     snprintf(body + n, sizeof(body) - n, "]}");
     bench_response r = {0};
-    if (bench_http(host, port, "POST", "/api/v1/builds", body, &r) < 0)
+    if (bench_http(host, port, "POST", "/api/v1/builds", token, body, &r) < 0)
         return -1;
     long long id = r.status == 201 ? bench_json_int(r.body, "id") : -1;
     if (id <= 0)
@@ -391,7 +400,8 @@ static long long create_build(const char *host, int port, int k)
     return id;
 }
 
-static int patch_status(const char *host, int port, long long build, int step, const char *st)
+static int patch_status(const char *host, int port, const char *token, long long build, int step,
+                        const char *st)
 {
     char path[256], body[128];
     if (step > 0)
@@ -403,7 +413,7 @@ static int patch_status(const char *host, int port, long long build, int step, c
     else
         snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":0}", st);
     bench_response r = {0};
-    if (bench_http(host, port, "PATCH", path, body, &r) < 0)
+    if (bench_http(host, port, "PATCH", path, token, body, &r) < 0)
         return -1;
     int rc = r.status == 200 ? 0 : -1;
     if (rc < 0)
@@ -426,7 +436,8 @@ typedef struct ing_ctx {
     const ing_body *body;
     char host[64];
     int port;
-    pid_t server_pid; /* -1 for an external server */
+    const char *token; /* worker token for every request to the server */
+    pid_t server_pid;  /* -1 for an external server */
     ing_sink sink;
 } ing_ctx;
 
@@ -438,12 +449,12 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
     long long build = 0;
     sync(); /* write back the previous round's dirty pages before the clock starts */
     if (t == TARGET_LOGSTREAM) {
-        build = create_build(c->host, c->port, k);
+        build = create_build(c->host, c->port, c->token, k);
         if (build <= 0)
             return -1;
-        patch_status(c->host, c->port, build, 0, "running");
+        patch_status(c->host, c->port, c->token, build, 0, "running");
         for (int i = 1; i <= k; i++)
-            if (patch_status(c->host, c->port, build, i, "running") < 0)
+            if (patch_status(c->host, c->port, c->token, build, i, "running") < 0)
                 return -1;
     }
     for (int i = 0; i < k; i++) {
@@ -453,6 +464,7 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
                             .lines = c->o->lines / k,
                             .host = t == TARGET_SINK ? "127.0.0.1" : c->host,
                             .port = t == TARGET_SINK ? c->sink.port : c->port,
+                            .token = t == TARGET_SINK ? NULL : c->token,
                             .build = build,
                             .step = i + 1};
         snprintf(jobs[i].path, sizeof(jobs[i].path), "%s/bench-ingest-%d-%d.records", c->o->dir,
@@ -483,8 +495,8 @@ static int run_round(ing_ctx *c, ing_target t, int k, ing_round *ret)
         bench_sched_read(c->server_pid, &sched1);
     if (t == TARGET_LOGSTREAM) {
         for (int i = 1; i <= k; i++)
-            patch_status(c->host, c->port, build, i, "success");
-        patch_status(c->host, c->port, build, 0, "success");
+            patch_status(c->host, c->port, c->token, build, i, "success");
+        patch_status(c->host, c->port, c->token, build, 0, "success");
     }
     if (rc)
         return -1;
@@ -566,9 +578,12 @@ int main(int argc, char **argv)
             goto out;
         snprintf(c.host, sizeof(c.host), "%s", s.host);
         c.port = s.port;
+        c.token = s.worker_token;
         c.server_pid = s.pid;
     } else if (bench_parse_url(o.server_url, c.host, sizeof(c.host), &c.port) < 0) {
         goto out;
+    } else {
+        c.token = o.token ? o.token : getenv("LOGSTREAM_TOKEN");
     }
     printf("ingest: %lld records of %zu text bytes (%.1f MB of text, %.1f MB on the wire), "
            "writes of %zu bytes, server --flush-interval %s\n",

@@ -5,8 +5,9 @@
  *                 [--line-bytes N] [--delay-ms N] [--flush-interval DUR]
  *                 [--dir DIR] [--timeout-s N] [--baseline] [--dump FILE] [--keep]
  *
- * Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
- * writes a one-step pipeline whose step runs `emit_lines` (bench/emit_lines.c:
+ * Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir;
+ * its admin token makes a worker token for `logstream run` and a read token
+ * for the client), writes a one-step pipeline whose step runs `emit_lines` (bench/emit_lines.c:
  * one line every --interval-us, each carrying the CLOCK_REALTIME time in ns
  * taken just before its write(2)), runs it with `logstream run`, and follows
  * the step with `Accept: text/event-stream` over a raw socket. For every line
@@ -124,7 +125,8 @@ static long long wait_for_build(const bench_server *s, int64_t timeout_ms)
     int64_t deadline = bench_mono_ns() + timeout_ms * 1000000;
     while (bench_mono_ns() < deadline) {
         bench_response r = {0};
-        if (bench_http(s->host, s->port, "GET", "/api/v1/builds?limit=1", NULL, &r) == 0) {
+        if (bench_http(s->host, s->port, "GET", "/api/v1/builds?limit=1", s->read_token, NULL,
+                       &r) == 0) {
             long long id = r.status == 200 ? bench_json_int(r.body, "id") : -1;
             free(r.body);
             if (id > 0)
@@ -177,11 +179,12 @@ static int follow(const bench_server *s, long long build, const lat_opts *o, lat
     int fd = bench_connect(s->host, s->port);
     if (fd < 0)
         return -1;
-    char req[512];
+    char req[512], auth[BENCH_TOKEN_MAX + 32];
+    bench_auth_header(s->read_token, auth, sizeof(auth));
     int n = snprintf(req, sizeof(req),
                      "GET /api/v1/builds/%lld/steps/1/logs?since=0 HTTP/1.1\r\nHost: %s:%d\r\n"
-                     "Accept: text/event-stream\r\n\r\n",
-                     build, s->host, s->port);
+                     "%sAccept: text/event-stream\r\n\r\n",
+                     build, s->host, s->port, auth);
     int64_t subscribed_ns = bench_real_ns();
     int rc = -1;
     if (bench_write_all(fd, req, (size_t)n) < 0)
@@ -367,7 +370,7 @@ int main(int argc, char **argv)
         extra[0] = "--flush-interval";
         extra[1] = (char *)o.flush_interval;
     }
-    bench_server s;
+    bench_server s = {.pid = -1};
     int rc = 1, run_status = -1;
     lat_result res = {.lat_ns = calloc((size_t)o.lines, sizeof(int64_t))};
     if (!res.lat_ns)
@@ -383,6 +386,8 @@ int main(int argc, char **argv)
     snprintf(log, sizeof(log), "%s/run.log", s.dir);
     if (write_pipeline(yml, &o) < 0)
         goto out;
+    /* the worker token goes in the environment, not on the command line */
+    setenv("LOGSTREAM_TOKEN", s.worker_token, 1);
     char *run_argv[] = {(char *)o.logstream, "run", yml, "--server", s.url, NULL};
     pid_t run = bench_spawn(run_argv, log);
     if (run < 0)
