@@ -3,14 +3,21 @@
 (server on loopback) against the same command writing to a file.
 
     bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
-                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--hyperfine]
-                    [--keep]
+                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--plugins]
+                    [--hyperfine] [--keep]
 
-Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir),
-then runs, alternately, --repeat times each:
+Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir,
+--admin-token-file; the admin token makes a worker token, given to `logstream
+run` in LOGSTREAM_TOKEN, and a read token for the checks), then runs,
+alternately, --repeat times each:
 
     baseline  /bin/sh -c 'EMITTER --lines N --bytes B > DIR/out.txt'
-    worker    logstream run PIPELINE.yml --server URL   (one step: the same command)
+    worker    logstream run PIPELINE.yml --server URL --no-plugins
+              (one step: the same command)
+
+--plugins leaves out --no-plugins, to measure with the plugin host (the
+worker's default); without it the figures compare with bench/README.md's,
+taken before the worker started the plugin host.
 
 The worker's time runs until `logstream run` exits, i.e. until the server has
 confirmed every line durable and the step and build are marked finished. Each
@@ -48,6 +55,8 @@ def parse_args():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--dir", default="/tmp", help="parent of the temp dir (data, output file)")
     p.add_argument("--flush-interval", help="passed to the server (default: the server's own)")
+    p.add_argument("--plugins", action="store_true",
+                   help="run the worker with its plugin host (default: --no-plugins)")
     p.add_argument("--hyperfine", action="store_true", help="also run hyperfine if installed")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = p.parse_args()
@@ -57,32 +66,50 @@ def parse_args():
 
 
 class Server:
-    """A real `logstream server` on a free loopback port."""
+    """A real `logstream server` on a free loopback port, with its admin token
+    (--admin-token-file) and a worker and a read token made with it."""
 
     def __init__(self, logstream, workdir, extra):
         self.data = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "server.log")
+        self.admin_token_file = os.path.join(workdir, "admin.token")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [logstream, "server", "--listen", "127.0.0.1:0", "--data", self.data] + extra,
+            [logstream, "server", "--listen", "127.0.0.1:0", "--data", self.data,
+             "--admin-token-file", self.admin_token_file] + extra,
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = self._wait_url()
+        with open(self.admin_token_file) as f:
+            self.admin_token = f.read().strip()
+        self.worker_token = self.make_token("worker")
+        self.read_token = self.make_token("read")
 
     def _wait_url(self):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with open(self.log_path) as f:
-                first = f.readline()
-            if first.endswith("\n") and "listening on http://" in first:
-                return first.split("listening on ", 1)[1].split()[0]
+                for line in f:  # the admin token line (stderr) may come first
+                    if line.endswith("\n") and "listening on http://" in line:
+                        return line.split("listening on ", 1)[1].split()[0]
             if self.proc.poll() is not None:
                 break
             time.sleep(0.01)
         raise SystemExit(f"bench_worker: the server did not start; see {self.log_path}")
 
-    def get_json(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+    def _request(self, path, token, body=None):
+        req = urllib.request.Request(
+            self.url + path, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
             return json.load(r)
+
+    def make_token(self, scope):
+        """A token of scope made through the tokens API with the admin token."""
+        return self._request("/api/v1/tokens", self.admin_token,
+                             {"scope": scope, "name": f"bench_worker {scope}"})["token"]
+
+    def get_json(self, path):
+        return self._request(path, self.read_token)
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -240,6 +267,9 @@ def main():
     workdir = tempfile.mkdtemp(prefix="logstream-bench-worker-", dir=a.dir)
     extra = ["--flush-interval", a.flush_interval] if a.flush_interval else []
     server = Server(a.logstream, workdir, extra)
+    # logstream run (also under /usr/bin/time and hyperfine) reads its worker
+    # token from the environment; the worker keeps it out of the steps' one
+    os.environ["LOGSTREAM_TOKEN"] = server.worker_token
     try:
         emit = f"{a.emitter} --lines {a.lines} --bytes {a.line_bytes}"
         out_file = os.path.join(workdir, "out.txt")
@@ -249,6 +279,8 @@ def main():
                     f"    commands:\n      - '{emit}'\n")
         baseline = ["/bin/sh", "-c", f"{emit} > {out_file}"]
         worker = [a.logstream, "run", yml, "--server", server.url]
+        if not a.plugins:
+            worker.append("--no-plugins")
         run_out = os.path.join(workdir, "run.out")
 
         walls = {"baseline": [], "worker": []}
@@ -272,7 +304,8 @@ def main():
         b, w = summary(walls["baseline"]), summary(walls["worker"])
         flush = a.flush_interval or "(server default)"
         print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each, "
-              f"server --flush-interval {flush}")
+              f"server --flush-interval {flush}, "
+              f"{'with the plugin host' if a.plugins else 'worker --no-plugins'}")
         print(f"  baseline (sh -c 'emit_lines > file'): {fmt(b)}")
         print(f"  logstream run (server on loopback):   {fmt(w)}")
         print(f"  ratio of medians: {w['median'] / b['median']:.2f}x (target <= 1.2x)")
