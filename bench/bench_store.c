@@ -5,10 +5,14 @@
  *
  *   bench_store [--lines N] [--batch N] [--steps N] [--line-bytes N]
  *               [--chunk-bytes N] [--zstd-level N] [--full-sync] [--dir DIR]
+ *               [--db URL]
  *
  * --batch is the number of lines per transaction (split evenly across the
  * steps). The database goes into a fresh directory under --dir (default /tmp),
- * removed at the end. */
+ * removed at the end. --db opens URL with ls_store_open_url instead: a
+ * PostgreSQL database for postgres://... or postgresql://... (e.g. the one
+ * `scripts/pg-test-cluster.sh start --durable` prints), else the SQLite file
+ * at that path; the benchmark's build is deleted from it at the end. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +35,7 @@ typedef struct bench_opts {
     int zstd_level;
     bool full_sync;
     const char *dir;
+    const char *db; /* --db URL, NULL: a fresh SQLite file under dir */
 } bench_opts;
 
 #define POOL_LINES 65536u
@@ -66,6 +71,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             o->zstd_level = atoi(v);
         else if (strcmp(a, "--dir") == 0)
             o->dir = v;
+        else if (strcmp(a, "--db") == 0)
+            o->db = v;
         else {
             fprintf(stderr, "bench_store: unknown option %s\n", a);
             return -EINVAL;
@@ -208,17 +215,23 @@ int main(int argc, char **argv)
     bench_opts o;
     if (parse_args(argc, argv, &o) < 0)
         return 2;
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof(dir), "%s/bench_store_XXXXXX", o.dir);
-    if (!mkdtemp(dir)) {
-        perror("bench_store: mkdtemp");
-        return 1;
+    char dir[4096] = "", path[4200];
+    if (o.db) {
+        snprintf(path, sizeof(path), "%s", o.db);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/bench_store_XXXXXX", o.dir);
+        if (!mkdtemp(dir)) {
+            perror("bench_store: mkdtemp");
+            return 1;
+        }
+        snprintf(path, sizeof(path), "%s/bench.db", dir);
     }
-    snprintf(path, sizeof(path), "%s/bench.db", dir);
+    bool pg = ls_store_is_pg_url(path);
     char *pool = make_pool(o.line_bytes);
     ls_store_options so = {
         .chunk_bytes = o.chunk_bytes, .zstd_level = o.zstd_level, .full_sync = o.full_sync};
     ls_store *st = NULL;
+    ls_build_info b = {0};
     int rc = 1;
     ls_step_info steps[MAX_STEPS];
     memset(steps, 0, sizeof(steps));
@@ -228,8 +241,7 @@ int main(int argc, char **argv)
     }
     for (int s = 0; s < o.steps; s++)
         snprintf(steps[s].name, sizeof(steps[s].name), "step %d", s + 1);
-    ls_build_info b;
-    if (ls_store_open_sqlite(path, &so, &st) < 0 ||
+    if (ls_store_open_url(path, &so, &st) < 0 ||
         ls_store_create_build(st, "bench", steps, (size_t)o.steps, &b) < 0) {
         fprintf(stderr, "bench_store: %s\n", ls_store_last_error());
         goto out;
@@ -241,13 +253,14 @@ int main(int argc, char **argv)
     uint64_t stored = (o.lines / (uint64_t)o.steps) * (uint64_t)o.steps;
     uint64_t text = stored * o.line_bytes;
     int64_t t0 = ls_mono_ns();
-    ls_store_free(st); /* checkpoints the WAL into the database */
+    ls_store_free(st); /* SQLite: checkpoints the WAL into the database */
     double close_s = (double)(ls_mono_ns() - t0) / 1e9;
     st = NULL;
     struct stat sb = {0};
-    stat(path, &sb);
+    if (!pg)
+        stat(path, &sb);
 
-    if (ls_store_open_sqlite(path, &so, &st) < 0) {
+    if (ls_store_open_url(path, &so, &st) < 0) {
         fprintf(stderr, "bench_store: reopen: %s\n", ls_store_last_error());
         goto out;
     }
@@ -263,22 +276,32 @@ int main(int argc, char **argv)
     }
 
     printf("config: %llu lines x %zu B, %zu lines/transaction over %d step(s), chunk %zu B, "
-           "zstd %d, synchronous=%s\n",
+           "zstd %d, %s\n",
            (unsigned long long)stored, o.line_bytes, o.batch, o.steps,
            o.chunk_bytes ? o.chunk_bytes : 262144, o.zstd_level ? o.zstd_level : 3,
-           o.full_sync ? "FULL" : "NORMAL");
+           pg            ? "PostgreSQL (--db)"
+           : o.full_sync ? "synchronous=FULL"
+                         : "synchronous=NORMAL");
     printf("append: %.3f s  %.0f lines/s  %.1f MB/s of text  (close+checkpoint %.3f s)\n", append_s,
            (double)stored / append_s, mb(text) / append_s, close_s);
     printf("        %.3f s CPU  %.0f lines per CPU second\n", append_cpu_s,
            (double)stored / append_cpu_s);
-    printf("disk:   %.1f MB database for %.1f MB of text (%.1fx)\n", mb((uint64_t)sb.st_size),
-           mb(text), sb.st_size ? (double)text / (double)sb.st_size : 0.0);
+    if (pg)
+        printf("disk:   not measured for a PostgreSQL database\n");
+    else
+        printf("disk:   %.1f MB database for %.1f MB of text (%.1fx)%s\n", mb((uint64_t)sb.st_size),
+               mb(text), sb.st_size ? (double)text / (double)sb.st_size : 0.0,
+               o.db ? " (the whole --db file)" : "");
     printf("read:   %.3f s  %.0f lines/s  %.1f MB/s; 100-line range read %.1f us\n", read_s,
            (double)read_lines / read_s, mb(text) / read_s, range_us);
     rc = 0;
 out:
+    if (o.db && st && b.id > 0 && ls_store_delete_build(st, b.id) < 0)
+        fprintf(stderr, "bench_store: delete build %lld: %s\n", (long long)b.id,
+                ls_store_last_error());
     ls_store_free(st);
-    remove_db(dir, path);
+    if (!o.db)
+        remove_db(dir, path);
     free(pool);
     return rc;
 }
