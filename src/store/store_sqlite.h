@@ -81,7 +81,7 @@ int ls_store_sqlite_list_test_runs(ls_store *st, int64_t build_id, ls_test_run *
 /* Tool-usage events (store_sqlite_tools.c), the ops behind store_tools.h. */
 int ls_store_sqlite_add_tool_events(ls_store *st, const ls_tool_event *events, size_t n,
                                     bool *ret_added);
-int ls_store_sqlite_list_tool_events(ls_store *st, int64_t build_id, int64_t after_id,
-                                     size_t limit, ls_tool_event **ret_events, size_t *ret_n);
+int ls_store_sqlite_list_tool_events(ls_store *st, int64_t build_id, int64_t after_id, size_t limit,
+                                     ls_tool_event **ret_events, size_t *ret_n);
 
 #endif

@@ -71,7 +71,9 @@ static void test_escape_inside_a_sequence_starts_a_new_one(void **state)
 {
     check_all_splits("a\x1b[3\x1b[0mb", "ab");
     check_all_splits("x\x1b(\x1b[1my", "xy");
-    check_all_splits("\x1b\x1b\x1b$\x1b\x1b" "1\x1b\x1b", "");
+    check_all_splits("\x1b\x1b\x1b$\x1b\x1b"
+                     "1\x1b\x1b",
+                     "");
 }
 
 static void test_reset_between_lines(void **state)
