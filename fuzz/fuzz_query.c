@@ -34,9 +34,15 @@ static void check_route(const char *path)
         if (r.build < 0 || (uint64_t)r.build > LS_MAX_BUILD_ID || r.step < 0 ||
             (unsigned)r.step > LS_MAX_STEP_NUMBER)
             abort();
-        if (r.id >= LS_ROUTE_BUILD && r.build == 0)
+        /* routes under /api/v1/builds/{build} name a build; those under
+         * .../steps/{step} a step too (the enum is not ordered by that) */
+        bool has_build = r.id == LS_ROUTE_BUILD || r.id == LS_ROUTE_BUILD_EVENTS ||
+                         r.id == LS_ROUTE_BUILD_TESTS || r.id == LS_ROUTE_BUILD_TOOL_USAGE;
+        bool has_step = r.id == LS_ROUTE_STEP || r.id == LS_ROUTE_STEP_STREAM ||
+                        r.id == LS_ROUTE_STEP_LOGS || r.id == LS_ROUTE_STEP_SEARCH;
+        if ((has_build || has_step) != (r.build != 0) || has_step != (r.step != 0))
             abort();
-        if (r.id >= LS_ROUTE_STEP && r.step == 0)
+        if ((r.id == LS_ROUTE_TOKEN) != (r.token != 0))
             abort();
     } else if (rc != -ENOENT && rc != -EINVAL) {
         abort();
