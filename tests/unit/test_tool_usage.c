@@ -245,6 +245,12 @@ static void test_odd_input(void **state)
     ls_tu_line(t, 0, line, big);
     const char bad[] = "$ npm publish \xff\xfe\0zz";
     ls_tu_line(t, 0, bad, sizeof(bad) - 1);
+    /* found by fuzz_tool_usage: " to '" right after "Pushing" (read past the line) */
+    const char nuget[] = "Pushing to 'x'";
+    char *heap = malloc(sizeof(nuget) - 1);
+    memcpy(heap, nuget, sizeof(nuget) - 1);
+    ls_tu_line(t, 0, heap, sizeof(nuget) - 1);
+    free(heap);
     for (int i = 0; i < 3 * LS_TU_MAX_OPEN; i++) {
         const char *cmd = "+ docker push r/x:1";
         ls_tu_line(t, 0, cmd, strlen(cmd));

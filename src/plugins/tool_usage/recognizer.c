@@ -1231,8 +1231,11 @@ static bool out_nuget(ls_tu *t, step_state *st, size_t step, span s)
     span body = s;
     if (starts(body, "info : "))
         body = skip(body, 7);
-    if (starts(body, "Pushing ") && !starts(body, "Pushing gem to ") && find(body, " to '")) {
-        const char *to = find(body, " to '");
+    /* " to '" is looked for after "Pushing ": in "Pushing to '" it would
+     * start inside the prefix and the package name's length would wrap */
+    if (starts(body, "Pushing ") && !starts(body, "Pushing gem to ") &&
+        find(skip(body, 8), " to '")) {
+        const char *to = find(skip(body, 8), " to '");
         open_ev *o = start_line(t, st, step, T_NUGET, "push");
         text_set(o->ev.target, (span){body.p + 8, (size_t)(to - body.p) - 8});
         span url = until(skip(body, (size_t)(to - body.p) + 5), '\'');
