@@ -10,6 +10,12 @@
 #   BENCH_DIR          where temporary databases and files go (default /tmp)
 #   BENCH_QUICK=1      smaller runs (a smoke test of the scripts, not figures)
 #   BENCH_ONLY="store latency ingest worker others"   the sections to run
+#
+# The servers the benchmarks start run with access control on: each benchmark
+# starts its server with --admin-token-file and makes worker and read tokens
+# through the tokens API. The store section also measures the PostgreSQL back
+# end (bench_store --db) on a throwaway durable cluster when PostgreSQL is
+# installed (scripts/pg-test-cluster.sh).
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +58,22 @@ if wanted store; then
         bench "$build/bench/bench_store" --dir "$dir" --steps 100 --batch 10000
     fi
     echo "load average: $(cut -d' ' -f1 /proc/loadavg)"
+    section "store, PostgreSQL (bench_store --db)"
+    pgstate=$dir/bench-pg-$$.state # must not exist yet
+    if pgurl=$("$repo/scripts/pg-test-cluster.sh" start --durable --state "$pgstate"); then
+        if [ "$quick" = 1 ]; then
+            bench "$build/bench/bench_store" --db "$pgurl" --zstd-level 1 --lines 50000
+        else
+            bench "$build/bench/bench_store" --db "$pgurl" --zstd-level 1 --lines 500000 --batch 10000
+            bench "$build/bench/bench_store" --db "$pgurl" --zstd-level 1 --lines 100000 --batch 1000 \
+                --steps 10
+            bench "$build/bench/bench_store" --db "$pgurl" --zstd-level 1 --lines 20000 --batch 100
+        fi
+        "$repo/scripts/pg-test-cluster.sh" stop "$pgstate" >/dev/null || true
+        echo "load average: $(cut -d' ' -f1 /proc/loadavg)"
+    else
+        echo "skipped: no PostgreSQL cluster (is PostgreSQL installed? scripts/install-deps.sh)"
+    fi
 fi
 
 if wanted latency; then
