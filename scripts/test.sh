@@ -14,8 +14,11 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLS_SANITIZE=ON -DLS
     -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-asan -j "$jobs"
 
+# Both trees run even when the first has failures; the script fails if either did.
+status=0
 echo "== tests (optimised build)"
-ctest --test-dir build --output-on-failure -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" || status=1
 echo "== tests (ASan + UBSan build)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" || status=1
+exit $status
