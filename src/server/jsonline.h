@@ -7,11 +7,8 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/json_text.h" /* ls_json_put_string */
 #include "common/line.h"
-
-/* Appends s (len bytes) as a quoted JSON string, escaping as needed and
- * replacing invalid UTF-8 with U+FFFD. */
-void ls_json_put_string(ls_buf *out, const char *s, size_t len);
 
 /* Appends {"seq":…,"ts":…,"stream":"o","text":"…"[,"continued":true]}
  * without a trailing newline. */

@@ -1,6 +1,8 @@
 /* Search over a whole step log, see search.h. */
 #include "server/search.h"
 
+#include "common/json_text.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,47 +22,10 @@
 
 /* ---- the query -------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid; *ret_cp
- * is its code point. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *ret_cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-        *ret_cp = c;
-        return 1;
-    }
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c < 0xF0) {
-        n = 3;
-        cp = c & 0x0F;
-    } else {
-        n = 4;
-        cp = c & 0x07;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    *ret_cp = cp;
-    return n;
-}
-
 /* Decodes one character: invalid bytes are U+FFFD each. Returns bytes used. */
 static size_t next_char(const unsigned char *s, size_t len, uint32_t *ret_cp)
 {
-    size_t n = utf8_decode(s, len, ret_cp);
+    size_t n = ls_utf8_decode(s, len, ret_cp);
     if (n == 0) {
         *ret_cp = 0xFFFD;
         n = 1;
@@ -72,7 +37,7 @@ static bool is_utf8(const char *s, size_t len)
 {
     uint32_t cp;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        size_t n = ls_utf8_decode((const unsigned char *)s + i, len - i, &cp);
         if (n == 0)
             return false;
         i += n;

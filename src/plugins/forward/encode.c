@@ -36,7 +36,7 @@ void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
 
 static void put_str(ls_buf *out, const char *s)
 {
-    ls_plugin_json_string(out, s, strlen(s));
+    ls_json_put_string(out, s, strlen(s));
 }
 
 static void put_labels(const ls_fw_labels *l, size_t step, ls_buf *out)
@@ -68,7 +68,7 @@ void ls_fw_encode_loki(const ls_fw_labels *l, const ls_fw_record *r, size_t n, l
         size_t j = i;
         for (; j < n && r[j].step == step; j++) {
             ls_buf_printf(out, "%s[\"%" PRId64 "\",", j == i ? "" : ",", r[j].ts_ns);
-            ls_plugin_json_string(out, r[j].text, r[j].len);
+            ls_json_put_string(out, r[j].text, r[j].len);
             ls_buf_putc(out, ']');
         }
         i = j;
@@ -85,7 +85,7 @@ void ls_fw_encode_ndjson(const ls_fw_labels *l, const ls_fw_record *r, size_t n,
         ls_buf_printf(out, "{\"ts\":\"%s\",\"ts_ns\":%" PRId64 ",", ts, r[i].ts_ns);
         put_labels(l, r[i].step, out);
         ls_buf_printf(out, ",\"seq\":%" PRIu64 ",\"line\":", r[i].seq);
-        ls_plugin_json_string(out, r[i].text, r[i].len);
+        ls_json_put_string(out, r[i].text, r[i].len);
         if (l->n_extra) {
             ls_buf_puts(out, ",\"labels\":{");
             for (size_t k = 0; k < l->n_extra; k++) {

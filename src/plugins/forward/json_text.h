@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/json_text.h"
 
-/* Appends s (len bytes, any bytes) to out as a quoted JSON string. */
-void ls_plugin_json_string(ls_buf *out, const char *s, size_t len);
+/* Quoted JSON strings: ls_json_put_string() from common/json_text.h. */
 
 /* Length of the longest prefix of s (at most max bytes of len) that does not
  * end inside a UTF-8 sequence: for cutting text without splitting a character. */

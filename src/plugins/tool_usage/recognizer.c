@@ -1509,13 +1509,13 @@ void ls_tu_event_json(const ls_tu_event *ev, long long step_number, ls_buf *out)
 {
     ls_buf_printf(out, "{\"seq\":%" PRIu64 ",\"step\":%lld,\"line\":%" PRIu64 ",\"tool\":", ev->seq,
                   step_number, ev->line);
-    ls_plugin_json_string(out, ev->tool, strlen(ev->tool));
+    ls_json_put_string(out, ev->tool, strlen(ev->tool));
     ls_buf_puts(out, ",\"action\":");
-    ls_plugin_json_string(out, ev->action, strlen(ev->action));
+    ls_json_put_string(out, ev->action, strlen(ev->action));
     ls_buf_puts(out, ",\"target\":");
-    ls_plugin_json_string(out, ev->target, strlen(ev->target));
+    ls_json_put_string(out, ev->target, strlen(ev->target));
     ls_buf_puts(out, ",\"details\":");
-    ls_plugin_json_string(out, ev->details, strlen(ev->details));
+    ls_json_put_string(out, ev->details, strlen(ev->details));
     ls_buf_printf(out, ",\"dry_run\":%s,\"outcome\":\"%s\",\"source\":\"%s\"}",
                   ev->dry_run ? "true" : "false", ls_tu_outcome_name(ev->outcome),
                   ev->from_output ? "output" : "command");
