@@ -358,6 +358,81 @@ class Worker:
         return self.proc.wait(timeout)
 
 
+# ---- NATS (several server instances) -------------------------------------------
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """Debian's `nats-server` on 127.0.0.1 with a free port and its own temp
+    dir. stop() and start() again keep the port (an outage, then recovery:
+    clients reconnect to the same URL). Stopped at exit.
+
+        nats = lstest.NatsServer()        # started
+        srv = self.start_server(["--nats", nats.url])
+        nats.stop(); ...; nats.start()
+    """
+
+    BINARY = "/usr/sbin/nats-server"
+
+    def __init__(self, port=None, start=True):
+        if not os.access(self.BINARY, os.X_OK):
+            raise unittest.SkipTest("nats-server is not installed (scripts/install-deps.sh)")
+        self.port = port or free_port()
+        self.url = "nats://127.0.0.1:%d" % self.port
+        self.dir = tempfile.mkdtemp(prefix="lsnats-")
+        self.proc = None
+        atexit.register(self.close)
+        if start:
+            self.start()
+
+    def start(self):
+        """Starts the server (no-op if running); waits until it accepts connections."""
+        if self.proc and self.proc.p.poll() is None:
+            return
+        args = [self.BINARY, "-a", "127.0.0.1", "-p", str(self.port),
+                "-l", os.path.join(self.dir, "nats.log")]
+        self.proc = Proc(args, cwd=self.dir, name="nats-server")
+        import socket
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4).startswith(b"INFO"):
+                        return
+            except OSError:
+                pass
+            if self.proc.p.poll() is not None or time.monotonic() > deadline:
+                log = ""
+                try:
+                    with open(os.path.join(self.dir, "nats.log")) as f:
+                        log = f.read()
+                except OSError:
+                    pass
+                self.proc.stop()
+                raise AssertionError("nats-server did not start on port %d:\n%s\n%s"
+                                     % (self.port, self.proc.describe(), log))
+            time.sleep(0.05)
+
+    def stop(self):
+        """Stops the server (SIGTERM, then SIGKILL); the port stays reserved by value."""
+        if self.proc:
+            self.proc.stop()
+
+    def running(self):
+        return bool(self.proc) and self.proc.p.poll() is None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ---- HTTP --------------------------------------------------------------------
 
 
@@ -553,6 +628,21 @@ class TestCase(unittest.TestCase):
         os.makedirs(data, exist_ok=True)
         srv = Server(data, extra_args, env)
         self._procs.append(srv.proc)
+        return srv
+
+    def start_peer_server(self, first, extra_args=(), env=None):
+        """Another server instance on the same PostgreSQL database as the
+        Server first (its own data dir and port), with first's tokens (they
+        live in the database). Needs LOGSTREAM_TEST_DATABASE."""
+        url = database_url(first.data_dir)
+        if not url:
+            raise unittest.SkipTest("several instances need PostgreSQL (LOGSTREAM_TEST_DATABASE)")
+        data = os.path.join(self.tmp, "data-%d" % len(self._procs))
+        os.makedirs(data, exist_ok=True)
+        srv = Server(data, ["--database", url] + list(extra_args), env)
+        self._procs.append(srv.proc)
+        TOKENS[srv.url] = dict(first.tokens)
+        srv.tokens = TOKENS[srv.url]
         return srv
 
     def run_worker(self, pipeline, server_url, extra_args=(), env=None):
