@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/timeutil.h"
+#include "plugins/forward/forward.h"
 
 #define DEFAULT_MAX_QUEUE ((size_t)8 * 1024 * 1024)
 #define DEFAULT_MAX_LINE ((size_t)64 * 1024)
@@ -516,7 +517,7 @@ fail:
     return r;
 }
 
-void ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len)
+int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len)
 {
     size_t idlen = strlen(step_id);
     size_t need = idlen + 1 + len + 1;
@@ -524,12 +525,12 @@ void ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char 
     pthread_mutex_lock(&d->lock);
     if (!d->accepting) {
         pthread_mutex_unlock(&d->lock);
-        return;
+        return -EPIPE;
     }
     if (d->queued + need > d->max_queue) {
         d->dropped++;
         pthread_mutex_unlock(&d->lock);
-        return;
+        return -ENOBUFS;
     }
     was_empty = d->queued == 0;
     size_t at = d->inq.len;
@@ -546,6 +547,7 @@ void ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char 
     pthread_mutex_unlock(&d->lock);
     if (was_empty)
         wake(d);
+    return 0;
 }
 
 void ls_plugin_driver_finish(ls_plugin_driver *d, bool send_finish)
@@ -779,6 +781,31 @@ int ls_plugin_select(const ls_pipeline_plugins *pl, const ls_plugin_flags *f, ch
     if (!*ret_json)
         abort();
 out:
+    json_decref(plugins);
+    return r;
+}
+
+/* ---- a forwarded step's notice ---- */
+
+int ls_plugin_replaced_log(const char *plugins_json, const char *step_name, char **ret_notice)
+{
+    json_t *plugins = plugins_json ? json_loads(plugins_json, 0, NULL) : NULL;
+    json_t *fw = json_object_get(plugins, "forward");
+    json_t *settings = json_object_get(fw, "settings");
+    char *text = NULL, *where = NULL;
+    int r = 0;
+    if (!json_is_true(json_object_get(fw, "enabled")) || !json_is_object(settings))
+        goto out;
+    text = json_dumps(settings, JSON_COMPACT);
+    if (!text || ls_forward_replaced_log(text, step_name, &where) != 1)
+        goto out;
+    ls_buf b = LS_BUF_INIT;
+    ls_buf_printf(&b, "logs for this step were forwarded to %s", where);
+    *ret_notice = ls_buf_steal(&b);
+    r = 1;
+out:
+    free(where);
+    free(text);
     json_decref(plugins);
     return r;
 }

@@ -65,8 +65,9 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *opts, ls_plugin_drive
 /* Queues "STEP_ID:TEXT\n" for the host (a '\n' inside text becomes ' ').
  * Never blocks on the host: when the queue lacks room the line is dropped and
  * counted. Ignored once the host has exited or finish was called. Thread-safe
- * (one lock). */
-void ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len);
+ * (one lock). Returns 0 when the line was queued, -ENOBUFS when it was
+ * dropped for lack of room, -EPIPE when the host takes no more lines. */
+int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len);
 
 /* Ends the input: with send_finish, queues the finish line (whatever the
  * queue's limit) so plugins finalize; without it (a canceled build) drops the
@@ -109,6 +110,15 @@ typedef struct ls_plugin_flags {
     const char *enable;  /* --plugin: comma-separated names, or NULL */
     const char *disable; /* --disable-plugin: comma-separated names, or NULL */
 } ls_plugin_flags;
+
+/* Whether the log of the step or service named step_name goes to the
+ * forward plugin instead of the server (its replace_log setting,
+ * docs/forward.md), given the context's "plugins" object from
+ * ls_plugin_select (NULL = no plugins). Returns 1 and *ret_notice (malloc'ed)
+ * "logs for this step were forwarded to WHERE", the one line to store on the
+ * server instead, when forward runs with valid settings whose replace_log
+ * covers the step; 0 otherwise. */
+int ls_plugin_replaced_log(const char *plugins_json, const char *step_name, char **ret_notice);
 
 /* Combines the pipeline's plugins: key with the flags into the context's
  * "plugins" object (compact JSON, malloc'ed, in *ret_json): every installed

@@ -60,6 +60,9 @@ typedef struct run_stream {
     bool stopped;        /* we stopped it (services at the end, or a signal) */
     bool closed;
     int64_t started_mono;
+    /* forward's replace_log: the one line the server gets instead of the log */
+    char *forward_notice; /* NULL: the log is uploaded as usual */
+    uint64_t kept;        /* lines the host could not take: uploaded after all */
 } run_stream;
 
 struct run_ctx {
@@ -237,6 +240,8 @@ static bool handle_add_mask(run_stream *rs, const char *text, size_t len)
     return true;
 }
 
+static void push_line(run_stream *rs, const ls_line *line);
+
 static void on_line(void *userdata, char stream, const char *text, size_t len, bool continued,
                     int64_t ts_ms)
 {
@@ -260,9 +265,65 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
     if (c->plugins) {
         char id[16];
         snprintf(id, sizeof(id), "%d", rs->number);
-        ls_plugin_driver_feed(c->plugins, id, line.text, line.len);
+        int fed = ls_plugin_driver_feed(c->plugins, id, line.text, line.len);
+        if (rs->forward_notice && fed == 0)
+            return; /* the forward plugin takes it; the server has the notice */
     }
-    int r = ls_upload_stream_push(rs->up, &line);
+    if (rs->forward_notice)
+        rs->kept++;
+    push_line(rs, &line);
+}
+
+/* ---- a step whose log is forwarded (forward's replace_log, docs/forward.md) ---- */
+
+/* A line of the worker's own in the step's log, masked like the step's. */
+static void push_own_line(run_stream *rs, const char *text)
+{
+    ls_buf masked = LS_BUF_INIT;
+    ls_masker_apply(rs->ctx->masker, text, strlen(text), &masked);
+    ls_line line = {.seq = rs->next_seq,
+                    .ts_ms = ls_now_ms(),
+                    .stream = 'o',
+                    .len = (uint32_t)masked.len,
+                    .text = masked.data ? masked.data : ""};
+    push_line(rs, &line);
+    ls_buf_free(&masked);
+}
+
+/* Before the step starts: when the forward plugin runs and its replace_log
+ * covers this step, the server's log of the step gets only a notice, and
+ * on_line gives the lines to the plugin host only. A host that cannot take a
+ * line (queue full, host gone) does not lose it: it is uploaded after all,
+ * and counted in a last line when the step ends. */
+static void forward_start(run_stream *rs)
+{
+    run_ctx *c = rs->ctx;
+    if (!c->plugins ||
+        ls_plugin_replaced_log(c->plugins_json, rs->step->name, &rs->forward_notice) != 1)
+        return;
+    push_own_line(rs, rs->forward_notice);
+}
+
+static void forward_end(run_stream *rs)
+{
+    if (rs->forward_notice && rs->kept) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "%llu line%s of this step could not be given to the plugin host and %s stored "
+                 "here instead",
+                 (unsigned long long)rs->kept, rs->kept == 1 ? "" : "s",
+                 rs->kept == 1 ? "is" : "are");
+        push_own_line(rs, msg);
+    }
+    free(rs->forward_notice);
+    rs->forward_notice = NULL;
+}
+
+/* Hands a line to the upload stream (spool first). */
+static void push_line(run_stream *rs, const ls_line *line)
+{
+    run_ctx *c = rs->ctx;
+    int r = ls_upload_stream_push(rs->up, line);
     if (r < 0) {
         if (!c->spool_error)
             fprintf(stderr, "logstream: cannot write the spool in %s: %s; lines are lost\n",
@@ -393,6 +454,7 @@ static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step
     }
     ls_uploader_open_stream(c->uploader, c->build_id, number, spool, &rs->up);
     patch_step(c, number, "running", -1);
+    forward_start(rs);
 
     ls_buf script = LS_BUF_INIT;
     ls_script_build(step, &script);
@@ -425,6 +487,7 @@ static void close_stream(run_stream *rs, const char *status, int exit_code)
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, exit_code);
+    forward_end(rs);
     ls_upload_stream_close(rs->up, body);
     rs->closed = true;
 }

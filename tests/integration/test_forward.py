@@ -8,6 +8,11 @@ comes up later gets everything through retries; a dead target trips the
 host's circuit breaker (tiny thresholds) while the other plugins and the
 host's reading go on.
 
+ReplaceLogE2E runs `logstream run` against a real server with forward's
+replace_log: the target gets every (masked) line, the server's log of a
+forwarded step holds only the notice, other steps are unaffected, and lines
+the plugin host could not take are stored on the server after all.
+
 usage: test_forward.py --binary PATH_TO_logstream
 """
 import argparse
@@ -17,6 +22,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import socket
 import socketserver
 import subprocess
@@ -25,6 +31,8 @@ import tempfile
 import threading
 import time
 import unittest
+
+import lstest
 
 BINARY = None
 
@@ -437,12 +445,178 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(p.stdout.decode(), "")
 
 
+def host_pids_of(pid):
+    """Pids of the `logstream plugin-host` children of pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == pid and b"plugin-host" in cmd:
+            out.append(int(d))
+    return out
+
+
+class ReplaceLogE2E(lstest.TestCase):
+    """forward's replace_log through `logstream run`, a real server and a real
+    target: the server stores only a notice for the forwarded steps."""
+
+    WAIT = 60.0
+
+    def logs(self, srv, build, step):
+        a = lstest.request("GET", lstest.step_logs_url(srv.url, build, step))
+        self.assertEqual(a.status, 200, a.text())
+        return a.text()
+
+    def wait_logs(self, srv, build, step, pattern):
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            text = self.logs(srv, build, step)
+            if re.search(pattern, text, re.M):
+                return text
+            if time.monotonic() > deadline:
+                self.fail("no %r in the log of step %d:\n%s" % (pattern, step, text))
+            time.sleep(0.1)
+
+    def plugins_log_final(self, srv, build, step):
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            b = lstest.get_json("%s/api/v1/builds/%d" % (srv.url, build))
+            st = [x for x in b["steps"] if x["number"] == step][0]
+            if st["status"] not in ("pending", "running"):
+                return b, self.logs(srv, build, step)
+            if time.monotonic() > deadline:
+                self.fail("plugins log still %s" % st["status"])
+            time.sleep(0.1)
+
+    def test_http_target_gets_the_lines_server_keeps_the_notice(self):
+        srv = self.start_server()
+        sink = Collector()
+        self.addCleanup(sink.stop)
+        secret = "s3cret-forwarded-value"
+        p = self.write_pipeline("""
+name: replace-log
+plugins:
+  settings:
+    forward:
+      target: http
+      url: %s/ingest
+      batch_wait: 50ms
+      replace_log: [forwarded]
+steps:
+  - name: forwarded
+    secrets: [API_KEY]
+    commands: ["echo key=$API_KEY", "seq 1 3000"]
+  - name: kept
+    commands: ["seq 1 20"]
+""" % sink.url)
+        w = self.run_worker(p, srv.url, env={"API_KEY": secret})
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["status"], "success")
+        b, plugins = self.plugins_log_final(srv, w.build_id, 3)
+        notice = "logs for this step were forwarded to HTTP endpoint at %s/ingest" % sink.url
+        # the server: only the notice for the forwarded step, the whole log for the other
+        self.assertEqual(self.logs(srv, w.build_id, 1), notice + "\n")
+        self.assertEqual(b["steps"][0]["lines"], 1)
+        kept = ["$ seq 1 20"] + [str(i) for i in range(1, 21)]
+        self.assertEqual(self.logs(srv, w.build_id, 2), "".join(l + "\n" for l in kept))
+        # the target: every line of both steps, in order, masked
+        got = []
+        for path, headers, body in sink.requests:
+            self.assertNotIn(secret.encode(), body)
+            got.extend(ndjson_entries(body))
+        step1 = [g["line"] for g in got if g["step"] == "1"]
+        self.assertEqual(step1, ["$ echo key=$API_KEY", "key=***", "$ seq 1 3000"] +
+                         [str(i) for i in range(1, 3001)])
+        self.assertEqual([g["line"] for g in got if g["step"] == "2"], kept)
+        self.assertIn("[forward] logs for step 1 (forwarded) were forwarded to HTTP endpoint at "
+                      "%s/ingest: 3003 lines" % sink.url, plugins)
+        self.assertNotIn("logs for step 2", plugins)
+        self.assertNotIn(secret, w.proc.err.text())
+
+    def test_file_target_every_step(self):
+        srv = self.start_server()
+        out = os.path.join(self.tmp, "forwarded.ndjson")
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: file, path: %s, replace_log: true}
+steps:
+  - name: a
+    commands: ["seq 1 500"]
+  - name: b
+    commands: ["echo b done"]
+""" % out)
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        self.plugins_log_final(srv, w.build_id, 3)
+        notice = "logs for this step were forwarded to file at %s\n" % out
+        self.assertEqual(self.logs(srv, w.build_id, 1), notice)
+        self.assertEqual(self.logs(srv, w.build_id, 2), notice)
+        with open(out, "rb") as f:
+            got = ndjson_entries(f.read())
+        self.assertEqual([g["line"] for g in got if g["step"] == "1"],
+                         ["$ seq 1 500"] + [str(i) for i in range(1, 501)])
+        self.assertEqual([g["line"] for g in got if g["step"] == "2"], ["$ echo b done", "b done"])
+
+    def test_lines_the_host_cannot_take_are_stored_on_the_server(self):
+        srv = self.start_server()
+        sink = Collector()
+        self.addCleanup(sink.stop)
+        go = os.path.join(self.tmp, "go")
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: http, url: %s, batch_wait: 20ms, replace_log: true}
+steps:
+  - name: a
+    commands: ["echo before", "while [ ! -f %s ]; do sleep 0.05; done", "seq 1 100"]
+""" % (sink.url, go))
+        w = self.run_worker(p, srv.url)
+        deadline = time.monotonic() + self.WAIT
+        # the host has handed the lines so far to the target: none is in flight
+        while not any(b"; done" in body for _, _, body in list(sink.requests)):
+            self.assertLess(time.monotonic(), deadline, "the target never got the first lines")
+            time.sleep(0.05)
+        hosts = host_pids_of(w.proc.p.pid)
+        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
+        os.kill(hosts[0], signal.SIGKILL)
+        self.wait_logs(srv, w.build_id, 2, r"^plugin host exited with signal 9")
+        open(go, "w").close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        text = self.logs(srv, w.build_id, 1).splitlines()
+        self.assertEqual(text[0], "logs for this step were forwarded to HTTP endpoint at %s" %
+                         sink.url)
+        # everything after the host died is on the server, then a count of it
+        self.assertEqual(text[-102:-1], ["$ seq 1 100"] + [str(i) for i in range(1, 101)])
+        n = len(text) - 2
+        self.assertEqual(text[-1], "%d lines of this step could not be given to the plugin host "
+                         "and are stored here instead" % n)
+        forwarded = [g["line"] for _, _, body in sink.requests for g in ndjson_entries(body)]
+        # each line is in exactly one place
+        self.assertEqual(forwarded + text[1:-1],
+                         ["$ echo before", "before",
+                          "$ while [ ! -f %s ]; do sleep 0.05; done" % go, "$ seq 1 100"] +
+                         [str(i) for i in range(1, 101)])
+
+
 def main():
     global BINARY
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     args, rest = ap.parse_known_args()
     BINARY = os.path.abspath(args.binary)
+    lstest.BINARY = BINARY
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

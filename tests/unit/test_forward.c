@@ -270,6 +270,42 @@ static void test_settings(void **state)
     free(r.out);
 }
 
+/* What the worker asks before a step: is its log replaced, and by what. */
+static void test_replaced_log_for_the_worker(void **state)
+{
+    (void)state;
+    char *where = NULL;
+    assert_int_equal(ls_forward_replaced_log("{\"target\":\"http\",\"url\":\"http://u:p@h:1/in\","
+                                             "\"replace_log\":true}",
+                                             "build", &where),
+                     1);
+    assert_string_equal(where, "HTTP endpoint at http://h:1/in"); /* no credentials */
+    free(where);
+    where = NULL;
+    const char *list = "{\"target\":\"file\",\"path\":\"/x/y\",\"replace_log\":[\"a\",\"c\"]}";
+    assert_int_equal(ls_forward_replaced_log(list, "c", &where), 1);
+    assert_string_equal(where, "file at /x/y");
+    free(where);
+    where = NULL;
+    assert_int_equal(ls_forward_replaced_log(list, "b", &where), 0);
+    /* off, no target, wrong settings (the plugin will refuse them): not replaced */
+    assert_int_equal(ls_forward_replaced_log("{\"target\":\"file\",\"path\":\"/x\"}", "a", &where),
+                     0);
+    assert_int_equal(ls_forward_replaced_log("{\"replace_log\":true}", "a", &where), 0);
+    assert_int_equal(
+        ls_forward_replaced_log("{\"target\":\"loki\",\"replace_log\":true}", "a", &where), 0);
+    assert_int_equal(ls_forward_replaced_log("{\"target\":\"file\",\"path\":\"/x\","
+                                             "\"replace_log\":\"yes\"}",
+                                             "a", &where),
+                     0);
+    assert_int_equal(ls_forward_replaced_log("{\"target\":\"file\",\"path\":\"/x\","
+                                             "\"batch_lines\":0,\"replace_log\":true}",
+                                             "a", &where),
+                     0);
+    assert_int_equal(ls_forward_replaced_log("not json", "a", &where), 0);
+    assert_null(where);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_time_and_utf8_cut),
         cmocka_unit_test(test_file_target_small_batches),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_replaced_log_for_the_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

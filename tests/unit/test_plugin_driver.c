@@ -372,6 +372,26 @@ static void test_select(void **state)
     assert_non_null(strstr(err, "--no-plugins cannot be combined"));
 }
 
+/* The notice of a forwarded step: only when forward runs with replace_log. */
+static void test_replaced_log(void **state)
+{
+    (void)state;
+    char *notice = NULL;
+    const char *on = "{\"*\":true,\"forward\":{\"enabled\":true,\"settings\":{\"target\":"
+                     "\"file\",\"path\":\"/tmp/f.ndjson\",\"replace_log\":[\"test\"]}}}";
+    assert_int_equal(ls_plugin_replaced_log(on, "test", &notice), 1);
+    assert_string_equal(notice, "logs for this step were forwarded to file at /tmp/f.ndjson");
+    free(notice);
+    notice = NULL;
+    assert_int_equal(ls_plugin_replaced_log(on, "build", &notice), 0);
+    const char *off = "{\"*\":true,\"forward\":{\"enabled\":false,\"settings\":{\"target\":"
+                      "\"file\",\"path\":\"/tmp/f\",\"replace_log\":true}}}";
+    assert_int_equal(ls_plugin_replaced_log(off, "test", &notice), 0);
+    assert_int_equal(ls_plugin_replaced_log("{\"*\":true}", "test", &notice), 0);
+    assert_int_equal(ls_plugin_replaced_log(NULL, "test", &notice), 0);
+    assert_null(notice);
+}
+
 int main(void)
 {
     /* SIGPIPE keeps its default: a write to a dead host must not kill the worker */
@@ -384,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_host_exits_early),
         cmocka_unit_test(test_host_that_cannot_start),
         cmocka_unit_test(test_select),
+        cmocka_unit_test(test_replaced_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

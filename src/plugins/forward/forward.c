@@ -84,7 +84,9 @@ typedef struct fw_settings {
         retry_max_ms, flush_timeout_ms, max_message;
     int facility;
     char *hostname, *app_name;
-    bool replace_log;
+    bool replace_all;     /* replace_log: true */
+    char **replace_steps; /* replace_log: [names] */
+    size_t n_replace_steps;
     char *display; /* where, for the user: "Loki at http://host:3100" (no credentials) */
 } fw_settings;
 
@@ -227,6 +229,46 @@ static void settings_free(fw_settings *s)
     free(s->hostname);
     free(s->app_name);
     free(s->display);
+    for (size_t i = 0; i < s->n_replace_steps; i++)
+        free(s->replace_steps[i]);
+    free(s->replace_steps);
+}
+
+/* replace_log: true (every step and service), false, or a list of step and
+ * service names (docs/forward.md). The worker reads it too, through
+ * ls_forward_replaced_log(). */
+static int parse_replace_log(const ls_plugin_context *ctx, json_t *obj, fw_settings *s)
+{
+    json_t *v = json_object_get(obj, "replace_log");
+    if (!v || json_is_null(v) || json_is_boolean(v)) {
+        s->replace_all = json_is_true(v);
+        return 0;
+    }
+    size_t i;
+    json_t *item;
+    if (json_is_array(v)) {
+        s->replace_steps = ls_xcalloc(json_array_size(v) + 1, sizeof(char *));
+        json_array_foreach(v, i, item)
+        {
+            if (!json_is_string(item))
+                break;
+            s->replace_steps[s->n_replace_steps++] = ls_xstrdup(json_string_value(item));
+        }
+        if (s->n_replace_steps == json_array_size(v))
+            return 0;
+    }
+    ctx->output(ctx, "setting \"replace_log\" must be true, false or a list of step names");
+    return -EINVAL;
+}
+
+static bool replaces_step(const fw_settings *s, const char *name)
+{
+    if (s->replace_all)
+        return true;
+    for (size_t i = 0; i < s->n_replace_steps; i++)
+        if (strcmp(s->replace_steps[i], name) == 0)
+            return true;
+    return false;
 }
 
 /* Reads the settings. Returns LS_PLUGIN_DECLINE when there is no target
@@ -329,6 +371,8 @@ static int parse_settings(const ls_plugin_context *ctx, fw_settings *s)
                                   &s->n_labels);
         if (rc == 0)
             rc = parse_object_strings(ctx, obj, "headers", &hk, &hv, &nh);
+        if (rc == 0)
+            rc = parse_replace_log(ctx, obj, s);
         for (size_t i = 0; i < nh; i++) {
             char line[2048];
             snprintf(line, sizeof(line), "%s: %s", hk[i], hv[i]);
@@ -350,8 +394,6 @@ static int parse_settings(const ls_plugin_context *ctx, fw_settings *s)
     s->flush_timeout_ms = setting_num(ctx, "flush_timeout", true, false, 30000, 0, 3600000, &rc);
     s->max_message = setting_num(ctx, "max_message", false, true, 8192, 480, 65000, &rc);
     s->facility = (int)setting_num(ctx, "facility", false, false, 1, 0, 23, &rc);
-    const char *rl = ctx->setting(ctx, "replace_log");
-    s->replace_log = rl && strcmp(rl, "true") == 0;
     const char *hn = ctx->setting(ctx, "hostname");
     char host[256] = "-";
     if (!hn || !*hn) {
@@ -874,9 +916,9 @@ static int fw_finalize(const ls_plugin_context *ctx, void *state)
     pthread_mutex_unlock(&f->lock);
 
     tell_state(ctx, f);
-    if (f->s.replace_log && lost == 0) {
+    if (lost == 0) {
         for (size_t i = 0; i < f->n_steps; i++)
-            if (f->step_lines[i])
+            if (f->step_lines[i] && replaces_step(&f->s, f->step_names[i]))
                 ctx->output(ctx, "logs for step %s (%s) were forwarded to %s: %llu line%s",
                             f->step_ids[i], f->step_names[i], f->s.display,
                             (unsigned long long)f->step_lines[i], f->step_lines[i] == 1 ? "" : "s");
@@ -893,6 +935,66 @@ static int fw_finalize(const ls_plugin_context *ctx, void *state)
         return -EIO;
     }
     return 0;
+}
+
+/* ---- for the worker: replace_log ---- */
+
+/* A context that only answers setting() from a JSON object and keeps quiet:
+ * enough for parse_settings() outside the host. */
+typedef struct check_ctx {
+    ls_plugin_context ctx;
+    json_t *obj;
+    char **texts; /* setting() answers for numbers and booleans, freed at the end */
+    size_t n_texts;
+} check_ctx;
+
+static void check_quiet(const ls_plugin_context *ctx, const char *fmt, ...)
+{
+    (void)ctx, (void)fmt;
+}
+
+static const char *check_setting(const ls_plugin_context *ctx, const char *key)
+{
+    check_ctx *c = (check_ctx *)ctx;
+    json_t *v = json_object_get(c->obj, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (!json_is_number(v) && !json_is_boolean(v))
+        return NULL;
+    char *text = json_dumps(v, JSON_ENCODE_ANY);
+    if (!text)
+        return NULL;
+    c->texts = ls_xreallocarray(c->texts, c->n_texts + 1, sizeof(char *));
+    c->texts[c->n_texts++] = text;
+    return text;
+}
+
+int ls_forward_replaced_log(const char *settings_json, const char *step_name, char **ret_display)
+{
+    check_ctx c = {.obj = json_loads(settings_json ? settings_json : "{}", 0, NULL)};
+    fw_settings s = {0};
+    int r = 0;
+    if (!json_is_object(c.obj))
+        goto out;
+    c.ctx = (ls_plugin_context){.abi_version = LS_PLUGIN_ABI_VERSION,
+                                .size = sizeof(ls_plugin_context),
+                                .plugin_name = "forward",
+                                .settings_json = settings_json,
+                                .trace = check_quiet,
+                                .output = check_quiet,
+                                .setting = check_setting};
+    if (parse_settings(&c.ctx, &s) != 0 || !replaces_step(&s, step_name))
+        goto out;
+    *ret_display = s.display;
+    s.display = NULL;
+    r = 1;
+out:
+    settings_free(&s);
+    for (size_t i = 0; i < c.n_texts; i++)
+        free(c.texts[i]);
+    free(c.texts);
+    json_decref(c.obj);
+    return r;
 }
 
 LS_PLUGIN_EXPORT const ls_plugin_v1 LS_PLUGIN_DESCRIPTOR(forward) = {
