@@ -7,6 +7,7 @@ packages=(
     build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
     libyaml-dev libzstd-dev libcmocka-dev libpq-dev postgresql libexpat1-dev
+    libnats-dev nats-server
     python3 curl nginx openssl
     python3-pytest golang-go
 )
