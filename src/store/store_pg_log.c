@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "store/chunk_read.h"
 #include "store/store_pg.h"
 
 /* A COPY buffer larger than this is freed after the append instead of kept. */
@@ -393,77 +394,15 @@ out:
 
 /* ---- reading ---- */
 
-typedef struct read_ctx {
-    uint64_t from;
-    uint64_t end; /* exclusive */
-    ls_store_line_cb cb;
-    void *userdata;
-    int cb_ret;
-    bool done;
-    /* the chunk being decoded */
-    uint64_t row_first, row_last; /* what its columns say */
-    ls_chunk_info info;           /* what its blob says, set before its first line */
-    bool checked;
-} read_ctx;
-
-static bool chunk_matches_row(const read_ctx *ctx)
-{
-    return ctx->info.first_seq == ctx->row_first && ctx->info.last_seq == ctx->row_last;
-}
-
-static int deliver_line(void *userdata, const ls_line *line)
-{
-    read_ctx *ctx = userdata;
-    if (!ctx->checked) {
-        ctx->checked = true;
-        if (!chunk_matches_row(ctx))
-            return -EBADMSG;
-    }
-    if (line->seq < ctx->from)
-        return 0;
-    if (line->seq >= ctx->end) {
-        ctx->done = true;
-        return 1;
-    }
-    int r = ctx->cb(ctx->userdata, line);
-    if (r != 0) {
-        ctx->cb_ret = r;
-        ctx->done = true;
-        return 1;
-    }
-    return 0;
-}
-
-/* Decodes one chunk row, checking it holds the lines its columns say. */
-static int read_chunk(ls_chunk_decoder *d, const PGresult *row, read_ctx *ctx)
-{
-    size_t len;
-    ctx->row_first = (uint64_t)ls_pg_get_i64(row, 0, 0);
-    ctx->row_last = (uint64_t)ls_pg_get_i64(row, 0, 1);
-    ctx->checked = false;
-    if (ctx->row_last < ctx->from)
-        return 0;
-    const char *blob = ls_pg_get_bytes(row, 0, 2, &len);
-    int r = ls_chunk_decode(d, blob, len, deliver_line, ctx, &ctx->info);
-    if (r == 1 && ctx->done)
-        return 0;
-    if (r == 0 && !chunk_matches_row(ctx))
-        r = -EBADMSG;
-    if (r < 0)
-        ls_store_set_error("log chunk of lines %llu-%llu is corrupt (%d)",
-                           (unsigned long long)ctx->row_first, (unsigned long long)ctx->row_last,
-                           r);
-    return r;
-}
-
 int ls_store_pg_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq, uint64_t limit,
                      ls_store_line_cb cb, void *userdata)
 {
     ls_store_pg *s = (ls_store_pg *)st;
-    read_ctx ctx = {.from = from_seq ? from_seq : 1, .cb = cb, .userdata = userdata};
-    ctx.end = (limit && limit <= UINT64_MAX - ctx.from) ? ctx.from + limit : UINT64_MAX;
-    if (ctx.from > (uint64_t)INT64_MAX)
+    ls_chunk_read rd;
+    if (!ls_chunk_read_init(&rd, from_seq, limit, cb, userdata))
         return 0;
+    int64_t from, end;
+    ls_chunk_read_bounds(&rd, &from, &end);
     ls_pg_conn *c;
     ls_pg_params p = {0};
     PGresult *row = NULL;
@@ -473,23 +412,26 @@ int ls_store_pg_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq
     ls_chunk_decoder *d = s->scratch[c->index].read_decoder;
     ls_pg_param_i64(&p, build_id);
     ls_pg_param_i64(&p, step);
-    ls_pg_param_i64(&p, (int64_t)ctx.from);
-    ls_pg_param_i64(&p, ctx.end > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ctx.end);
+    ls_pg_param_i64(&p, from);
+    ls_pg_param_i64(&p, end);
     /* one row at a time: a long log is never held in memory as a whole */
     r = ls_pg_send_rows(c, PG_CHUNK_RANGE, &p, "reading log chunks");
-    while (r == 0 && !ctx.done) {
+    while (r == 0 && !rd.done) {
         int got = ls_pg_next_row(c, "reading log chunks", &row);
         if (got <= 0) {
             r = got;
             break;
         }
-        r = read_chunk(d, row, &ctx);
+        size_t len;
+        const char *blob = ls_pg_get_bytes(row, 0, 2, &len);
+        r = ls_chunk_read_row(&rd, d, (uint64_t)ls_pg_get_i64(row, 0, 0),
+                              (uint64_t)ls_pg_get_i64(row, 0, 1), blob, len);
         PQclear(row);
     }
-    if (r != 0 || ctx.done)
+    if (r != 0 || rd.done)
         ls_pg_drain(c);
     if (r == 0)
-        r = ctx.cb_ret;
+        r = ls_chunk_read_result(&rd);
     ls_pg_release(s->pool, c);
     return r;
 }

@@ -7,6 +7,8 @@
  * chunks on their own are sealed directly without an open row. */
 #include "store/store_sqlite.h"
 
+#include "store/chunk_read.h"
+
 #include <errno.h>
 #include <stdbool.h>
 
@@ -253,95 +255,36 @@ int ls_store_sqlite_append(ls_store *st, const ls_store_batch *batches, size_t n
 
 /* ---- reading ---- */
 
-typedef struct read_ctx {
-    uint64_t from;
-    uint64_t end; /* exclusive */
-    ls_store_line_cb cb;
-    void *userdata;
-    int cb_ret;
-    bool done;
-    /* the chunk being decoded */
-    uint64_t row_first, row_last; /* what its columns say */
-    ls_chunk_info info;           /* what its blob says, set before its first line */
-    bool checked;
-} read_ctx;
-
-static bool chunk_matches_row(const read_ctx *ctx)
-{
-    return ctx->info.first_seq == ctx->row_first && ctx->info.last_seq == ctx->row_last;
-}
-
-static int deliver_line(void *userdata, const ls_line *line)
-{
-    read_ctx *ctx = userdata;
-    if (!ctx->checked) {
-        ctx->checked = true;
-        if (!chunk_matches_row(ctx))
-            return -EBADMSG;
-    }
-    if (line->seq < ctx->from)
-        return 0;
-    if (line->seq >= ctx->end) {
-        ctx->done = true;
-        return 1;
-    }
-    int r = ctx->cb(ctx->userdata, line);
-    if (r != 0) {
-        ctx->cb_ret = r;
-        ctx->done = true;
-        return 1;
-    }
-    return 0;
-}
-
-/* Decodes one chunk row, checking it holds the lines its columns say. */
-static int read_chunk(ls_store_sqlite *s, sqlite3_stmt *stmt, read_ctx *ctx)
-{
-    ctx->row_first = (uint64_t)sqlite3_column_int64(stmt, 0);
-    ctx->row_last = (uint64_t)sqlite3_column_int64(stmt, 1);
-    ctx->checked = false;
-    if (ctx->row_last < ctx->from)
-        return 0;
-    int r = ls_chunk_decode(s->read_decoder, sqlite3_column_blob(stmt, 2),
-                            (size_t)sqlite3_column_bytes(stmt, 2), deliver_line, ctx, &ctx->info);
-    if (r == 1 && ctx->done)
-        return 0;
-    if (r == 0 && !chunk_matches_row(ctx))
-        r = -EBADMSG;
-    if (r < 0)
-        ls_store_set_error("log chunk of lines %llu-%llu is corrupt (%d)",
-                           (unsigned long long)ctx->row_first, (unsigned long long)ctx->row_last,
-                           r);
-    return r;
-}
-
 int ls_store_sqlite_read(ls_store *st, int64_t build_id, int step, uint64_t from_seq,
                          uint64_t limit, ls_store_line_cb cb, void *userdata)
 {
     ls_store_sqlite *s = (ls_store_sqlite *)st;
-    read_ctx ctx = {.from = from_seq ? from_seq : 1, .cb = cb, .userdata = userdata};
-    ctx.end = (limit && limit <= UINT64_MAX - ctx.from) ? ctx.from + limit : UINT64_MAX;
-    if (ctx.from > (uint64_t)INT64_MAX)
+    ls_chunk_read rd;
+    if (!ls_chunk_read_init(&rd, from_seq, limit, cb, userdata))
         return 0;
-    int r = -EIO, rc;
+    int64_t from, end;
+    ls_chunk_read_bounds(&rd, &from, &end);
+    int r = -EIO, rc = SQLITE_DONE;
     pthread_mutex_lock(&s->reader.lock);
     sqlite3_stmt *stmt = ls_sqlite_stmt(&s->reader, SQL_CHUNK_RANGE);
     if (!stmt)
         goto out;
     sqlite3_bind_int64(stmt, 1, build_id);
     sqlite3_bind_int(stmt, 2, step);
-    sqlite3_bind_int64(stmt, 3, (int64_t)ctx.from);
-    sqlite3_bind_int64(stmt, 4, ctx.end > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ctx.end);
+    sqlite3_bind_int64(stmt, 3, from);
+    sqlite3_bind_int64(stmt, 4, end);
     r = 0;
-    while (!ctx.done && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        r = read_chunk(s, stmt, &ctx);
+    while (!rd.done && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        r = ls_chunk_read_row(&rd, s->read_decoder, (uint64_t)sqlite3_column_int64(stmt, 0),
+                              (uint64_t)sqlite3_column_int64(stmt, 1), sqlite3_column_blob(stmt, 2),
+                              (size_t)sqlite3_column_bytes(stmt, 2));
         if (r != 0)
             goto out;
     }
-    if (!ctx.done && rc != SQLITE_DONE)
+    if (!rd.done && rc != SQLITE_DONE)
         r = ls_sqlite_fail(&s->reader, rc, "reading log chunks");
     else
-        r = ctx.cb_ret;
+        r = ls_chunk_read_result(&rd);
 out:
     if (stmt)
         sqlite3_reset(stmt);

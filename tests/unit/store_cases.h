@@ -617,6 +617,88 @@ static void test_read_during_write(void **state)
     ls_store_free(st);
 }
 
+/* A reader that follows a growing log the way the server's line source
+ * does (GET .../logs, SSE): each read starts after the last line it got, with
+ * a small limit, while small appends keep adding open rows and sealing them
+ * (rewriting the rows the reader is in the middle of). Every line must come
+ * exactly once, in order: a line delivered twice or skipped fails check_line. */
+typedef struct follow_writer {
+    ls_store *st;
+    int64_t build;
+    uint64_t n;
+} follow_writer;
+
+static void *follow_writer_thread(void *arg)
+{
+    follow_writer *w = arg;
+    static const size_t sizes[] = {1, 3, 17, 2, 40, 1, 9};
+    append_lines(w->st, w->build, 1, 1, (size_t)w->n, sizes, 7);
+    return NULL;
+}
+
+static void test_follow_during_write_delivers_each_line_once(void **state)
+{
+    fixture *f = *state;
+    ls_store *st = open_store(f, 1024); /* a seal every few appends */
+    ls_build_info b = create_build(st, "follow", 1);
+    follow_writer w = {.st = st, .build = b.id, .n = 12000};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, follow_writer_thread, &w), 0);
+    static const uint64_t limits[] = {1, 2, 7, 50, 333, 0};
+    uint64_t after = 0, reads = 0;
+    while (after < w.n) {
+        ls_step_info info;
+        assert_int_equal(ls_store_get_step(st, b.id, 1, &info), 0);
+        uint64_t limit = limits[reads % 6];
+        checker c = {.next = after + 1};
+        int r = ls_store_read(st, b.id, 1, after + 1, limit, check_line, &c);
+        if (r != 0)
+            fprintf(stderr, "read: %s\n", ls_store_last_error());
+        assert_int_equal(r, 0);
+        /* everything the counters called durable before the read is there */
+        uint64_t want = info.line_count > after ? info.line_count - after : 0;
+        if (limit && want > limit)
+            want = limit;
+        assert_true(c.count >= want);
+        assert_true(!limit || c.count <= limit);
+        after += c.count;
+        reads++;
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(after, w.n);
+    assert_true(reads > 1);
+    /* and once more from every kind of starting point, the log complete */
+    assert_read_range(st, b.id, 1, 1, 0, w.n);
+    assert_read_range(st, b.id, 1, w.n / 2 + 1, 0, w.n - w.n / 2);
+    assert_counters(st, b.id, 1, w.n);
+    ls_store_free(st);
+}
+
+/* Rows that overlap (which appends never make, but a reader must not repeat
+ * lines whatever it finds): each line is delivered once, in order. */
+static void test_overlapping_rows_deliver_each_line_once(void **state)
+{
+    fixture *f = *state;
+    ls_store *st = open_store(f, 1 << 20); /* nothing sealed: one open row per append */
+    ls_build_info b = create_build(st, "overlap", 2);
+    static const size_t tens[] = {10}, three_then_rest[] = {3, 17};
+    append_lines(st, b.id, 1, 1, 20, tens, 1);            /* rows 1-10, 11-20 */
+    append_lines(st, b.id, 2, 1, 20, three_then_rest, 2); /* rows 1-3, 4-20 */
+    /* step 2's row 4-20 (the same lines: text derives from seq) into step 1 */
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO chunks(build_id, step, first_seq, last_seq, n_bytes, sealed, data) "
+             "SELECT build_id, 1, first_seq, last_seq, n_bytes, sealed, data FROM chunks "
+             "WHERE build_id = %lld AND step = 2 AND first_seq = 4",
+             (long long)b.id);
+    exec_sql(f, sql);
+    assert_read_range(st, b.id, 1, 1, 0, 20);
+    assert_read_range(st, b.id, 1, 5, 0, 16);
+    assert_read_range(st, b.id, 1, 9, 5, 5);
+    assert_read_range(st, b.id, 1, 12, 0, 9);
+    ls_store_free(st);
+}
+
 static ls_token_info make_token(unsigned char fill, ls_scope scope, int64_t build_id,
                                 const char *name)
 {
@@ -711,6 +793,10 @@ static void test_tokens(void **state)
         cmocka_unit_test_setup_teardown(test_corrupt_chunk_reported, setup, teardown),             \
         cmocka_unit_test_setup_teardown(test_disk_full_is_enospc, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_read_during_write, setup, teardown),                  \
+        cmocka_unit_test_setup_teardown(test_overlapping_rows_deliver_each_line_once, setup,       \
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(test_follow_during_write_delivers_each_line_once, setup,   \
+                                        teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown)
 
 #endif
