@@ -10,15 +10,22 @@ typedef struct bounded_cb {
     ls_live_line_cb cb;
     void *arg;
     uint64_t upto;
+    uint64_t last; /* the highest seq passed on (or the read's `after`) */
     size_t max_lines;
     size_t delivered;
     int stopped;
 } bounded_cb;
 
-/* Passes a line on unless it is past the bound; stops at the bound. */
+/* Passes a line on unless it is past the bound; stops at the bound. A line at
+ * or below the last one passed on is skipped: whatever the memory and the
+ * store hand over across their boundary, a reader never gets a seq twice or
+ * going backwards. */
 static int bounded(void *arg, const ls_line *line)
 {
     bounded_cb *b = arg;
+    if (line->seq <= b->last)
+        return 0;
+    b->last = line->seq;
     if (b->upto && line->seq > b->upto) {
         b->stopped = 1;
         return 1;
@@ -57,7 +64,8 @@ static int deliver_marker(ls_server *srv, const ls_live_state *st, bounded_cb *b
 int ls_linesource_read(ls_server *srv, ls_live_step *step, uint64_t after, uint64_t upto,
                        size_t max_lines, ls_live_line_cb cb, void *arg, ls_live_state *ret_state)
 {
-    bounded_cb b = {.cb = cb, .arg = arg, .upto = upto, .max_lines = max_lines ? max_lines : 1};
+    bounded_cb b = {
+        .cb = cb, .arg = arg, .upto = upto, .last = after, .max_lines = max_lines ? max_lines : 1};
     ls_live_state st;
     ls_live_get_state(step, &st);
     /* The dropped middle (server/limits.h): one marker line at drop_first,
