@@ -2,16 +2,47 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
 #include "plugins/forward/json_text.h"
+
+/* Decimal digits of v at the end of buf (which holds 20 bytes); returns the
+ * first. printf costs more than the rest of a line's encoding. */
+static char *u64_digits(uint64_t v, char buf[20])
+{
+    char *p = buf + 20;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+static void put_u64(ls_buf *out, uint64_t v)
+{
+    char buf[20];
+    char *p = u64_digits(v, buf);
+    ls_buf_append(out, p, (size_t)(buf + 20 - p));
+}
+
+static void put_i64(ls_buf *out, int64_t v)
+{
+    if (v < 0) {
+        ls_buf_putc(out, '-');
+        put_u64(out, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64(out, (uint64_t)v);
+    }
+}
 
 void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
 {
     /* one gmtime_r per second: lines come many per second */
     static _Thread_local time_t cached_secs = -1;
     static _Thread_local char cached[96]; /* room for any int fields (gcc checks) */
+    static _Thread_local size_t cached_len;
     time_t secs = (time_t)(ts_ns / 1000000000);
     long frac = (long)(ts_ns % 1000000000);
     if (frac < 0) {
@@ -21,8 +52,9 @@ void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
     if (secs != cached_secs) {
         struct tm tm;
         gmtime_r(&secs, &tm);
-        snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        int n = snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_len = n > 0 ? (size_t)n : 0;
         cached_secs = secs;
     }
     if (digits < 1)
@@ -31,7 +63,22 @@ void ls_fw_format_time(int64_t ts_ns, int digits, char *out, size_t size)
         digits = 9;
     for (int i = digits; i < 9; i++)
         frac /= 10;
-    snprintf(out, size, "%s.%0*ldZ", cached, digits, frac);
+    /* "<cached>.<digits>Z" */
+    if (size < cached_len + (size_t)digits + 3) {
+        if (size)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, cached, cached_len);
+    char *p = out + cached_len;
+    *p++ = '.';
+    for (int i = digits - 1; i >= 0; i--) {
+        p[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    p += digits;
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static void put_str(ls_buf *out, const char *s)
@@ -67,7 +114,9 @@ void ls_fw_encode_loki(const ls_fw_labels *l, const ls_fw_record *r, size_t n, l
         ls_buf_puts(out, "},\"values\":[");
         size_t j = i;
         for (; j < n && r[j].step == step; j++) {
-            ls_buf_printf(out, "%s[\"%" PRId64 "\",", j == i ? "" : ",", r[j].ts_ns);
+            ls_buf_puts(out, j == i ? "[\"" : ",[\"");
+            put_i64(out, r[j].ts_ns);
+            ls_buf_puts(out, "\",");
             ls_json_put_string(out, r[j].text, r[j].len);
             ls_buf_putc(out, ']');
         }
@@ -80,25 +129,46 @@ void ls_fw_encode_loki(const ls_fw_labels *l, const ls_fw_record *r, size_t n, l
 void ls_fw_encode_ndjson(const ls_fw_labels *l, const ls_fw_record *r, size_t n, ls_buf *out)
 {
     char ts[64];
-    for (size_t i = 0; i < n; i++) {
-        ls_fw_format_time(r[i].ts_ns, 9, ts, sizeof(ts));
-        ls_buf_printf(out, "{\"ts\":\"%s\",\"ts_ns\":%" PRId64 ",", ts, r[i].ts_ns);
-        put_labels(l, r[i].step, out);
-        ls_buf_printf(out, ",\"seq\":%" PRIu64 ",\"line\":", r[i].seq);
-        ls_json_put_string(out, r[i].text, r[i].len);
-        if (l->n_extra) {
-            ls_buf_puts(out, ",\"labels\":{");
-            for (size_t k = 0; k < l->n_extra; k++) {
-                if (k)
-                    ls_buf_putc(out, ',');
-                put_str(out, l->extra_keys[k]);
-                ls_buf_putc(out, ':');
-                put_str(out, l->extra_values[k]);
-            }
-            ls_buf_putc(out, '}');
+    /* the labels of a step, and the extra ones, are the same on every line:
+     * rendered once per run of lines of one step */
+    ls_buf labels = LS_BUF_INIT, extra = LS_BUF_INIT;
+    size_t labels_step = SIZE_MAX;
+    if (l->n_extra) {
+        ls_buf_puts(&extra, ",\"labels\":{");
+        for (size_t k = 0; k < l->n_extra; k++) {
+            if (k)
+                ls_buf_putc(&extra, ',');
+            put_str(&extra, l->extra_keys[k]);
+            ls_buf_putc(&extra, ':');
+            put_str(&extra, l->extra_values[k]);
         }
+        ls_buf_putc(&extra, '}');
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].step != labels_step) {
+            ls_buf_reset(&labels);
+            put_labels(l, r[i].step, &labels);
+            labels_step = r[i].step;
+        }
+        ls_fw_format_time(r[i].ts_ns, 9, ts, sizeof(ts));
+        /* room for everything but the escaped line, which reserves its own */
+        ls_buf_reserve(out, 64 + sizeof(ts) + labels.len + extra.len + r[i].len);
+        ls_buf_puts(out, "{\"ts\":\"");
+        ls_buf_puts(out, ts);
+        ls_buf_puts(out, "\",\"ts_ns\":");
+        put_i64(out, r[i].ts_ns);
+        ls_buf_putc(out, ',');
+        ls_buf_append(out, labels.data, labels.len);
+        ls_buf_puts(out, ",\"seq\":");
+        put_u64(out, r[i].seq);
+        ls_buf_puts(out, ",\"line\":");
+        ls_json_put_string(out, r[i].text, r[i].len);
+        if (extra.len)
+            ls_buf_append(out, extra.data, extra.len);
         ls_buf_puts(out, "}\n");
     }
+    ls_buf_free(&labels);
+    ls_buf_free(&extra);
 }
 
 /* An SD-PARAM value: '"', '\' and ']' escaped with '\' (RFC 5424 6.3.3). */
@@ -146,7 +216,9 @@ size_t ls_fw_encode_syslog(const ls_fw_labels *l, const ls_fw_syslog_opts *o, co
         put_sd_value(&msg, l->step_ids[r[i].step]);
         ls_buf_puts(&msg, " step_name=");
         put_sd_value(&msg, l->step_names[r[i].step]);
-        ls_buf_printf(&msg, " seq=\"%" PRIu64 "\"", r[i].seq);
+        ls_buf_puts(&msg, " seq=\"");
+        put_u64(&msg, r[i].seq);
+        ls_buf_putc(&msg, '"');
         for (size_t k = 0; k < l->n_extra; k++) {
             ls_buf_putc(&msg, ' ');
             put_sd_name(&msg, l->extra_keys[k]);

@@ -117,9 +117,16 @@ typedef struct forward {
     atomic_int failing; /* 1 while the target cannot be reached */
     int told_failing;   /* what the user was last told (plugin thread only) */
 
+    fw_batch *spare; /* a sent batch kept for reuse (its buffer stays allocated), under lock */
+
     /* the sender's connection state (sender thread only) */
     CURL *curl;
-    int fd; /* syslog socket or file */
+    struct curl_slist *curl_headers;
+    char curl_err[CURL_ERROR_SIZE];
+    int fd;             /* syslog socket or file */
+    ls_buf enc;         /* the encoded batch, reused */
+    ls_fw_record *recs; /* the batch's records, reused */
+    size_t recs_cap;
 } forward;
 
 /* ---- settings ---- */
@@ -384,7 +391,7 @@ static int parse_settings(const ls_plugin_context *ctx, fw_settings *s)
         free(hv);
         json_decref(obj);
     }
-    s->batch_lines = setting_num(ctx, "batch_lines", false, false, 1000, 1, 1000000, &rc);
+    s->batch_lines = setting_num(ctx, "batch_lines", false, false, 10000, 1, 1000000, &rc);
     s->batch_bytes = setting_num(ctx, "batch_bytes", false, true, 1 << 20, 1024, 64 << 20, &rc);
     s->batch_wait_ms = setting_num(ctx, "batch_wait", true, false, 1000, 1, 3600000, &rc);
     s->max_buffer = setting_num(ctx, "max_buffer", false, true, 8 << 20, 1024, 1LL << 32, &rc);
@@ -420,7 +427,9 @@ static size_t discard(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-/* 0 delivered, -EAGAIN retry later, -EPROTO refused for good (a 4xx). */
+/* 0 delivered, -EAGAIN retry later, -EPROTO refused for good (a 4xx). The
+ * handle and its options are set up once and kept (one connection, kept
+ * alive); only the body changes from batch to batch. */
 static int send_http(forward *f, const char *body, size_t len, char *err, size_t errlen)
 {
     if (!f->curl) {
@@ -429,31 +438,33 @@ static int send_http(forward *f, const char *body, size_t len, char *err, size_t
             snprintf(err, errlen, "cannot initialise libcurl");
             return -EAGAIN;
         }
+        struct curl_slist *h = NULL;
+        h = curl_slist_append(h, f->s.target == FW_LOKI ? "Content-Type: application/json"
+                                                        : "Content-Type: application/x-ndjson");
+        /* no "Expect: 100-continue" round trip before each large batch */
+        h = curl_slist_append(h, "Expect:");
+        for (struct curl_slist *x = f->s.headers; x; x = x->next)
+            h = curl_slist_append(h, x->data);
+        f->curl_headers = h;
+        CURL *c = f->curl;
+        curl_easy_setopt(c, CURLOPT_URL, f->s.url);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)f->s.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->curl_err);
     }
     CURL *c = f->curl;
-    curl_easy_reset(c);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, f->s.target == FW_LOKI ? "Content-Type: application/json"
-                                                    : "Content-Type: application/x-ndjson");
-    for (struct curl_slist *x = f->s.headers; x; x = x->next)
-        h = curl_slist_append(h, x->data);
-    char curl_err[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, f->s.url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    f->curl_err[0] = '\0';
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)f->s.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     if (cc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
     if (cc != CURLE_OK) {
-        snprintf(err, errlen, "%s", *curl_err ? curl_err : curl_easy_strerror(cc));
+        snprintf(err, errlen, "%s", *f->curl_err ? f->curl_err : curl_easy_strerror(cc));
         return -EAGAIN;
     }
     if (status >= 200 && status < 300)
@@ -602,7 +613,11 @@ static int send_file(forward *f, const char *buf, size_t len, char *err, size_t 
 /* Encodes and sends one batch; 0, -EAGAIN (retry), -EPROTO (refused). */
 static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
 {
-    ls_fw_record *recs = ls_xcalloc(b->n ? b->n : 1, sizeof(*recs));
+    if (b->n > f->recs_cap) {
+        f->recs = ls_xreallocarray(f->recs, b->n, sizeof(*f->recs));
+        f->recs_cap = b->n;
+    }
+    ls_fw_record *recs = f->recs;
     const char *p = b->data.data;
     for (size_t i = 0; i < b->n; i++) {
         fw_rec_hdr h;
@@ -617,17 +632,18 @@ static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
                       .extra_keys = (const char *const *)f->s.label_keys,
                       .extra_values = (const char *const *)f->s.label_values,
                       .n_extra = f->s.n_labels};
-    ls_buf out = LS_BUF_INIT;
+    ls_buf *out = &f->enc; /* kept from batch to batch: no page faults for a new one */
+    ls_buf_reset(out);
     size_t *ends = NULL;
     int r;
     switch (f->s.target) {
     case FW_LOKI:
-        ls_fw_encode_loki(&l, recs, b->n, &out);
-        r = send_http(f, out.data, out.len, err, errlen);
+        ls_fw_encode_loki(&l, recs, b->n, out);
+        r = send_http(f, out->data, out->len, err, errlen);
         break;
     case FW_HTTP:
-        ls_fw_encode_ndjson(&l, recs, b->n, &out);
-        r = send_http(f, out.data ? out.data : "", out.len, err, errlen);
+        ls_fw_encode_ndjson(&l, recs, b->n, out);
+        r = send_http(f, out->data ? out->data : "", out->len, err, errlen);
         break;
     case FW_SYSLOG: {
         ls_fw_syslog_opts o = {.facility = f->s.facility,
@@ -636,8 +652,8 @@ static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
                                .octet_counting = !f->s.udp,
                                .max_message = f->s.udp ? (size_t)f->s.max_message : 0};
         ends = ls_xcalloc(b->n ? b->n : 1, sizeof(*ends));
-        size_t cut = ls_fw_encode_syslog(&l, &o, recs, b->n, &out, ends);
-        r = send_syslog(f, out.data, out.len, ends, b->n, err, errlen);
+        size_t cut = ls_fw_encode_syslog(&l, &o, recs, b->n, out, ends);
+        r = send_syslog(f, out->data, out->len, ends, b->n, err, errlen);
         if (r == 0) {
             pthread_mutex_lock(&f->lock);
             f->truncated += cut;
@@ -647,13 +663,13 @@ static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
     }
     case FW_FILE:
     default:
-        ls_fw_encode_ndjson(&l, recs, b->n, &out);
-        r = send_file(f, out.data ? out.data : "", out.len, err, errlen);
+        ls_fw_encode_ndjson(&l, recs, b->n, out);
+        r = send_file(f, out->data ? out->data : "", out->len, err, errlen);
         break;
     }
-    ls_buf_free(&out);
+    if (f->enc.cap > (size_t)4 * f->s.batch_bytes + 65536)
+        ls_buf_free(&f->enc); /* an odd huge batch: do not keep its buffer */
     free(ends);
-    free(recs);
     return r;
 }
 
@@ -733,8 +749,14 @@ static void *sender_main(void *arg)
         if (!f->head)
             f->tail = NULL;
         f->queued_bytes -= b->data.len;
-        ls_buf_free(&b->data);
-        free(b);
+        if (!f->spare) {
+            ls_buf_reset(&b->data);
+            *b = (fw_batch){.data = b->data};
+            f->spare = b;
+        } else {
+            ls_buf_free(&b->data);
+            free(b);
+        }
         pthread_cond_broadcast(&f->space);
         pthread_cond_broadcast(&f->progress);
     }
@@ -763,8 +785,15 @@ static void fw_destroy(void *state)
         free(b);
         b = next;
     }
+    if (f->spare) {
+        ls_buf_free(&f->spare->data);
+        free(f->spare);
+    }
+    ls_buf_free(&f->enc);
+    free(f->recs);
     if (f->curl)
         curl_easy_cleanup(f->curl);
+    curl_slist_free_all(f->curl_headers);
     close_fd(f);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->space);
@@ -871,7 +900,8 @@ static int fw_line(const ls_plugin_context *ctx, void *state, const ls_plugin_st
     fw_batch *b = f->tail;
     if (!b || b->sending || b->n >= (size_t)f->s.batch_lines ||
         b->data.len + need > (size_t)f->s.batch_bytes) {
-        fw_batch *nb = ls_xcalloc(1, sizeof(*nb));
+        fw_batch *nb = f->spare ? f->spare : ls_xcalloc(1, sizeof(*nb));
+        f->spare = NULL;
         if (f->tail)
             f->tail->next = nb;
         else
