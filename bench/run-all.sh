@@ -9,7 +9,7 @@
 #   CC                 compiler for CMake and emit_lines (default cc)
 #   BENCH_DIR          where temporary databases and files go (default /tmp)
 #   BENCH_QUICK=1      smaller runs (a smoke test of the scripts, not figures)
-#   BENCH_ONLY="store latency ingest worker others"   the sections to run
+#   BENCH_ONLY="store latency ingest worker cluster others"   the sections to run
 #
 # The servers the benchmarks start run with access control on: each benchmark
 # starts its server with --admin-token-file and makes worker and read tokens
@@ -22,7 +22,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build-rel}
 cc=${CC:-cc}
 dir=${BENCH_DIR:-/tmp}
-only=${BENCH_ONLY:-store latency ingest worker others}
+only=${BENCH_ONLY:-store latency ingest worker cluster others}
 quick=${BENCH_QUICK:-0}
 
 section() { printf '\n==== %s ====\n' "$*"; }
@@ -103,6 +103,23 @@ if wanted worker; then
     else
         bench python3 "$repo/bench/bench_worker.py" --logstream "$ls" --emitter "$emit" --dir "$dir" \
             --hyperfine
+    fi
+fi
+
+if wanted cluster; then
+    # several instances on one durable throwaway PostgreSQL cluster with NATS
+    section "cluster: cross-instance latency, ingest with 1-3 instances (bench_cluster.py)"
+    if [ -x /usr/sbin/nats-server ] && command -v psql >/dev/null &&
+        "$ls" server --help | grep -q -- '--nats'; then
+        if [ "$quick" = 1 ]; then
+            bench python3 "$repo/bench/bench_cluster.py" --logstream "$ls" --emitter "$emit" \
+                --dir "$dir" --lines 200 --ingest-lines 60000
+        else
+            bench python3 "$repo/bench/bench_cluster.py" --logstream "$ls" --emitter "$emit" \
+                --dir "$dir" --repeat 3
+        fi
+    else
+        echo "skipped: needs nats-server, PostgreSQL (scripts/install-deps.sh) and a server with --nats"
     fi
 fi
 
