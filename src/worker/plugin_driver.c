@@ -44,7 +44,7 @@ typedef struct line_reader {
 struct ls_plugin_driver {
     ls_plugin_driver_output_cb on_output;
     void *userdata;
-    int diag_fd;
+    int diag_fd, host_diag_fd;
     char *diag_prefix;
     char *finish_line; /* "##[logplugin.finish]NONCE\n" */
     size_t max_queue, max_line;
@@ -171,16 +171,19 @@ static void emit(ls_plugin_driver *d, const char *text, size_t len, bool continu
         d->on_output(d->userdata, text, len, continued);
 }
 
-/* Writes a whole diagnostics line with the prefix (short writes retried). */
-static void write_diag(ls_plugin_driver *d, const char *text, size_t len)
+/* Writes a whole diagnostics line with the prefix to fd (short writes
+ * retried); fd < 0 drops it. */
+static void write_diag(ls_plugin_driver *d, int fd, const char *text, size_t len)
 {
+    if (fd < 0)
+        return;
     ls_buf b = LS_BUF_INIT;
     ls_buf_append(&b, d->diag_prefix, strlen(d->diag_prefix));
     ls_buf_append(&b, text, len);
     ls_buf_append(&b, "\n", 1);
     size_t off = 0;
     while (off < b.len) {
-        ssize_t n = write(d->diag_fd, b.data + off, b.len - off);
+        ssize_t n = write(fd, b.data + off, b.len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -201,7 +204,7 @@ static void __attribute__((format(printf, 2, 3))) notice(ls_plugin_driver *d, co
         return;
     size_t len = (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
     emit(d, msg, len, false);
-    write_diag(d, msg, len); /* for whoever watches the worker's terminal too */
+    write_diag(d, d->diag_fd, msg, len); /* for whoever watches the worker's terminal too */
 }
 
 static void deliver(ls_plugin_driver *d, line_reader *lr, const char *text, size_t len,
@@ -210,7 +213,7 @@ static void deliver(ls_plugin_driver *d, line_reader *lr, const char *text, size
     if (lr == &d->out)
         emit(d, text, len, continued);
     else
-        write_diag(d, text, len);
+        write_diag(d, d->host_diag_fd, text, len);
 }
 
 /* Reads what is there (at most a few chunks, so stdout and stderr take turns)
@@ -470,6 +473,7 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *o, ls_plugin_driver *
     d->on_output = o->on_output;
     d->userdata = o->userdata;
     d->diag_fd = o->diag_fd > 0 ? o->diag_fd : 2;
+    d->host_diag_fd = o->host_diag_fd == 0 ? d->diag_fd : o->host_diag_fd;
     d->diag_prefix = ls_xstrdup(o->diag_prefix ? o->diag_prefix : "");
     size_t flen = strlen(FINISH_PREFIX) + strlen(o->finish_nonce) + 2;
     d->finish_line = ls_xmalloc(flen);
@@ -751,10 +755,16 @@ int ls_plugin_select(const ls_pipeline_plugins *pl, const ls_plugin_flags *f, ch
     int r = 0;
     bool dflt = pl ? pl->enabled : true;
     json_object_set_new(plugins, "*", json_boolean(dflt));
+    /* resave, the sample plugin, copies logs into the job's temporary
+     * directory, which goes with the build: it runs only when asked for
+     * (plugins.enable, plugins.settings, --plugin) */
+    json_object_set_new(plugins, "resave", json_pack("{s:b}", "enabled", false));
     if (pl) {
         for (size_t i = 0; i < pl->n_settings; i++) {
             json_t *s = json_loads(pl->settings[i].json, 0, NULL);
             json_t *e = entry(plugins, pl->settings[i].name, dflt);
+            if (!strcmp(pl->settings[i].name, "resave"))
+                json_object_set_new(e, "enabled", json_boolean(dflt));
             json_object_set_new(e, "settings", s ? s : json_object());
         }
         for (size_t i = 0; i < pl->n_enable; i++)

@@ -5,7 +5,7 @@
  * writes the job context as line 1 of its stdin, then every log line as
  * "STEP_ID:TEXT", then "##[logplugin.finish]NONCE". It reads the host's stdout
  * (the lines meant for the user) and hands each line to a callback, and copies
- * its stderr (diagnostics) to a file descriptor with a prefix.
+ * its stderr (diagnostics) to a file descriptor with a prefix, or drops it.
  *
  * The job never waits for the host: ls_plugin_driver_feed() only appends to a
  * queue bounded in bytes and, when the queue is full, drops the line and
@@ -53,7 +53,9 @@ typedef struct ls_plugin_driver_options {
                                * this long (a child of a plugin may hold the pipe); 0 = 500 */
     ls_plugin_driver_output_cb on_output;
     void *userdata;
-    int diag_fd;             /* where the host's stderr lines go; 0 = 2 */
+    int diag_fd;             /* where the driver's notices go too (besides on_output); 0 = 2 */
+    int host_diag_fd;        /* where the host's stderr lines go: 0 = diag_fd, -1 = nowhere
+                              * (read and dropped: they are for plugin developers) */
     const char *diag_prefix; /* put before each of them; NULL = "" */
 } ls_plugin_driver_options;
 

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
@@ -42,7 +43,7 @@ typedef struct run_flags {
     int64_t backoff_base, backoff_max, max_line, idle_flush, min_secret_length;
     int64_t upload_deadline, create_timeout, request_timeout, stop_grace;
     bool no_plugins;
-    char *plugin, *disable_plugin, *plugin_dir;
+    char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
     int64_t plugin_queue, plugin_finish_timeout;
 } run_flags;
 
@@ -53,6 +54,7 @@ typedef struct run_stream {
     run_ctx *ctx;
     const ls_pipeline_step *step;
     int number;
+    char plugin_id[16]; /* number in decimal: the STEP_ID of its lines for the plugin host */
     ls_upload_stream *up;
     ls_proc *proc;
     uint64_t next_seq;
@@ -87,6 +89,7 @@ struct run_ctx {
     ls_upload_stream *plugins_up; /* the build's "plugins" log */
     uint64_t plugins_seq;         /* next seq of that log (written by one thread at a time) */
     char *job_temp_dir;
+    int plugin_diag_fd; /* --plugin-diagnostics: -1 = nowhere */
 };
 
 static volatile sig_atomic_t g_signals;
@@ -153,6 +156,9 @@ static const ls_flag *flag_table(run_flags *f)
          "plugins (the steps never wait)"},
         {"plugin-finish-timeout", 0, LS_FLAG_DURATION, &f->plugin_finish_timeout, "90s",
          "after the last step, how long the plugins may take to finish"},
+        {"plugin-diagnostics", 0, LS_FLAG_STRING, &f->plugin_diagnostics, NULL,
+         "where the plugin host's diagnostics (\"plugin-host: ...\" lines, for plugin "
+         "developers) go: a file (appended), or - for stderr; default: nowhere"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     memcpy(flags, t, sizeof(t));
@@ -252,20 +258,23 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         text = ADD_MASK "***";
         len = strlen(text);
     }
-    ls_masker_apply(c->masker, text, len, &c->scratch);
+    /* Without secrets (the common case) the line needs no masked copy. */
+    if (ls_masker_count(c->masker) > 0) {
+        ls_masker_apply(c->masker, text, len, &c->scratch);
+        text = c->scratch.data ? c->scratch.data : "";
+        len = c->scratch.len;
+    }
     rs->prev_continued = continued;
     ls_line line = {
         .seq = rs->next_seq,
         .ts_ms = ts_ms,
         .stream = stream,
         .continued = continued,
-        .len = (uint32_t)c->scratch.len,
-        .text = c->scratch.data ? c->scratch.data : "",
+        .len = (uint32_t)len,
+        .text = len ? text : "",
     };
     if (c->plugins) {
-        char id[16];
-        snprintf(id, sizeof(id), "%d", rs->number);
-        int fed = ls_plugin_driver_feed(c->plugins, id, line.text, line.len);
+        int fed = ls_plugin_driver_feed(c->plugins, rs->plugin_id, line.text, line.len);
         if (rs->forward_notice && fed == 0)
             return; /* the forward plugin takes it; the server has the notice */
     }
@@ -443,6 +452,7 @@ static void build_env(run_ctx *c, const ls_pipeline_step *step, ls_env *env)
 static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step, int number)
 {
     *rs = (run_stream){.ctx = c, .step = step, .number = number, .next_seq = 1};
+    snprintf(rs->plugin_id, sizeof(rs->plugin_id), "%d", number);
     char path[4096];
     snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
     ls_spool_options so = {.max_line = (size_t)c->f.max_line};
@@ -775,6 +785,7 @@ static void start_plugins(run_ctx *c)
         .max_line = (size_t)c->f.max_line,
         .on_output = on_plugin_output,
         .userdata = c,
+        .host_diag_fd = c->plugin_diag_fd,
         .diag_prefix = "logstream: ", /* the host says "plugin-host: " itself */
     };
     r = ls_plugin_driver_start(&o, &c->plugins);
@@ -936,6 +947,18 @@ static int parse_flags(run_ctx *c, int argc, char **argv, const char **ret_file)
             *list_targets[i] = all;
         }
     }
+    c->plugin_diag_fd = -1;
+    const char *pd = c->f.plugin_diagnostics;
+    if (pd && !strcmp(pd, "-")) {
+        c->plugin_diag_fd = 2;
+    } else if (pd && *pd) {
+        c->plugin_diag_fd = open(pd, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (c->plugin_diag_fd < 0) {
+            fprintf(stderr, "logstream run: --plugin-diagnostics: cannot open %s: %s\n", pd,
+                    strerror(errno));
+            return -EINVAL;
+        }
+    }
     if (c->f.plugin_queue < 1) {
         fprintf(stderr, "logstream run: --plugin-queue must be at least 1 byte\n");
         return -EINVAL;
@@ -1069,6 +1092,8 @@ static void ctx_free(run_ctx *c)
     free(c->secret_values);
     ls_pipeline_free(c->pipeline);
     ls_buf_free(&c->scratch);
+    if (c->plugin_diag_fd > 2)
+        close(c->plugin_diag_fd);
     if (c->spool_dir_created)
         rmdir(c->spool_dir); /* only succeeds when every spool was confirmed and removed */
     free(c->spool_dir);

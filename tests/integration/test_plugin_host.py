@@ -100,7 +100,10 @@ class PluginHostTest(unittest.TestCase):
         self.assertEqual(tests.read_text(), "test a ... ok\ntest b ... ok\n")
         self.assertEqual(p.stdout.decode(),
                          "[resave] step build: 3 lines saved to %s\n"
-                         "[resave] step unit tests: 2 lines saved to %s\n" % (build, tests))
+                         "[resave] step unit tests: 2 lines saved to %s\n"
+                         "[resave] these copies are in the job's temporary directory, which is "
+                         "removed when the build ends: give resave a \"dir\" setting to keep "
+                         "them\n" % (build, tests))
         self.assertIn("plugin-host: resave: done; 5 lines processed", p.stderr.decode())
 
     def test_resave_built_as_shared_object_is_loaded_with_dlopen(self):

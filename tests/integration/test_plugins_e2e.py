@@ -272,7 +272,8 @@ steps:
 
     def test_temp_dir_goes_with_the_build(self):
         srv = self.start_server()
-        p = self.write_pipeline("steps: [{name: only, commands: [echo hi]}]\n")
+        p = self.write_pipeline("plugins: {enable: [resave]}\n"
+                                "steps: [{name: only, commands: [echo hi]}]\n")
         w = self.run_worker(p, srv.url, env={"TMPDIR": self.tmp})
         self.assertEqual(w.wait(), 0, w.proc.describe())
         lstest.wait_build_final(srv.url, w.build_id)
@@ -281,6 +282,28 @@ steps:
         path = re.search(r"^\[resave\] step only: 2 lines saved to (\S+)$", text, re.M).group(1)
         self.assertTrue(path.startswith(os.path.join(self.tmp, "logstream-job-%d-" % w.build_id)))
         self.assertFalse(os.path.exists(os.path.dirname(os.path.dirname(path))))
+        # and resave says so
+        self.assertIn("[resave] these copies are in the job's temporary directory, which is "
+                      "removed when the build ends", text)
+
+    def test_resave_is_off_unless_asked_for(self):
+        srv = self.start_server()
+        p = self.write_pipeline("steps: [{name: only, commands: [echo hi]}]\n")
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        self.wait_step_final(srv, w.build_id, 2)
+        self.assertNotIn("[resave]", self.logs(srv, w.build_id, 2))
+        # the host's diagnostics are not on the worker's stderr unless asked for
+        self.assertNotIn("plugin-host:", w.proc.err.text())
+        diag = os.path.join(self.tmp, "diag.log")
+        w = self.run_worker(p, srv.url, ["--plugin", "resave", "--plugin-diagnostics", diag])
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.wait_step_final(srv, w.build_id, 2)
+        self.assertIn("[resave] step only: 2 lines saved to", self.logs(srv, w.build_id, 2))
+        with open(diag) as f:
+            self.assertIn("plugin-host: resave: done; 2 lines processed", f.read())
+        self.assertNotIn("plugin-host:", w.proc.err.text())
 
     # ---- switching plugins off and on ----
 

@@ -328,8 +328,18 @@ static void test_select(void **state)
 {
     (void)state;
     char err[256];
+    /* resave, the sample, runs only when asked for */
     char *j = select_json(NULL, (ls_plugin_flags){0}, 0, err, sizeof(err));
-    assert_string_equal(j, "{\"*\":true}");
+    assert_string_equal(j, "{\"*\":true,\"resave\":{\"enabled\":false}}");
+    free(j);
+    ls_pipeline_plugin_settings only_set[] = {{"resave", "{\"dir\":\"/y\"}"}};
+    ls_pipeline_plugins with_settings = {.enabled = true, .settings = only_set, .n_settings = 1};
+    j = select_json(&with_settings, (ls_plugin_flags){0}, 0, err, sizeof(err));
+    assert_string_equal(j, "{\"*\":true,\"resave\":{\"enabled\":true,\"settings\":{\"dir\":"
+                           "\"/y\"}}}");
+    free(j);
+    j = select_json(NULL, (ls_plugin_flags){.enable = "resave"}, 0, err, sizeof(err));
+    assert_string_equal(j, "{\"*\":true,\"resave\":{\"enabled\":true}}");
     free(j);
 
     j = select_json(NULL, (ls_plugin_flags){.none = true}, 0, err, sizeof(err));

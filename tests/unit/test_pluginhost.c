@@ -988,7 +988,9 @@ static void test_resave_writes_each_steps_lines(void **state)
     assert_string_equal(c2, "test a ok\ntest b ok\n");
     snprintf(expect, sizeof(expect),
              "[resave] step build: 3 lines saved to %s\n"
-             "[resave] step unit tests: 2 lines saved to %s\n",
+             "[resave] step unit tests: 2 lines saved to %s\n"
+             "[resave] these copies are in the job's temporary directory, which is removed "
+             "when the build ends: give resave a \"dir\" setting to keep them\n",
              p1, p2);
     assert_string_equal(r.out, expect);
     free(c1);

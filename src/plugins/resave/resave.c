@@ -27,6 +27,7 @@ typedef struct resave_file {
 
 typedef struct resave {
     char *dir;
+    int in_temp_dir;    /* no "dir" setting: the copies go with the job's temp directory */
     resave_file *files; /* indexed by ls_plugin_step.index */
     size_t n_files;
 } resave;
@@ -66,6 +67,7 @@ static int resave_init(const ls_plugin_context *ctx, void **ret_state)
     if (!rs)
         return -ENOMEM;
     rs->dir = dir && *dir ? strdup(dir) : join(ctx->temp_dir, "resave");
+    rs->in_temp_dir = !(dir && *dir);
     rs->n_files = ctx->n_steps;
     rs->files = calloc(ctx->n_steps + 1, sizeof(*rs->files));
     if (!rs->dir || !rs->files) {
@@ -133,7 +135,7 @@ static int resave_process_line(const ls_plugin_context *ctx, void *state,
 static int resave_finalize(const ls_plugin_context *ctx, void *state)
 {
     resave *rs = state;
-    int rc = 0;
+    int rc = 0, saved = 0;
     for (size_t i = 0; i < rs->n_files; i++) {
         resave_file *rf = &rs->files[i];
         if (!rf->f)
@@ -147,7 +149,13 @@ static int resave_finalize(const ls_plugin_context *ctx, void *state)
         }
         ctx->output(ctx, "step %s: %llu lines saved to %s", ctx->steps[i].name, rf->lines,
                     rf->path);
+        saved++;
     }
+    /* temp_dir is for transient files (plugin.h): logstream run removes it
+     * when the build ends, so say so rather than name a file that will be gone */
+    if (saved && rs->in_temp_dir)
+        ctx->output(ctx, "these copies are in the job's temporary directory, which is removed "
+                         "when the build ends: give resave a \"dir\" setting to keep them");
     return rc;
 }
 
