@@ -294,7 +294,12 @@ static int scan_existing(ls_spool *s)
             goto out;
         }
     }
-    if (ftruncate(s->fd, off) < 0) {
+    /* Cut a torn last record only when there is one: on ext4, truncating a
+     * file to size 0 (as for a new, empty spool) makes its close start
+     * writing back every page written since (auto_da_alloc), so a confirmed
+     * spool would be written to disk, and its close and unlink would take
+     * tens of ms, instead of its page cache simply being dropped. */
+    if (chunk.len > 0 && ftruncate(s->fd, off) < 0) {
         r = -errno;
         goto out;
     }
