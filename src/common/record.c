@@ -130,17 +130,49 @@ out:
     return r;
 }
 
+/* "00" "01" ... "99": two digits per division, the worker formats a record per
+ * line it reads (with a 13-digit timestamp), so this is on its hot path. */
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* Number of decimal digits of v (1 for 0). */
+static size_t decimal_len(uint64_t v)
+{
+    size_t n = 1;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
 /* Writes v in decimal at p; returns the number of bytes written (<= 20). */
 static size_t put_u64(char *p, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
+    size_t n = decimal_len(v);
+    char *q = p + n;
+    while (v >= 100) {
+        size_t i = (size_t)(v % 100) * 2;
+        v /= 100;
+        q -= 2;
+        memcpy(q, digit_pairs + i, 2);
+    }
+    if (v >= 10) {
+        q -= 2;
+        memcpy(q, digit_pairs + v * 2, 2);
+    } else {
+        *--q = (char)('0' + v);
+    }
     return n;
 }
 
@@ -154,14 +186,63 @@ static size_t put_i64(char *p, int64_t v)
     return 1 + put_u64(p + 1, (uint64_t)0 - (uint64_t)v);
 }
 
+/* The numbers of the last record formatted on this thread, as text. A
+ * worker's records come in runs: seq is the previous one + 1 (its text is
+ * incremented in place) and every line of one read shares a timestamp, so
+ * most records need no conversion at all. A pure cache: any other value is
+ * converted and replaces it. */
+typedef struct number_cache {
+    uint64_t seq;
+    int64_t ts;
+    uint8_t seq_len, ts_len; /* 0 = empty */
+    char seq_text[24], ts_text[24];
+} number_cache;
+
+static _Thread_local number_cache cache;
+
+/* Writes seq at p (room for 24 bytes); returns its length. */
+static size_t put_seq(char *p, uint64_t seq)
+{
+    number_cache *c = &cache;
+    if (c->seq_len && seq == c->seq + 1 && seq != 0) {
+        size_t i = c->seq_len;
+        while (i > 0 && c->seq_text[i - 1] == '9')
+            c->seq_text[--i] = '0';
+        if (i > 0) {
+            c->seq_text[i - 1]++;
+        } else { /* 99...9 + 1: one more digit */
+            c->seq_text[0] = '1';
+            c->seq_text[c->seq_len++] = '0';
+        }
+    } else {
+        c->seq_len = (uint8_t)put_u64(c->seq_text, seq);
+    }
+    c->seq = seq;
+    memcpy(p, c->seq_text, sizeof(c->seq_text)); /* fixed size: no call */
+    return c->seq_len;
+}
+
+/* Writes ts at p (room for 24 bytes); returns its length. */
+static size_t put_ts(char *p, int64_t ts)
+{
+    number_cache *c = &cache;
+    if (!c->ts_len || ts != c->ts) {
+        c->ts_len = (uint8_t)put_i64(c->ts_text, ts);
+        c->ts = ts;
+    }
+    memcpy(p, c->ts_text, sizeof(c->ts_text));
+    return c->ts_len;
+}
+
 void ls_record_format(ls_buf *out, const ls_line *line)
 {
-    /* 20 + tab + 20 + tab + 2 + tab + text + newline */
-    char *p = ls_buf_reserve(out, 48 + (size_t)line->len);
+    /* seq and ts are written 24 bytes at a time (at most 20 + 21 used), then
+     * tab + tab + 2 + tab + text + newline */
+    char *p = ls_buf_reserve(out, 72 + (size_t)line->len);
     char *start = p;
-    p += put_u64(p, line->seq);
+    p += put_seq(p, line->seq);
     *p++ = '\t';
-    p += put_i64(p, line->ts_ms);
+    p += put_ts(p, line->ts_ms);
     *p++ = '\t';
     *p++ = line->stream;
     if (line->continued)

@@ -156,6 +156,72 @@ static void test_format_roundtrip(void **state)
     ls_buf_free(&out);
 }
 
+/* Every decimal length of seq and of a (possibly negative) timestamp, at the
+ * edges where a digit is added, compared with printf's formatting. */
+static void test_format_numbers_match_printf(void **state)
+{
+    uint64_t values[64];
+    size_t n = 0;
+    values[n++] = 0;
+    for (uint64_t p = 1;; p *= 10) {
+        values[n++] = p - 1 ? p - 1 : 1;
+        values[n++] = p;
+        values[n++] = p + 1;
+        if (p > UINT64_MAX / 10)
+            break;
+    }
+    values[n++] = INT64_MAX;
+    values[n++] = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        ls_buf out = LS_BUF_INIT;
+        int64_t ts = (int64_t)(values[i] & INT64_MAX);
+        ls_line l = {.seq = values[i], .ts_ms = i % 2 ? -ts : ts, .stream = 'o', .text = ""};
+        ls_record_format(&out, &l);
+        char expect[64];
+        snprintf(expect, sizeof(expect), "%llu\t%lld\to\t\n", (unsigned long long)l.seq,
+                 (long long)l.ts_ms);
+        assert_string_equal(out.data, expect);
+        ls_buf_free(&out);
+    }
+}
+
+/* Runs of consecutive seqs across every carry (9 -> 10, 99 -> 100, ...),
+ * interrupted by heartbeats and jumps, with timestamps that repeat and change:
+ * the text must always equal printf's. */
+static void test_format_consecutive_seqs(void **state)
+{
+    ls_buf out = LS_BUF_INIT;
+    char expect[128];
+    uint64_t p = 1;
+    for (int digits = 1; digits <= 19; digits++, p *= 10) {
+        uint64_t from = p > 3 ? p - 3 : 1;
+        for (uint64_t seq = from; seq < p + 3; seq++) {
+            int64_t ts = 1700000000000LL + (int64_t)(seq / 2);
+            ls_line l = {.seq = seq, .ts_ms = ts, .stream = 'e', .len = 1, .text = "x"};
+            ls_buf_reset(&out);
+            ls_record_format(&out, &l);
+            snprintf(expect, sizeof(expect), "%llu\t%lld\te\tx\n", (unsigned long long)seq,
+                     (long long)ts);
+            assert_string_equal(out.data, expect);
+            if (seq % 4 == 0) {
+                ls_buf_reset(&out);
+                ls_record_format_heartbeat(&out, ts + 1);
+                snprintf(expect, sizeof(expect), "0\t%lld\th\t\n", (long long)ts + 1);
+                assert_string_equal(out.data, expect);
+            }
+        }
+    }
+    ls_line top = {.seq = UINT64_MAX, .ts_ms = -1, .stream = 'o', .text = ""};
+    ls_buf_reset(&out);
+    ls_record_format(&out, &top);
+    assert_string_equal(out.data, "18446744073709551615\t-1\to\t\n");
+    ls_line wrap = {.seq = 0, .ts_ms = -1, .stream = 'o', .text = ""};
+    ls_buf_reset(&out);
+    ls_record_format(&out, &wrap);
+    assert_string_equal(out.data, "0\t-1\to\t\n");
+    ls_buf_free(&out);
+}
+
 static void test_format_many_appends(void **state)
 {
     ls_buf out = LS_BUF_INIT;
@@ -193,6 +259,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_text_limit),
         cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_format_numbers_match_printf),
+        cmocka_unit_test(test_format_consecutive_seqs),
         cmocka_unit_test(test_format_many_appends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
