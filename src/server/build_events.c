@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "server/fanout.h"
 #include "server/routes_builds.h"
 #include "server/sse.h"
 #include "server/sse_ping.h"
@@ -90,6 +91,7 @@ static void client_free(void *cls)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&ev->mu);
+    ls_fanout_unwatch_build(ev->srv->fanout, c->build);
     ls_pinger_remove(ev->srv->pinger, &c->ping);
     ls_waker_destroy(&c->waker);
     ls_buf_free(&c->queue);
@@ -158,6 +160,7 @@ static enum MHD_Result events_begin(ls_req *r)
         ev->head->prev = c;
     ev->head = c;
     pthread_mutex_unlock(&ev->mu);
+    ls_fanout_watch_build(r->srv->fanout, c->build); /* changes made on other instances */
     ls_pinger_add(r->srv->pinger, &c->ping, &c->waker);
     atomic_fetch_add(&r->srv->metrics.sse_clients, 1);
 

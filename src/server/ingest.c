@@ -11,6 +11,7 @@
 #include "common/linesplit.h"
 #include "common/record.h"
 #include "common/timeutil.h"
+#include "server/fanout.h"
 #include "server/flusher.h"
 #include "server/linesource.h"
 #include "server/live.h"
@@ -43,6 +44,8 @@ typedef struct ingest {
     json_t *err_extra;
     int64_t err_at_ms; /* monotonic */
     uint64_t drained;
+    bool writer; /* ls_live_writer_begin was called (several instances, --nats) */
+    ls_buf pub;  /* lines accepted by the current feed, for the other instances */
 } ingest;
 
 static void ingest_free(void *arg)
@@ -50,6 +53,9 @@ static void ingest_free(void *arg)
     ingest *ing = arg;
     if (ing->subscribed)
         ls_live_unsubscribe(ing->step, &ing->sub);
+    if (ing->writer)
+        ls_live_writer_end(ing->step);
+    ls_buf_free(&ing->pub);
     ls_flusher_cancel_wait(ing->srv->flusher, &ing->space);
     ls_waker_destroy(&ing->waker);
     ls_linesplit_free(ing->split);
@@ -94,6 +100,8 @@ static int append(ingest *ing, const ls_line *line)
     if (rc == 0) {
         ing->accepted++;
         ing->bytes += line->len;
+        if (ing->srv->fanout)
+            ls_fanout_lines_add(&ing->pub, line);
         return 0;
     }
     if (rc == -EEXIST) {
@@ -176,7 +184,8 @@ static enum MHD_Result ingest_begin(ls_req *r)
                                     STORAGE_FULL_MESSAGE, NULL);
     }
     ls_live_step *step = NULL;
-    int rc = ls_linesource_open_step(srv, r->route.build, r->route.step, &step, NULL);
+    ls_step_info info;
+    int rc = ls_linesource_open_step(srv, r->route.build, r->route.step, &step, &info);
     if (rc < 0) {
         char msg[200];
         if (rc == -ENOENT) {
@@ -192,6 +201,15 @@ static enum MHD_Result ingest_begin(ls_req *r)
     ing->srv = srv;
     ing->step = step;
     ing->mode = mode;
+    if (srv->fanout) {
+        /* several instances: the worker may come from another one, resuming
+         * from what the store holds; from now on this instance stores the
+         * step's lines it accepts (ls_live_writer_begin) */
+        ls_live_init init;
+        ls_linesource_init_of(&info, &init);
+        ls_live_writer_begin(step, &init);
+        ing->writer = true;
+    }
     ls_waker_init(&ing->waker, srv->wakers, r->conn);
     ing->sub.events = LS_LIVE_EV_DURABLE;
     ing->sub.notify = wake_on_durable;
@@ -217,6 +235,11 @@ static void feed(ingest *ing, const char *data, size_t len, bool flush)
     if (flush && !ing->err_status)
         ls_linesplit_flush(ing->split);
     ls_live_unlock(ing->step);
+    if (ing->pub.len) {
+        ls_fanout_publish_lines(ing->srv->fanout, ls_live_step_build(ing->step),
+                                ls_live_step_number(ing->step), ing->pub.data, ing->pub.len);
+        ls_buf_reset(&ing->pub);
+    }
     ls_metrics *m = &ing->srv->metrics;
     if (ing->accepted != acc0) {
         atomic_fetch_add(&m->lines_ingested, ing->accepted - acc0);

@@ -103,6 +103,21 @@ out:
     return (int)b.delivered;
 }
 
+void ls_linesource_init_of(const ls_step_info *info, ls_live_init *ret)
+{
+    ls_live_init init = {
+        .drop_first = info->drop_first,
+        .drop_last = info->drop_last,
+        .drop_bytes = info->drop_bytes,
+        .durable_seq = info->line_count,
+        .durable_bytes = info->byte_count,
+        .status = info->status,
+        .has_exit_code = info->has_exit_code,
+        .exit_code = info->exit_code,
+    };
+    *ret = init;
+}
+
 int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_step **ret,
                             ls_step_info *ret_info)
 {
@@ -110,17 +125,13 @@ int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_ste
     int rc = ls_store_get_step(srv->store, build, step, &info);
     if (rc < 0)
         return rc;
-    ls_live_init init = {
-        .drop_first = info.drop_first,
-        .drop_last = info.drop_last,
-        .drop_bytes = info.drop_bytes,
-        .durable_seq = info.line_count,
-        .durable_bytes = info.byte_count,
-        .status = info.status,
-        .has_exit_code = info.has_exit_code,
-        .exit_code = info.exit_code,
-    };
+    ls_live_init init;
+    ls_linesource_init_of(&info, &init);
     *ret = ls_live_open(srv->live, build, step, &init);
+    /* several instances (--nats): another one may have stored lines or
+     * changed the status since this live object last looked */
+    if (srv->fanout)
+        ls_live_refresh(*ret, &init);
     if (ret_info)
         *ret_info = info;
     return 0;

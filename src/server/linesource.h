@@ -19,10 +19,14 @@ int ls_linesource_read(ls_server *srv, ls_live_step *step, uint64_t after, uint6
                        size_t max_lines, ls_live_line_cb cb, void *arg, ls_live_state *ret_state);
 
 /* Opens the live object of an existing step (creating it from the store
- * when needed). Returns 0 and a reference in *ret (release it), -ENOENT when
+ * when needed; with several instances, refreshing it from the store, see
+ * ls_live_refresh). Returns 0 and a reference in *ret (release it), -ENOENT when
  * the build or step does not exist, or another negative errno. ret_info may
  * be NULL. */
 int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_step **ret,
                             ls_step_info *ret_info);
+
+/* The live object's starting state from a step read from the store. */
+void ls_linesource_init_of(const ls_step_info *info, ls_live_init *ret);
 
 #endif

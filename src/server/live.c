@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/record.h"
 #include "common/timeutil.h"
 
 #define LIVE_BUCKETS 1024u
@@ -49,6 +51,10 @@ struct ls_live_step {
     int64_t final_at_ms, active_at_ms;
     uint64_t drop_first, drop_last, drop_bytes;
     unsigned pending_events; /* to notify at unlock */
+    int writers;             /* ingest requests of this instance open on the step */
+    /* lines past durable_seq came from another instance (ls_live_append_remote_locked) */
+    bool remote;
+    ls_buf ahead; /* remote records past a gap (ls_record format), up to buffer_bytes */
     ls_live_sub *subs;
 };
 
@@ -86,6 +92,7 @@ static void step_free(ls_live_step *s)
         free(seg);
         seg = next;
     }
+    ls_buf_free(&s->ahead);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -221,8 +228,8 @@ size_t ls_live_collect_pending(ls_live *lv, ls_live_step ***ret)
 /* With lv->mu and s->mu held. */
 static bool droppable(const ls_live *lv, const ls_live_step *s, int64_t now_ms)
 {
-    if (atomic_load(&s->refs) != 1 || s->received_seq != s->durable_seq ||
-        s->flushing_seq != s->durable_seq || s->subs)
+    if (atomic_load(&s->refs) != 1 || s->subs || s->writers ||
+        (!s->remote && (s->received_seq != s->durable_seq || s->flushing_seq != s->durable_seq)))
         return false;
     if (ls_status_is_final(s->status))
         return now_ms - s->final_at_ms >= lv->opts.linger_ms;
@@ -537,4 +544,210 @@ bool ls_live_too_far_behind(const ls_live_state *st, uint64_t sent_seq, uint64_t
     uint64_t lag_lines = st->received_seq > sent_seq ? st->received_seq - sent_seq : 0;
     uint64_t lag_bytes = st->received_bytes > sent_bytes ? st->received_bytes - sent_bytes : 0;
     return lag_lines > max_lines || lag_bytes > max_bytes;
+}
+
+/* With s->mu held: no ingest request of this instance is open and none of the
+ * lines in memory waits for this instance's flusher. */
+static bool not_local_locked(const ls_live_step *s)
+{
+    if (s->writers)
+        return false;
+    return s->remote || (s->received_seq == s->durable_seq && s->flushing_seq == s->durable_seq);
+}
+
+/* With s->mu held and not_local_locked: drops every line in memory and starts
+ * again from the stored state in init (readers then read the store up to
+ * init->durable_seq). */
+static void rebase_locked(ls_live_step *s, const ls_live_init *init)
+{
+    live_seg *seg = s->head;
+    while (seg) {
+        live_seg *next = seg->next;
+        free(seg->e);
+        free(seg);
+        seg = next;
+    }
+    s->head = s->tail = NULL;
+    s->mem_bytes = 0;
+    s->received_seq = s->durable_seq = s->flushing_seq = init->durable_seq;
+    s->received_bytes = s->durable_bytes = s->flushing_bytes = init->durable_bytes;
+    s->drop_first = init->drop_first;
+    s->drop_last = init->drop_last;
+    s->drop_bytes = init->drop_bytes;
+    s->remote = false;
+    s->pending_events |= LS_LIVE_EV_LINES;
+}
+
+static void append_remote_now(ls_live_step *s, const ls_line *line);
+
+/* With s->mu held: appends the remote lines kept past a gap that now follow
+ * on, drops those already held, keeps the rest. */
+static void drain_ahead_locked(ls_live_step *s)
+{
+    size_t off = 0;
+    while (off < s->ahead.len) {
+        const char *p = s->ahead.data + off;
+        const char *nl = memchr(p, '\n', s->ahead.len - off);
+        ls_line line;
+        const char *err = NULL;
+        if (!nl || ls_record_parse(p, (size_t)(nl - p), s->lv->opts.max_line, &line, &err) < 0) {
+            off = s->ahead.len; /* cannot happen: we wrote them */
+            break;
+        }
+        if (line.seq > s->received_seq + 1)
+            break; /* still a gap */
+        if (line.seq == s->received_seq + 1)
+            append_remote_now(s, &line);
+        off += (size_t)(nl - p) + 1;
+    }
+    ls_buf_consume(&s->ahead, off);
+}
+
+static int status_rank(ls_status st)
+{
+    return ls_status_is_final(st) ? 2 : st == LS_STATUS_RUNNING ? 1 : 0;
+}
+
+/* With s->mu held: takes a status seen elsewhere (the store, another
+ * instance) when it is further on than ours (pending, running, final; a
+ * status read a moment ago never takes us back), a final one only once the
+ * step's init->durable_seq lines are in memory. */
+static bool take_status_locked(ls_live_step *s, const ls_live_init *init)
+{
+    if (status_rank(init->status) <= status_rank(s->status))
+        return true;
+    if (ls_status_is_final(init->status) && s->received_seq < init->durable_seq)
+        return false;
+    s->status = init->status;
+    s->has_exit_code = init->has_exit_code;
+    s->exit_code = init->exit_code;
+    s->active_at_ms = ls_mono_ms();
+    if (ls_status_is_final(s->status)) {
+        s->final_at_ms = s->active_at_ms;
+        s->pending_events |= LS_LIVE_EV_FINAL;
+    }
+    return true;
+}
+
+bool ls_live_refresh(ls_live_step *s, const ls_live_init *init)
+{
+    bool changed = false;
+    ls_live_lock(s);
+    if (!not_local_locked(s))
+        goto out;
+    uint64_t seq0 = s->received_seq;
+    ls_status st0 = s->status;
+    if (init->durable_seq > s->received_seq) {
+        rebase_locked(s, init);
+        drain_ahead_locked(s);
+    } else if (s->remote && init->durable_seq > s->durable_seq) {
+        /* flushing_seq stays at received_seq: remote lines are never ours to store */
+        s->durable_seq = init->durable_seq;
+        s->durable_bytes = init->durable_bytes;
+        if (s->durable_seq == s->received_seq)
+            s->remote = false;
+        trim_locked(s);
+    }
+    if (init->drop_last > s->drop_last) {
+        s->drop_first = init->drop_first;
+        s->drop_last = init->drop_last;
+        s->drop_bytes = init->drop_bytes;
+    }
+    take_status_locked(s, init);
+    changed = s->received_seq != seq0 || s->status != st0;
+out:
+    ls_live_unlock(s);
+    return changed;
+}
+
+void ls_live_writer_begin(ls_live_step *s, const ls_live_init *init)
+{
+    ls_live_lock(s);
+    ls_buf_reset(&s->ahead); /* the worker resends what is not stored */
+    if (not_local_locked(s)) {
+        if (s->remote || init->durable_seq > s->received_seq)
+            rebase_locked(s, init);
+        take_status_locked(s, init);
+    }
+    s->writers++;
+    ls_live_unlock(s);
+}
+
+void ls_live_writer_end(ls_live_step *s)
+{
+    ls_live_lock(s);
+    if (s->writers > 0)
+        s->writers--;
+    ls_live_unlock(s);
+}
+
+bool ls_live_is_remote(ls_live_step *s)
+{
+    ls_live_lock(s);
+    bool r = not_local_locked(s);
+    ls_live_unlock(s);
+    return r;
+}
+
+int ls_live_append_remote_locked(ls_live_step *s, const ls_line *line)
+{
+    if (!not_local_locked(s))
+        return -EBUSY;
+    if (line->seq <= s->received_seq)
+        return -EEXIST;
+    if (line->len > s->lv->opts.max_line)
+        return -E2BIG;
+    if (line->seq != s->received_seq + 1) {
+        /* kept (within --live-buffer) until the store fills the gap */
+        if (s->ahead.len + line->len + 64 > s->lv->opts.buffer_bytes)
+            ls_buf_reset(&s->ahead);
+        else
+            ls_record_format(&s->ahead, line);
+        return -ERANGE;
+    }
+    append_remote_now(s, line);
+    if (s->ahead.len)
+        drain_ahead_locked(s);
+    return 0;
+}
+
+/* With s->mu held: appends the remote line that follows on. */
+static void append_remote_now(ls_live_step *s, const ls_line *line)
+{
+    live_seg *seg = tail_with_room(s, line->len);
+    if (seg->n == seg->cap) {
+        seg->cap = seg->cap ? seg->cap * 2 : 256;
+        seg->e = ls_xreallocarray(seg->e, seg->cap, sizeof(*seg->e));
+    }
+    live_entry *e = &seg->e[seg->n++];
+    e->ts_ms = line->ts_ms;
+    e->off = (uint32_t)seg->used;
+    e->len = line->len;
+    e->stream = line->stream;
+    e->continued = line->continued;
+    if (line->len)
+        memcpy(seg->data + seg->used, line->text, line->len);
+    seg->used += line->len;
+    s->mem_bytes += line->len;
+    s->received_seq = s->flushing_seq = line->seq;
+    s->received_bytes += line->len;
+    s->flushing_bytes = s->received_bytes;
+    s->remote = true;
+    s->pending_events |= LS_LIVE_EV_LINES;
+}
+
+bool ls_live_set_status_remote(ls_live_step *s, ls_status status, bool has_exit_code, int exit_code,
+                               uint64_t lines)
+{
+    ls_live_init init = {.durable_seq = lines,
+                         .status = status,
+                         .has_exit_code = has_exit_code,
+                         .exit_code = exit_code};
+    ls_live_lock(s);
+    /* when this instance holds the step's lines, the end follows them anyway */
+    if (!not_local_locked(s))
+        init.durable_seq = 0;
+    bool taken = take_status_locked(s, &init);
+    ls_live_unlock(s);
+    return taken;
 }

@@ -160,6 +160,48 @@ void ls_live_set_status(ls_live_step *s, ls_status status, bool has_exit_code, i
 bool ls_live_too_far_behind(const ls_live_state *st, uint64_t sent_seq, uint64_t sent_bytes,
                             uint64_t max_bytes, uint64_t max_lines);
 
+/* Several instances on one database (server/fanout.h). A step's lines are
+ * "local" on the instance that accepted them until its flusher stored them;
+ * another instance holds "remote" lines (from NATS) that it never stores, and
+ * refreshes its view of the step from the store. */
+
+/* Takes the stored state init (read from the store a moment ago) when this
+ * instance has no ingest request open on the step and nothing of its own to
+ * store: lines the store has beyond what memory holds drop the memory (readers
+ * read them from the store), a status further on than ours is taken (a final
+ * one once every stored line is held). Never goes back to fewer lines.
+ * Notifies subscribers of what changed. Returns true when the lines or the
+ * status changed. */
+bool ls_live_refresh(ls_live_step *s, const ls_live_init *init);
+
+/* An ingest request of this instance starts on the step: when the step's
+ * lines are remote (or the store init is ahead of memory), memory restarts
+ * from the stored state init, so the worker's lines after init->durable_seq
+ * are this instance's to store (duplicates of stored lines are ignored). Until
+ * ls_live_writer_end, remote lines are refused. */
+void ls_live_writer_begin(ls_live_step *s, const ls_live_init *init);
+void ls_live_writer_end(ls_live_step *s);
+
+/* True when this instance has no ingest request open on the step and nothing
+ * of its own to store (its lines come from another instance). */
+bool ls_live_is_remote(ls_live_step *s);
+
+/* With the lock held. Appends a line another instance accepted (and stores):
+ * it never becomes pending here. Returns 0; -EBUSY when this instance ingests
+ * the step itself (ls_live_is_remote is false); -EEXIST for a seq already
+ * held; -ERANGE for a gap: the line is kept (up to buffer_bytes of them) and
+ * appended once the lines before it arrive or a refresh from the store brings
+ * them (the caller refreshes); -E2BIG for text longer than max_line. */
+int ls_live_append_remote_locked(ls_live_step *s, const ls_line *line);
+
+/* A status change made on another instance, when the step had `lines` lines:
+ * taken like ls_live_refresh takes the store's (a final status waits for
+ * those lines, unless this instance holds the step's lines itself). Returns
+ * false when the status is further on but waits for lines (refresh from the
+ * store), else true. */
+bool ls_live_set_status_remote(ls_live_step *s, ls_status status, bool has_exit_code, int exit_code,
+                               uint64_t lines);
+
 void ls_live_subscribe(ls_live_step *s, ls_live_sub *sub);
 void ls_live_unsubscribe(ls_live_step *s, ls_live_sub *sub);
 

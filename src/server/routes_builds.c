@@ -9,6 +9,7 @@
 #include "common/timeutil.h"
 #include "server/auth.h"
 #include "server/build_events.h"
+#include "server/fanout.h"
 #include "server/server_events.h"
 #include "server/live.h"
 
@@ -232,6 +233,7 @@ static enum MHD_Result builds_create(ls_req *r)
     }
     json_t *listed = ls_build_json(r->srv, &b, NULL, 0);
     ls_server_events_publish(r->srv->server_events, "build", listed);
+    ls_fanout_publish_server_event(r->srv->fanout, "build", listed);
     json_decref(listed);
     json_object_set_new(obj, "upload_token", json_string(token));
     memset(token, 0, sizeof(token));
@@ -350,6 +352,9 @@ static enum MHD_Result build_patch(ls_req *r)
         json_t *ev = ls_build_json(r->srv, &b, NULL, 0);
         ls_build_events_publish(r->srv->events, b.id, "build", ev, ls_status_is_final(b.status));
         ls_server_events_publish(r->srv->server_events, "build", ev);
+        ls_fanout_publish_build_event(r->srv->fanout, b.id, "build", ev,
+                                      ls_status_is_final(b.status));
+        ls_fanout_publish_server_event(r->srv->fanout, "build", ev);
         json_decref(ev);
     }
     ret = ls_req_respond_json(r, MHD_HTTP_OK, obj);
@@ -415,15 +420,31 @@ static enum MHD_Result step_patch(ls_req *r)
             ret = store_error(r, rc, "updating the step");
             goto out;
         }
+        /* the lines the step has: other instances send the end after them */
+        ls_fanout_status fst = {.status = st.status,
+                                .has_exit_code = st.has_exit_code,
+                                .exit_code = st.exit_code,
+                                .lines = st.line_count};
         ls_live_step *ls = ls_live_find(r->srv->live, st.build_id, st.number);
-        if (ls) {
+        if (ls && !r->srv->fanout) {
             ls_live_set_status(ls, st.status, st.has_exit_code, st.exit_code, ls_mono_ms());
-            ls_live_release(ls);
+        } else if (ls) {
+            /* several instances: when the lines come from another one, the
+             * end waits until they are all here (or read from the store) */
+            ls_live_state lst;
+            ls_live_get_state(ls, &lst);
+            if (!ls_live_is_remote(ls) && lst.received_seq > fst.lines)
+                fst.lines = lst.received_seq;
+            ls_live_set_status_remote(ls, st.status, st.has_exit_code, st.exit_code, fst.lines);
         }
+        ls_live_release(ls);
+        ls_fanout_publish_status(r->srv->fanout, st.build_id, st.number, &fst);
     }
     json_t *obj = ls_step_json(r->srv, &st);
-    if (changed)
+    if (changed) {
         ls_build_events_publish(r->srv->events, st.build_id, "step", obj, false);
+        ls_fanout_publish_build_event(r->srv->fanout, st.build_id, "step", obj, false);
+    }
     ret = ls_req_respond_json(r, MHD_HTTP_OK, obj);
 out:
     json_decref(body);

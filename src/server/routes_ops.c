@@ -1,5 +1,6 @@
 #include "server/routes_ops.h"
 
+#include "server/fanout.h"
 #include "server/live.h"
 
 static enum MHD_Result healthz(ls_req *r)
@@ -16,6 +17,7 @@ static enum MHD_Result metrics(ls_req *r)
         .live_steps = ls_live_count(r->srv->live),
     };
     ls_metrics_render(&r->srv->metrics, &g, &out);
+    ls_fanout_render_metrics(r->srv->fanout, &out);
     enum MHD_Result ret = ls_req_respond_buf(r, MHD_HTTP_OK, "text/plain; version=0.0.4",
                                              out.data ? out.data : "", out.len);
     ls_buf_free(&out);

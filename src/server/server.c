@@ -11,6 +11,7 @@
 #include "common/flags.h"
 #include "server/auth.h"
 #include "server/build_events.h"
+#include "server/fanout.h"
 #include "server/server_events.h"
 #include "server/flusher.h"
 #include "server/http.h"
@@ -21,7 +22,7 @@
 #include "server/waker.h"
 #include "store/store.h"
 
-#define MAX_FLAGS 48
+#define MAX_FLAGS 56
 
 static void server_flags(ls_server_config *c, ls_flag *f)
 {
@@ -98,6 +99,17 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "most match positions one search answers (?limit=; the total is always counted)"},
         {"events-backlog", 0, LS_FLAG_INT, &c->events_backlog, "1000",
          "build events kept for GET /api/v1/events clients that resume with Last-Event-ID"},
+        {"nats", 0, LS_FLAG_STRING, &c->nats_url, NULL,
+         "NATS URL (nats://HOST:4222) shared by several server instances on one PostgreSQL "
+         "database: live lines fan out between them; empty = a single instance"},
+        {"remote-poll-interval", 0, LS_FLAG_DURATION, &c->remote_poll_interval_ms, "250ms",
+         "with --nats: how often a step followed here but streamed to another instance is read "
+         "from the database (what NATS lost, e.g. while it is down)"},
+        {"nats-max-pending", 0, LS_FLAG_SIZE, &c->nats_max_pending, "16MiB",
+         "with --nats: bytes queued for NATS (and buffered while reconnecting); beyond it live "
+         "messages are dropped (other instances read those lines from the database)"},
+        {"nats-reconnect-wait", 0, LS_FLAG_DURATION, &c->nats_reconnect_wait_ms, "1s",
+         "with --nats: wait between attempts to reconnect to NATS (it retries for ever)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
     _Static_assert(sizeof(flags) <= MAX_FLAGS * sizeof(ls_flag), "raise MAX_FLAGS");
@@ -138,6 +150,9 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"chunk-size", c->chunk_bytes, 4096, 64 * 1024 * 1024},
         {"zstd-level", c->zstd_level, -7, 19},
         {"build-token-ttl", c->build_token_ttl_ms, 60000, INT64_MAX / 2},
+        {"remote-poll-interval", c->remote_poll_interval_ms, 10, 60000},
+        {"nats-max-pending", c->nats_max_pending, 64 * 1024, 1024 * 1024 * 1024},
+        {"nats-reconnect-wait", c->nats_reconnect_wait_ms, 10, 600000},
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         if (checks[i].v < checks[i].min || checks[i].v > checks[i].max) {
@@ -295,6 +310,11 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
         return rc;
     }
+    if (c->nats_url && *c->nats_url) {
+        rc = ls_fanout_start(srv, &srv->fanout, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     rc = ls_http_start(srv, host, port, &srv->http, err, errlen);
     if (rc < 0)
         return rc;
@@ -378,6 +398,7 @@ void ls_server_free(ls_server *s)
         ls_http_stop(s->http);
     }
     ls_flusher_stop(s->flusher);
+    ls_fanout_stop(s->fanout); /* after HTTP: its followers unwatch as they go */
     ls_pinger_stop(s->pinger);
     ls_build_events_free(s->events);
     ls_server_events_free(s->server_events);

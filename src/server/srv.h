@@ -19,6 +19,7 @@ struct ls_build_events;
 struct ls_server_events;
 struct ls_waker_set;
 struct ls_limits;
+struct ls_fanout;
 
 /* Every limit of the server, from its flags (see server.c for defaults). */
 typedef struct ls_server_config {
@@ -61,6 +62,11 @@ typedef struct ls_server_config {
     int64_t search_max_query;
     int64_t search_max_matches;
     int64_t events_backlog;
+    /* several instances on one database (fanout.h) */
+    char *nats_url; /* NULL or "" = single instance */
+    int64_t remote_poll_interval_ms;
+    int64_t nats_max_pending;
+    int64_t nats_reconnect_wait_ms;
 } ls_server_config;
 
 struct ls_server {
@@ -76,6 +82,7 @@ struct ls_server {
     struct ls_server_events *server_events; /* GET /api/v1/events */
     struct ls_limits *limits;
     struct ls_waker_set *wakers;
+    struct ls_fanout *fanout; /* NULL without --nats */
     ls_metrics metrics;
     atomic_bool stopping;
     char *new_admin_token; /* made at this start (first start only), else NULL */

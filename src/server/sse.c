@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "common/alloc.h"
+#include "server/fanout.h"
 #include "server/jsonline.h"
 #include "server/linesource.h"
 #include "server/sse_ping.h"
@@ -22,9 +23,11 @@ typedef struct sse_client {
     ls_waker waker;
     ls_live_sub sub;
     ls_ping_entry ping;
-    uint64_t sent_seq;   /* last seq formatted into out */
-    bool caught_up;      /* reached the received seq once: lag is tracked from then */
-    uint64_t sent_bytes; /* text bytes of lines 1..sent_seq, valid once caught_up */
+    /* written on MHD's thread, read by wake_client on the thread that made
+     * lines (MHD's for ingest, NATS's or the poller's for another instance's) */
+    _Atomic uint64_t sent_seq;   /* last seq formatted into out */
+    atomic_bool caught_up;       /* reached the received seq once: lag is tracked from then */
+    _Atomic uint64_t sent_bytes; /* text bytes of lines 1..sent_seq, valid once caught_up */
     ls_buf out;
     size_t pos;
     bool end_sent;
@@ -55,6 +58,8 @@ static void client_free(void *cls)
 {
     sse_client *c = cls;
     ls_live_unsubscribe(c->step, &c->sub);
+    ls_fanout_unwatch_step(c->srv->fanout, ls_live_step_build(c->step),
+                           ls_live_step_number(c->step));
     ls_pinger_remove(c->srv->pinger, &c->ping);
     ls_waker_destroy(&c->waker);
     ls_live_release(c->step);
@@ -81,9 +86,9 @@ static void disconnect_slow(sse_client *c)
         shutdown(info->connect_fd, SHUT_RDWR);
 }
 
-/* Runs on MHD's thread: lines and status changes come from request handlers
- * (ingest, PATCH), so the client's counters are not shared with another
- * thread. */
+/* Runs on the thread that made the lines or the status change: MHD's for
+ * ingest and PATCH, NATS's or the poller's for lines of another instance
+ * (server/fanout.h); the client's counters are atomics. */
 static void wake_client(ls_live_sub *sub, unsigned events, const ls_live_state *st)
 {
     sse_client *c = (sse_client *)((char *)sub - offsetof(sse_client, sub));
@@ -221,6 +226,7 @@ enum MHD_Result ls_sse_logs_begin(ls_req *r)
     c->sub.events = LS_LIVE_EV_LINES | LS_LIVE_EV_FINAL;
     c->sub.notify = wake_client;
     ls_live_subscribe(step, &c->sub);
+    ls_fanout_watch_step(r->srv->fanout, r->route.build, r->route.step);
     ls_pinger_add(r->srv->pinger, &c->ping, &c->waker);
     atomic_fetch_add(&r->srv->metrics.sse_clients, 1);
     /* the reconnection delay first, so the headers and a first chunk leave at once */

@@ -1,0 +1,817 @@
+#include "server/fanout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/timeutil.h"
+#include "server/build_events.h"
+#include "server/linesource.h"
+#include "server/live.h"
+#include "server/routes_builds.h"
+#include "server/server_events.h"
+#include "store/store.h"
+
+#define WATCH_BUCKETS 256u
+
+/* One queued message. */
+typedef struct pub_msg {
+    struct pub_msg *next;
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    size_t len;
+    char data[];
+} pub_msg;
+
+/* Followers of one step (step > 0) or of one build's events (step == 0). */
+typedef struct watch {
+    struct watch *next;
+    int64_t build;
+    int step;
+    int count;             /* followers here */
+    natsSubscription *sub; /* owned by the publisher thread */
+    json_t *seen;          /* builds: {"build": STATUS, "N": "STATUS EXIT"} last sent */
+} watch;
+
+struct ls_fanout {
+    ls_server *srv;
+    natsOptions *opts;
+    natsConnection *nc;
+    natsSubscription *server_sub; /* logstream.events, always */
+
+    pthread_mutex_t mu; /* queue, watches, flags below */
+    pthread_cond_t pub_cond, poll_cond;
+    pub_msg *head, *tail;
+    size_t queued_bytes;
+    bool subs_dirty; /* a watch count went to or from 0 */
+    bool poll_soon;  /* a gap or a waiting end: poll now */
+    bool stop;
+    bool dropping; /* reported the current streak of dropped messages */
+    watch *watches[WATCH_BUCKETS];
+    size_t n_watches;
+    pthread_t pub_thread, poll_thread;
+    bool pub_started, poll_started;
+
+    atomic_bool connected;
+    atomic_uint_fast64_t published, dropped, received, received_lines, gaps, reconnects,
+        disconnects, polls, poll_refreshes, subscriptions;
+};
+
+/* ---- the connection --------------------------------------------------------- */
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+    ls_fanout *f = closure;
+    atomic_store(&f->connected, true);
+    fprintf(stderr, "logstream server: connected to NATS (--nats); live lines fan out to the "
+                    "other instances\n");
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    ls_fanout *f = closure;
+    if (!atomic_exchange(&f->connected, false))
+        return;
+    atomic_fetch_add(&f->disconnects, 1);
+    fprintf(stderr, "logstream server: lost the NATS connection (--nats); reconnecting; meanwhile "
+                    "followers of steps streamed to other instances read the database every "
+                    "--remote-poll-interval\n");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    ls_fanout *f = closure;
+    atomic_fetch_add(&f->reconnects, 1);
+    atomic_store(&f->connected, true);
+    fprintf(stderr, "logstream server: NATS connection back (--nats); live fan-out resumed\n");
+    /* lines published by others during the outage are in the store */
+    pthread_mutex_lock(&f->mu);
+    f->poll_soon = true;
+    pthread_cond_signal(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void on_nats_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    ls_fanout *f = closure;
+    /* a slow consumer lost messages: the poller fills the gap from the store */
+    if (err == NATS_SLOW_CONSUMER) {
+        pthread_mutex_lock(&f->mu);
+        f->poll_soon = true;
+        pthread_cond_signal(&f->poll_cond);
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+/* ---- receiving -------------------------------------------------------------- */
+
+typedef struct remote_feed {
+    ls_live_step *step;
+    int rc; /* first refusal other than a duplicate */
+    uint64_t appended;
+} remote_feed;
+
+static int append_remote(void *arg, const ls_line *line)
+{
+    remote_feed *rf = arg;
+    int rc = ls_live_append_remote_locked(rf->step, line);
+    if (rc == -EEXIST)
+        return 0;
+    if (rc == -ERANGE) {
+        rf->rc = rc; /* kept past the gap until the store fills it */
+        return 0;
+    }
+    if (rc < 0) {
+        rf->rc = rc;
+        return 1;
+    }
+    rf->appended++;
+    return 0;
+}
+
+static void poll_soon(ls_fanout *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->poll_soon = true;
+    pthread_cond_signal(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void receive_lines(ls_fanout *f, int64_t build, int step, const char *data, size_t len)
+{
+    ls_live_step *s = ls_live_find(f->srv->live, build, step);
+    if (!s)
+        return; /* nobody here follows it (any more) */
+    remote_feed rf = {.step = s};
+    ls_live_lock(s);
+    int n = ls_fanout_lines_decode(data, len, (size_t)f->srv->cfg.max_line, append_remote, &rf);
+    ls_live_unlock(s); /* wakes the followers */
+    ls_live_release(s);
+    atomic_fetch_add(&f->received_lines, rf.appended);
+    if (rf.rc == -ERANGE || (n < 0 && rf.rc == 0)) {
+        atomic_fetch_add(&f->gaps, 1);
+        poll_soon(f);
+    } else if (rf.rc == -EBUSY || rf.rc == -E2BIG) {
+        poll_soon(f); /* the store decides once this instance's own lines are stored */
+    }
+}
+
+static void receive_status(ls_fanout *f, int64_t build, int step, const char *data, size_t len)
+{
+    ls_fanout_status st;
+    if (ls_fanout_status_decode(data, len, &st) < 0)
+        return;
+    ls_live_step *s = ls_live_find(f->srv->live, build, step);
+    if (!s)
+        return;
+    bool taken = ls_live_set_status_remote(s, st.status, st.has_exit_code, st.exit_code, st.lines);
+    ls_live_release(s);
+    if (!taken)
+        poll_soon(f); /* the end waits for lines that NATS may have lost */
+}
+
+/* With f->mu held: the watch of build/step, or NULL. */
+static watch *watch_find(ls_fanout *f, int64_t build, int step)
+{
+    size_t b = ((uint64_t)build * 31u + (unsigned)step) % WATCH_BUCKETS;
+    for (watch *w = f->watches[b]; w; w = w->next)
+        if (w->build == build && w->step == step)
+            return w;
+    return NULL;
+}
+
+/* Notes in the build's watch what its followers were sent (name/obj of a
+ * build event), so the poller does not send it again. */
+static void note_seen(ls_fanout *f, int64_t build, const char *name, json_t *obj)
+{
+    pthread_mutex_lock(&f->mu);
+    watch *w = watch_find(f, build, 0);
+    if (w && w->seen) {
+        const char *status = json_string_value(json_object_get(obj, "status"));
+        if (strcmp(name, "build") == 0 && status) {
+            json_object_set_new(w->seen, "build", json_string(status));
+        } else if (strcmp(name, "step") == 0 && status) {
+            char key[24], val[64];
+            json_t *code = json_object_get(obj, "exit_code");
+            snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(obj, "number")));
+            if (json_is_integer(code))
+                snprintf(val, sizeof(val), "%s %" JSON_INTEGER_FORMAT, status,
+                         json_integer_value(code));
+            else
+                snprintf(val, sizeof(val), "%s -", status);
+            json_object_set_new(w->seen, key, json_string(val));
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void receive_event(ls_fanout *f, ls_fanout_kind kind, int64_t build, const char *data,
+                          size_t len)
+{
+    char name[LS_FANOUT_NAME_MAX];
+    bool end = false;
+    const char *json;
+    size_t json_len;
+    if (ls_fanout_event_decode(data, len, kind == LS_FANOUT_BUILD_EVENT, name, &end, &json,
+                               &json_len) < 0)
+        return;
+    json_t *obj = json_loadb(json, json_len, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return;
+    }
+    if (kind == LS_FANOUT_BUILD_EVENT) {
+        note_seen(f, build, name, obj);
+        ls_build_events_publish(f->srv->events, build, name, obj, end);
+    } else {
+        ls_server_events_publish(f->srv->server_events, name, obj);
+    }
+    json_decref(obj);
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    ls_fanout *f = closure;
+    ls_fanout_kind kind;
+    int64_t build;
+    int step;
+    const char *data = natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    atomic_fetch_add(&f->received, 1);
+    if (ls_fanout_subject_parse(natsMsg_GetSubject(msg), &kind, &build, &step) == 0 && data) {
+        if (kind == LS_FANOUT_LINES)
+            receive_lines(f, build, step, data, len);
+        else if (kind == LS_FANOUT_STATUS)
+            receive_status(f, build, step, data, len);
+        else
+            receive_event(f, kind, build, data, len);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* ---- publishing --------------------------------------------------------------- */
+
+static void enqueue(ls_fanout *f, const char *subject, const char *data, size_t len)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    if (f->stop || f->queued_bytes + len > (size_t)f->srv->cfg.nats_max_pending) {
+        atomic_fetch_add(&f->dropped, 1);
+        if (!f->dropping && !f->stop)
+            fprintf(stderr, "logstream server: the NATS publish queue is over --nats-max-pending; "
+                            "dropping live messages (other instances read those lines from the "
+                            "database)\n");
+        f->dropping = true;
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    f->dropping = false;
+    pub_msg *m = ls_xmalloc(sizeof(*m) + len);
+    m->next = NULL;
+    snprintf(m->subject, sizeof(m->subject), "%s", subject);
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (f->tail)
+        f->tail->next = m;
+    else
+        f->head = m;
+    f->tail = m;
+    f->queued_bytes += len;
+    pthread_cond_signal(&f->pub_cond);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void ls_fanout_publish_lines(ls_fanout *f, int64_t build, int step, const char *data, size_t len)
+{
+    if (!f || len == 0)
+        return;
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    ls_fanout_subject(subject, LS_FANOUT_LINES, build, step);
+    enqueue(f, subject, data, len);
+}
+
+void ls_fanout_publish_status(ls_fanout *f, int64_t build, int step, const ls_fanout_status *st)
+{
+    if (!f)
+        return;
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    ls_fanout_subject(subject, LS_FANOUT_STATUS, build, step);
+    ls_buf b = LS_BUF_INIT;
+    ls_fanout_status_encode(&b, st);
+    enqueue(f, subject, b.data, b.len);
+    ls_buf_free(&b);
+}
+
+void ls_fanout_publish_build_event(ls_fanout *f, int64_t build, const char *name, json_t *obj,
+                                   bool end)
+{
+    if (!f)
+        return;
+    note_seen(f, build, name, obj);
+    char *json = json_dumps(obj, JSON_COMPACT);
+    if (!json)
+        return;
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    ls_fanout_subject(subject, LS_FANOUT_BUILD_EVENT, build, 0);
+    ls_buf b = LS_BUF_INIT;
+    ls_fanout_event_encode(&b, name, true, end, json);
+    enqueue(f, subject, b.data, b.len);
+    ls_buf_free(&b);
+    free(json);
+}
+
+void ls_fanout_publish_server_event(ls_fanout *f, const char *name, json_t *obj)
+{
+    if (!f)
+        return;
+    char *json = json_dumps(obj, JSON_COMPACT);
+    if (!json)
+        return;
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
+    ls_buf b = LS_BUF_INIT;
+    ls_fanout_event_encode(&b, name, false, false, json);
+    enqueue(f, subject, b.data, b.len);
+    ls_buf_free(&b);
+    free(json);
+}
+
+/* On the publisher thread, with f->mu held: subscribes the watches that
+ * gained followers and unsubscribes (and frees) those that lost them all.
+ * Subscribing only writes to the connection's buffer. */
+static void sync_subscriptions(ls_fanout *f)
+{
+    for (size_t i = 0; i < WATCH_BUCKETS; i++) {
+        watch **pp = &f->watches[i];
+        while (*pp) {
+            watch *w = *pp;
+            if (w->count > 0 && !w->sub) {
+                char subject[LS_FANOUT_SUBJECT_MAX];
+                ls_fanout_subject(subject, w->step ? LS_FANOUT_STEP_ALL : LS_FANOUT_BUILD_EVENT,
+                                  w->build, w->step);
+                if (natsConnection_Subscribe(&w->sub, f->nc, subject, on_msg, f) != NATS_OK)
+                    w->sub = NULL; /* retried at the next change; the poller covers it */
+                else
+                    atomic_fetch_add(&f->subscriptions, 1);
+            }
+            if (w->count == 0) {
+                if (w->sub) {
+                    natsSubscription_Unsubscribe(w->sub);
+                    natsSubscription_Destroy(w->sub);
+                    atomic_fetch_sub(&f->subscriptions, 1);
+                }
+                *pp = w->next;
+                json_decref(w->seen);
+                free(w);
+                f->n_watches--;
+                continue;
+            }
+            pp = &w->next;
+        }
+    }
+}
+
+static void *pub_main(void *arg)
+{
+    ls_fanout *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->head && !f->subs_dirty && !f->stop)
+            pthread_cond_wait(&f->pub_cond, &f->mu);
+        if (f->subs_dirty) {
+            f->subs_dirty = false;
+            sync_subscriptions(f);
+        }
+        pub_msg *batch = f->head;
+        f->head = f->tail = NULL;
+        f->queued_bytes = 0;
+        bool stop = f->stop;
+        pthread_mutex_unlock(&f->mu);
+        while (batch) {
+            pub_msg *next = batch->next;
+            if (natsConnection_Publish(f->nc, batch->subject, batch->data, (int)batch->len) ==
+                NATS_OK)
+                atomic_fetch_add(&f->published, 1);
+            else
+                atomic_fetch_add(&f->dropped, 1); /* e.g. the reconnect buffer is full */
+            free(batch);
+            batch = next;
+        }
+        pthread_mutex_lock(&f->mu);
+        if (stop && !f->head)
+            break;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* ---- watching ------------------------------------------------------------------- */
+
+static void watch_change(ls_fanout *f, int64_t build, int step, int delta)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    watch *w = watch_find(f, build, step);
+    if (!w && delta > 0) {
+        size_t b = ((uint64_t)build * 31u + (unsigned)step) % WATCH_BUCKETS;
+        w = ls_xcalloc(1, sizeof(*w));
+        w->build = build;
+        w->step = step;
+        w->next = f->watches[b];
+        f->watches[b] = w;
+        f->n_watches++;
+    }
+    if (w) {
+        int before = w->count;
+        w->count += delta;
+        if (w->count < 0)
+            w->count = 0;
+        if ((before == 0) != (w->count == 0)) {
+            f->subs_dirty = true;
+            pthread_cond_signal(&f->pub_cond);
+            pthread_cond_signal(&f->poll_cond);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+void ls_fanout_watch_step(ls_fanout *f, int64_t build, int step)
+{
+    watch_change(f, build, step, 1);
+}
+
+void ls_fanout_unwatch_step(ls_fanout *f, int64_t build, int step)
+{
+    watch_change(f, build, step, -1);
+}
+
+void ls_fanout_watch_build(ls_fanout *f, int64_t build)
+{
+    watch_change(f, build, 0, 1);
+}
+
+void ls_fanout_unwatch_build(ls_fanout *f, int64_t build)
+{
+    watch_change(f, build, 0, -1);
+}
+
+/* ---- the poller ------------------------------------------------------------------ */
+
+typedef struct watch_key {
+    int64_t build;
+    int step;
+} watch_key;
+
+/* With f->mu held: the followed steps and builds. */
+static size_t watched_keys(ls_fanout *f, watch_key **ret)
+{
+    watch_key *v = f->n_watches ? ls_xcalloc(f->n_watches, sizeof(*v)) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < WATCH_BUCKETS; i++)
+        for (watch *w = f->watches[i]; w; w = w->next)
+            if (w->count > 0 && n < f->n_watches)
+                v[n++] = (watch_key){w->build, w->step};
+    *ret = v;
+    return n;
+}
+
+/* Refreshes a followed step whose lines come from another instance from the
+ * store: lines NATS lost and the step's status. */
+static void poll_step(ls_fanout *f, int64_t build, int number)
+{
+    ls_live_step *s = ls_live_find(f->srv->live, build, number);
+    if (!s)
+        return;
+    ls_live_state st;
+    ls_live_get_state(s, &st);
+    if (!ls_live_is_remote(s) || (st.final && st.durable_seq == st.received_seq))
+        goto out;
+    ls_step_info info;
+    atomic_fetch_add(&f->polls, 1);
+    if (ls_store_get_step(f->srv->store, build, number, &info) < 0)
+        goto out; /* tried again next interval */
+    ls_live_init init;
+    ls_linesource_init_of(&info, &init);
+    if (ls_live_refresh(s, &init))
+        atomic_fetch_add(&f->poll_refreshes, 1);
+out:
+    ls_live_release(s);
+}
+
+/* "STATUS EXIT" of a step object. */
+static void step_sig(json_t *step, char *buf, size_t len)
+{
+    json_t *code = json_object_get(step, "exit_code");
+    const char *status = json_string_value(json_object_get(step, "status"));
+    if (json_is_integer(code))
+        snprintf(buf, len, "%s %" JSON_INTEGER_FORMAT, status ? status : "?",
+                 json_integer_value(code));
+    else
+        snprintf(buf, len, "%s -", status ? status : "?");
+}
+
+/* Sends the build's followers the step and build changes they were not sent
+ * (NATS lost them): compares the stored build with what was sent. The first
+ * poll of a build only records what it sees (the followers got it with the
+ * build's snapshot). */
+static void poll_build(ls_fanout *f, int64_t build)
+{
+    atomic_fetch_add(&f->polls, 1);
+    json_t *obj = ls_build_json_load(f->srv, build);
+    if (!obj)
+        return;
+    json_t *steps = json_object_get(obj, "steps");
+    const char *bstatus = json_string_value(json_object_get(obj, "status"));
+    json_t *changed = json_array();
+    bool build_changed = false;
+    pthread_mutex_lock(&f->mu);
+    watch *w = watch_find(f, build, 0);
+    if (w && w->count > 0) {
+        bool first = !w->seen;
+        if (first)
+            w->seen = json_object();
+        size_t i;
+        json_t *step;
+        json_array_foreach(steps, i, step)
+        {
+            char key[24], sig[64];
+            snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(step, "number")));
+            step_sig(step, sig, sizeof(sig));
+            const char *old = json_string_value(json_object_get(w->seen, key));
+            if (!old || strcmp(old, sig) != 0) {
+                json_object_set_new(w->seen, key, json_string(sig));
+                if (!first && old)
+                    json_array_append(changed, step);
+            }
+        }
+        const char *old = json_string_value(json_object_get(w->seen, "build"));
+        if (bstatus && (!old || strcmp(old, bstatus) != 0)) {
+            build_changed = !first && old;
+            json_object_set_new(w->seen, "build", json_string(bstatus));
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    size_t i;
+    json_t *step;
+    json_array_foreach(changed, i, step)
+    {
+        atomic_fetch_add(&f->poll_refreshes, 1);
+        ls_build_events_publish(f->srv->events, build, "step", step, false);
+    }
+    if (build_changed) {
+        ls_status bs = LS_STATUS_PENDING;
+        ls_status_parse(bstatus, &bs);
+        json_t *copy = json_deep_copy(obj);
+        json_object_del(copy, "steps");
+        atomic_fetch_add(&f->poll_refreshes, 1);
+        ls_build_events_publish(f->srv->events, build, "build", copy, ls_status_is_final(bs));
+        json_decref(copy);
+    }
+    json_decref(changed);
+    json_decref(obj);
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Sleeps while nothing is followed; else polls every --remote-poll-interval
+ * (at once after a gap). */
+static void *poll_main(void *arg)
+{
+    ls_fanout *f = arg;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop) {
+        if (f->n_watches == 0 && !f->poll_soon) {
+            pthread_cond_wait(&f->poll_cond, &f->mu);
+            continue;
+        }
+        if (!f->poll_soon) {
+            struct timespec ts;
+            deadline_in(&ts, f->srv->cfg.remote_poll_interval_ms);
+            while (!f->stop && !f->poll_soon &&
+                   pthread_cond_timedwait(&f->poll_cond, &f->mu, &ts) != ETIMEDOUT)
+                ;
+            if (f->stop)
+                break;
+        }
+        f->poll_soon = false;
+        watch_key *keys = NULL;
+        size_t n = watched_keys(f, &keys);
+        pthread_mutex_unlock(&f->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (keys[i].step)
+                poll_step(f, keys[i].build, keys[i].step);
+            else
+                poll_build(f, keys[i].build);
+        }
+        free(keys);
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
+{
+    ls_fanout *f = ls_xcalloc(1, sizeof(*f));
+    f->srv = srv;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->pub_cond, &ca);
+    pthread_cond_init(&f->poll_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = -EINVAL;
+    natsStatus s = natsOptions_Create(&f->opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(f->opts, srv->cfg.nats_url);
+    if (s != NATS_OK) {
+        snprintf(err, errlen, "--nats must be a NATS URL such as nats://127.0.0.1:4222: %s",
+                 natsStatus_GetText(s));
+        goto fail;
+    }
+    const ls_server_config *c = &srv->cfg;
+    s = natsOptions_SetName(f->opts, "logstream server");
+    if (s == NATS_OK)
+        s = natsOptions_SetAllowReconnect(f->opts, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(f->opts, -1); /* for ever */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(f->opts, c->nats_reconnect_wait_ms);
+    if (s == NATS_OK)
+        s = natsOptions_SetRetryOnFailedConnect(f->opts, true, on_connected, f);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(f->opts, on_disconnected, f);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(f->opts, on_reconnected, f);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(f->opts, on_nats_error, f);
+    if (s == NATS_OK)
+        s = natsOptions_SetNoEcho(f->opts, true); /* our own lines are here already */
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(f->opts, true); /* from our own thread: lowest latency */
+    if (s == NATS_OK)
+        s = natsOptions_UseGlobalMessageDelivery(f->opts, true); /* not a thread per step */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(f->opts, (int)c->nats_max_pending);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(f->opts, 5000);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(f->opts, 2);
+    if (s != NATS_OK) {
+        snprintf(err, errlen, "cannot set up NATS: %s", natsStatus_GetText(s));
+        goto fail;
+    }
+    s = natsConnection_Connect(&f->nc, f->opts);
+    if (s == NATS_OK) {
+        on_connected(f->nc, f);
+    } else if (s == NATS_NOT_YET_CONNECTED) {
+        fprintf(stderr, "logstream server: NATS (--nats) is not reachable yet; connecting in "
+                        "the background, meanwhile followers of other instances' steps read the "
+                        "database\n");
+    } else {
+        snprintf(err, errlen, "cannot connect to NATS (--nats): %s", natsStatus_GetText(s));
+        goto fail;
+    }
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
+    if (natsConnection_Subscribe(&f->server_sub, f->nc, subject, on_msg, f) == NATS_OK)
+        atomic_fetch_add(&f->subscriptions, 1);
+    else
+        f->server_sub = NULL;
+    rc = -pthread_create(&f->pub_thread, NULL, pub_main, f);
+    if (rc == 0) {
+        f->pub_started = true;
+        rc = -pthread_create(&f->poll_thread, NULL, poll_main, f);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
+        goto fail;
+    }
+    f->poll_started = true;
+    *ret = f;
+    return 0;
+fail:
+    ls_fanout_stop(f);
+    return rc;
+}
+
+void ls_fanout_stop(ls_fanout *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = true;
+    pthread_cond_broadcast(&f->pub_cond);
+    pthread_cond_broadcast(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
+    if (f->pub_started)
+        pthread_join(f->pub_thread, NULL);
+    if (f->poll_started)
+        pthread_join(f->poll_thread, NULL);
+    for (size_t i = 0; i < WATCH_BUCKETS; i++) {
+        while (f->watches[i]) {
+            watch *w = f->watches[i];
+            f->watches[i] = w->next;
+            if (w->sub) {
+                natsSubscription_Unsubscribe(w->sub);
+                natsSubscription_Destroy(w->sub);
+            }
+            json_decref(w->seen);
+            free(w);
+        }
+    }
+    if (f->server_sub) {
+        natsSubscription_Unsubscribe(f->server_sub);
+        natsSubscription_Destroy(f->server_sub);
+    }
+    if (f->nc) {
+        natsConnection_Close(f->nc);
+        natsConnection_Destroy(f->nc);
+    }
+    natsOptions_Destroy(f->opts);
+    /* waits for the library's threads, so no callback runs after this */
+    nats_CloseAndWait(5000);
+    while (f->head) {
+        pub_msg *m = f->head;
+        f->head = m->next;
+        free(m);
+    }
+    pthread_cond_destroy(&f->pub_cond);
+    pthread_cond_destroy(&f->poll_cond);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static void counter(ls_buf *out, const char *name, const char *help, uint64_t v)
+{
+    ls_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name,
+                  v);
+}
+
+static void gauge(ls_buf *out, const char *name, const char *help, int64_t v)
+{
+    ls_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help, name, name,
+                  v);
+}
+
+void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    size_t queued = f->queued_bytes, watches = f->n_watches;
+    pthread_mutex_unlock(&f->mu);
+    gauge(out, "logstream_nats_connected", "1 while connected to NATS (--nats), else 0.",
+          atomic_load(&f->connected) ? 1 : 0);
+    counter(out, "logstream_nats_published_total",
+            "Messages (line batches, status changes, events) published to NATS.",
+            atomic_load(&f->published));
+    counter(out, "logstream_nats_dropped_total",
+            "Messages not published (queue over --nats-max-pending, or refused by NATS).",
+            atomic_load(&f->dropped));
+    gauge(out, "logstream_nats_queue_bytes", "Bytes queued for publishing to NATS.",
+          (int64_t)queued);
+    counter(out, "logstream_nats_received_total", "Messages received from NATS.",
+            atomic_load(&f->received));
+    counter(out, "logstream_nats_received_lines_total",
+            "Lines of other instances appended to live steps from NATS.",
+            atomic_load(&f->received_lines));
+    counter(out, "logstream_nats_gaps_total",
+            "NATS line messages that did not follow on (lost messages): read from the database.",
+            atomic_load(&f->gaps));
+    counter(out, "logstream_nats_disconnects_total", "Times the NATS connection was lost.",
+            atomic_load(&f->disconnects));
+    counter(out, "logstream_nats_reconnects_total", "Times the NATS connection came back.",
+            atomic_load(&f->reconnects));
+    gauge(out, "logstream_nats_subscriptions", "NATS subscriptions (followed steps and builds).",
+          (int64_t)atomic_load(&f->subscriptions));
+    gauge(out, "logstream_fanout_watches", "Steps and builds followed here.", (int64_t)watches);
+    counter(out, "logstream_remote_polls_total",
+            "Database reads for followed steps and builds of other instances.",
+            atomic_load(&f->polls));
+    counter(out, "logstream_remote_poll_updates_total",
+            "Polls that found lines, a status or an event that NATS had not delivered.",
+            atomic_load(&f->poll_refreshes));
+}
