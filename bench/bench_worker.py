@@ -4,7 +4,7 @@
 
     bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
                     [--repeat N] [--dir DIR] [--flush-interval DUR] [--plugins]
-                    [--hyperfine] [--keep]
+                    [--compare PATH] [--hyperfine] [--keep]
 
 Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir,
 --admin-token-file; the admin token makes a worker token, given to `logstream
@@ -57,6 +57,9 @@ def parse_args():
     p.add_argument("--flush-interval", help="passed to the server (default: the server's own)")
     p.add_argument("--plugins", action="store_true",
                    help="run the worker with its plugin host (default: --no-plugins)")
+    p.add_argument("--compare", metavar="PATH",
+                   help="another logstream binary (e.g. the build before a change): its `run` "
+                        "alternates with the first's against the same server, reported apart")
     p.add_argument("--hyperfine", action="store_true", help="also run hyperfine if installed")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = p.parse_args()
@@ -184,11 +187,22 @@ def sched_by_name(last):
     return out
 
 
+def own_cpu(pid):
+    """(user s, sys s) of process pid itself, its children left out; read from
+    /proc while it is a zombie (clock ticks)."""
+    fields = read_text(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split()
+    if len(fields) < 13:
+        return (0.0, 0.0)
+    tck = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) / tck, int(fields[12]) / tck)
+
+
 def run_measured(argv, stdout_path):
     """Runs argv; returns (wall_s, status, rusage, peak VmHWM KiB of argv's
     process, {thread name: (cpu ns, run-queue wait ns, threads)} over argv's
     process tree, plus "_children_until_s": when a child process (the step)
-    was last seen, to 10 ms)."""
+    was last seen, to 10 ms, and "_own_cpu": (user s, sys s) of argv's process
+    alone)."""
     os.sync()  # the previous run's dirty pages are written back off the clock
     with open(stdout_path, "w") as out:
         t0 = time.monotonic()
@@ -212,6 +226,7 @@ def run_measured(argv, stdout_path):
         # wait for the exit without reaping, so VmHWM can be read one last time
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         peak[0] = max(peak[0], hwm_kib(proc.pid))
+        own = own_cpu(proc.pid)
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -219,6 +234,7 @@ def run_measured(argv, stdout_path):
         sampler.join()
     sched = sched_by_name(last)
     sched["_children_until_s"] = children_seen[0]
+    sched["_own_cpu"] = own
     return wall, proc.returncode, ru, peak[0], sched
 
 
@@ -282,9 +298,13 @@ def main():
         if not a.plugins:
             worker.append("--no-plugins")
         run_out = os.path.join(workdir, "run.out")
+        other = ([a.compare] + worker[1:]) if a.compare else None
+        cmp = {"wall": [], "own": [], "tails": [], "server_cpu": []}
 
         walls = {"baseline": [], "worker": []}
-        cpu, hwm, server_cpu, scheds = [], [], [], []
+        cpu, hwm, server_cpu, scheds, own, tails = [], [], [], [], [], []
+        with open("/proc/loadavg") as f:
+            load_start = f.read().split()[0]
         for _ in range(a.repeat):
             wall, rc, _, _, _ = run_measured(baseline, os.path.join(workdir, "baseline.out"))
             if rc != 0:
@@ -299,7 +319,21 @@ def main():
             walls["worker"].append(wall)
             cpu.append(ru.ru_utime + ru.ru_stime)
             hwm.append(peak)
+            own.append(sched.pop("_own_cpu"))
+            if sched["_children_until_s"] is not None:
+                tails.append(wall - sched["_children_until_s"])
             scheds.append((wall, sched))
+            if other:
+                s0 = server.cpu_seconds()
+                wall, rc, _, _, sched = run_measured(other, run_out)
+                cmp["server_cpu"].append(server.cpu_seconds() - s0)
+                if rc != 0:
+                    raise SystemExit(f"bench_worker: {a.compare} run exited {rc}; see {run_out}")
+                check_worker_run(server, run_out, a.lines)
+                cmp["wall"].append(wall)
+                cmp["own"].append(sum(sched["_own_cpu"]))
+                if sched["_children_until_s"] is not None:
+                    cmp["tails"].append(wall - sched["_children_until_s"])
 
         b, w = summary(walls["baseline"]), summary(walls["worker"])
         flush = a.flush_interval or "(server default)"
@@ -312,6 +346,22 @@ def main():
         print(f"  logstream run + its children, CPU (user+sys): median "
               f"{statistics.median(cpu):.3f} s; server CPU per run: median "
               f"{statistics.median(server_cpu):.3f} s")
+        print(f"  logstream run's own CPU (its threads, the step left out): median "
+              f"{statistics.median(u + s for u, s in own):.2f} s (user "
+              f"{statistics.median(u for u, _ in own):.2f} s, sys "
+              f"{statistics.median(s for _, s in own):.2f} s; clock ticks)")
+        if tails:
+            print(f"  after the step's processes ended, until logstream run exited: median "
+                  f"{statistics.median(tails):.3f} s (min {min(tails):.3f}, max {max(tails):.3f}; "
+                  f"10 ms sampling)")
+        if other:
+            c = summary(cmp["wall"])
+            print(f"  --compare {a.compare}, alternating with the above:")
+            print(f"    logstream run: {fmt(c)}; ratio of medians {c['median'] / b['median']:.2f}x")
+            print(f"    own CPU median {statistics.median(cmp['own']):.2f} s; server CPU per run "
+                  f"median {statistics.median(cmp['server_cpu']):.3f} s" +
+                  (f"; after the step's processes: median {statistics.median(cmp['tails']):.3f} s"
+                   if cmp["tails"] else ""))
         print(f"  logstream run peak RSS (VmHWM of the worker process): max "
               f"{max(hwm) / 1024:.1f} MiB (target < 20 MB)")
         scheds.sort(key=lambda x: x[0])
@@ -337,7 +387,8 @@ def main():
                             "-n", "baseline", " ".join(baseline[:2]) + f" '{baseline[2]}'",
                             "-n", "logstream run", " ".join(worker)])
         with open("/proc/loadavg") as f:
-            print(f"  load average (1 min) at the end: {f.read().split()[0]}")
+            print(f"  load average (1 min) at the start: {load_start}, at the end: "
+                  f"{f.read().split()[0]}")
     finally:
         server.stop()
         if a.keep:
