@@ -8,7 +8,7 @@
  *        validated strictly (every field required, no other field, total =
  *        passed + failed + skipped, the step exists): 201 with the stored run,
  *        400 naming the bad field, 404 for a missing build or step, 409 when
- *        the build already has LS_MAX_TEST_RUNS runs.
+ *        the build already has --max-test-runs runs.
  *   GET  /api/v1/builds/{build}/tests   the build's runs in the order they
  *        were stored, and their sums: {"build":ID,"passed":..,"failed":..,
  *        "skipped":..,"total":..,"runs":[{"id":..,"step":..,...,
@@ -18,7 +18,6 @@
 
 #include "server/http.h"
 
-#define LS_MAX_TEST_RUNS 1000                /* runs per build */
 #define LS_MAX_TEST_FAILURES 1000            /* listed failures per run */
 #define LS_MAX_TEST_NAME 1024                /* bytes of a failed test's name */
 #define LS_MAX_TEST_MESSAGE 65536            /* bytes of a failure message */

@@ -12,7 +12,6 @@
 #include "store/store_tools.h"
 
 /* Events accepted in one POST. */
-#define MAX_EVENTS_PER_POST 1000
 
 /* 1..32 bytes of [a-z0-9._-]: safe as a Prometheus label value as it is. */
 static bool label_ok(const char *s)
@@ -160,9 +159,12 @@ static enum MHD_Result tool_usage_post(ls_req *r)
         goto out_body;
     }
     n = json_array_size(arr);
-    if (n > MAX_EVENTS_PER_POST) {
-        snprintf(msg, sizeof(msg), "at most %d events per request", MAX_EVENTS_PER_POST);
-        ret = ls_req_respond_error(r, MHD_HTTP_BAD_REQUEST, "too_many_events", msg, NULL);
+    if ((int64_t)n > r->srv->cfg.max_tool_events) {
+        snprintf(msg, sizeof(msg),
+                 "%zu events in one request; at most %lld (--max-tool-events): send them in "
+                 "several requests",
+                 n, (long long)r->srv->cfg.max_tool_events);
+        ret = ls_req_respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_many_events", msg, NULL);
         goto out;
     }
     events = ls_xcalloc(n ? n : 1, sizeof(*events));

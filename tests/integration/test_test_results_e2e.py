@@ -220,6 +220,28 @@ class TestResultsEndToEnd(lstest.TestCase):
         a = lstest.request("POST", url, good, token=None)
         self.assertIn(a.status, (401, 403), a.text())
 
+    def test_max_test_runs_flag(self):
+        srv = self.start_server(["--max-test-runs", "3"])
+        b = lstest.request("POST", srv.url + "/api/v1/builds", {"name": "t", "steps": [{"name": "a"}]})
+        self.assertEqual(b.status, 201, b.text())
+        url = "%s/api/v1/builds/%d/tests" % (srv.url, b.json()["id"])
+        run = {"step": 1, "framework": "go", "passed": 1, "failed": 0, "skipped": 0, "total": 1,
+               "duration_ms": None, "partial": False, "failures": []}
+        for i in range(3):
+            a = lstest.request("POST", url, run)
+            self.assertEqual(a.status, 201, a.text())
+        a = lstest.request("POST", url, run)
+        self.assertEqual(a.status, 409, a.text())
+        self.assertEqual(a.json()["code"], "too_many_test_runs")
+        self.assertIn("already has 3 test runs", a.json()["error"])
+        self.assertIn("--max-test-runs 3", a.json()["error"])
+        self.assertEqual(len(lstest.get_json(url)["runs"]), 3)
+        # a value out of range is refused at start
+        p = self.start(["server", "--listen", "127.0.0.1:0", "--data",
+                        os.path.join(self.tmp, "bad"), "--max-test-runs", "0"])
+        self.assertEqual(p.wait(), 2, p.describe())
+        self.assertIn("max-test-runs", p.err.text())
+
 
 if __name__ == "__main__":
     lstest.main()

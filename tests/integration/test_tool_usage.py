@@ -87,5 +87,20 @@ class ToolUsageEndToEnd(lstest.TestCase):
         self.assertTrue(any(re.match(r"^\$ docker push", r["line"]) for r in fwd))
 
 
+    def test_max_tool_events_flag(self):
+        srv = self.start_server(["--max-tool-events", "2"])
+        b = lstest.request("POST", srv.url + "/api/v1/builds", {"name": "t", "steps": [{"name": "a"}]})
+        self.assertEqual(b.status, 201, b.text())
+        url = "%s/api/v1/builds/%d/tool-usage" % (srv.url, b.json()["id"])
+        ev = [{"step": 1, "tool": "npm", "action": "publish", "target": "pkg@%d" % i}
+              for i in range(3)]
+        a = lstest.request("POST", url, {"events": ev})
+        self.assertEqual(a.status, 413, a.text())
+        self.assertEqual(a.json()["code"], "too_many_events")
+        self.assertIn("3 events in one request; at most 2 (--max-tool-events)", a.json()["error"])
+        a = lstest.request("POST", url, {"events": ev[:2]})
+        self.assertIn(a.status, (200, 201), a.text())
+        self.assertEqual(len(lstest.get_json(url)["events"]), 2)
+
 if __name__ == "__main__":
     lstest.main()
