@@ -235,9 +235,10 @@ static enum MHD_Result tests_post(ls_req *r)
         goto out;
     }
     if ((int64_t)n >= r->srv->cfg.max_test_runs) {
-        snprintf(msg, sizeof(msg),
-                 "build %lld already has %zu test runs, the most it may have (--max-test-runs %lld)",
-                 (long long)run.build_id, n, (long long)r->srv->cfg.max_test_runs);
+        snprintf(
+            msg, sizeof(msg),
+            "build %lld already has %zu test runs, the most it may have (--max-test-runs %lld)",
+            (long long)run.build_id, n, (long long)r->srv->cfg.max_test_runs);
         ret = ls_req_respond_error(r, MHD_HTTP_CONFLICT, "too_many_test_runs", msg, NULL);
         goto out;
     }
