@@ -124,6 +124,27 @@ class PluginHostTest(unittest.TestCase):
                          % (out_dir / "1-build.log"))
         self.assertFalse((self.tmp / "resave").exists())  # the built-in was not enabled
 
+    def test_junit_limits_are_settings(self):
+        data = ROOT / "tests/data/test-results/junit"
+        files = sorted(str(p) for p in data.glob("pytest-*.xml"))
+        self.assertEqual(len(files), 2)
+        ctx = context(self.tmp, plugins={"test-results": {"settings": {
+            "junit": files, "junit_max_files": 1}}})
+        p = run_host(ctx + "##[logplugin.finish]n0nce\n")
+        out = p.stdout.decode()
+        self.assertIn("[test-results] 2 JUnit XML files match; only the first 1 are read "
+                      "(junit_max_files)", out)
+        ctx = context(self.tmp, plugins={"test-results": {"settings": {
+            "junit": files[:1], "junit_max_bytes": "100"}}})
+        p = run_host(ctx + "##[logplugin.finish]n0nce\n")
+        self.assertIn("[test-results] JUnit XML %s skipped: larger than 100 bytes "
+                      "(the junit_max_bytes setting)" % files[0], p.stdout.decode())
+        ctx = context(self.tmp, plugins={"test-results": {"settings": {
+            "junit": files[:1], "junit_max_files": "lots"}}})
+        p = run_host(ctx + "##[logplugin.finish]n0nce\n")
+        self.assertIn('setting "junit_max_files" must be a number from 1 to 1000000, not "lots"',
+                      p.stdout.decode())
+
     def test_abi_mismatch_is_refused_and_others_still_run(self):
         plugins = self.tmp / "plugins"
         plugins.mkdir()

@@ -74,7 +74,7 @@ static void check_sample(const char *dir, const char *name, int *failures, int *
         tr_run run;
         char err[256];
         memset(&run, 0, sizeof(run));
-        if (tr_junit_parse_file(log, &run, err, sizeof(err)) == 0)
+        if (tr_junit_parse_file(log, TR_JUNIT_MAX_BYTES, &run, err, sizeof(err)) == 0)
             tr_emit(&sink, &run);
         else
             ls_buf_printf(&out, "error: %s\n", err);

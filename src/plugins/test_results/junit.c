@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/flags.h"
 
 struct tr_junit {
     XML_Parser xp;
@@ -195,7 +196,7 @@ void tr_junit_free(tr_junit *j)
     free(j);
 }
 
-int tr_junit_parse_file(const char *path, tr_run *r, char *err, size_t errlen)
+int tr_junit_parse_file(const char *path, int64_t max_bytes, tr_run *r, char *err, size_t errlen)
 {
     struct stat sb;
     FILE *f = fopen(path, "rb");
@@ -203,9 +204,10 @@ int tr_junit_parse_file(const char *path, tr_run *r, char *err, size_t errlen)
         snprintf(err, errlen, "%s", strerror(errno));
         return -errno;
     }
-    if (fstat(fileno(f), &sb) == 0 && sb.st_size > TR_JUNIT_MAX_BYTES) {
+    if (fstat(fileno(f), &sb) == 0 && sb.st_size > max_bytes) {
         fclose(f);
-        snprintf(err, errlen, "larger than %ld MiB", TR_JUNIT_MAX_BYTES >> 20);
+        snprintf(err, errlen, "larger than %lld bytes (the junit_max_bytes setting)",
+                 (long long)max_bytes);
         return -EFBIG;
     }
     tr_junit *j = tr_junit_new(r);
@@ -254,6 +256,24 @@ static void add_globs(json_t *v, glob_t *g, const char *base, int *flags)
     }
 }
 
+/* A whole-number setting (a size may say 64KiB, 8MiB) in [min, max]; the
+ * default when absent, and the default with a message when wrong. */
+static int64_t setting_int(const ls_plugin_context *ctx, const char *key, int64_t def, int64_t min,
+                           int64_t max)
+{
+    const char *v = ctx->setting(ctx, key);
+    int64_t out;
+    if (!v || !*v)
+        return def;
+    if (ls_parse_size(v, &out) < 0 || out < min || out > max) {
+        ctx->output(ctx,
+                    "setting \"%s\" must be a number from %lld to %lld, not \"%s\"; using %lld",
+                    key, (long long)min, (long long)max, v, (long long)def);
+        return def;
+    }
+    return out;
+}
+
 void tr_junit_collect(const ls_plugin_context *ctx, struct tr_plugin *p)
 {
     json_t *settings = json_loads(ctx->settings_json, 0, NULL);
@@ -287,14 +307,18 @@ void tr_junit_collect(const ls_plugin_context *ctx, struct tr_plugin *p)
         json_decref(settings);
         return;
     }
+    int64_t max_files = setting_int(ctx, "junit_max_files", TR_JUNIT_MAX_FILES, 1, 1000000);
+    int64_t max_bytes =
+        setting_int(ctx, "junit_max_bytes", TR_JUNIT_MAX_BYTES, 1, (int64_t)1 << 40);
     tr_run run;
     memset(&run, 0, sizeof(run));
-    size_t n = g.gl_pathc < TR_JUNIT_MAX_FILES ? g.gl_pathc : TR_JUNIT_MAX_FILES;
+    size_t n = g.gl_pathc < (size_t)max_files ? g.gl_pathc : (size_t)max_files;
     if (g.gl_pathc > n)
-        ctx->output(ctx, "%zu JUnit XML files match; only the first %zu are read", g.gl_pathc, n);
+        ctx->output(ctx, "%zu JUnit XML files match; only the first %zu are read (junit_max_files)",
+                    g.gl_pathc, n);
     for (size_t i = 0; i < n; i++) {
         char err[256];
-        int rc = tr_junit_parse_file(g.gl_pathv[i], &run, err, sizeof(err));
+        int rc = tr_junit_parse_file(g.gl_pathv[i], max_bytes, &run, err, sizeof(err));
         if (rc < 0) {
             ctx->output(ctx, "JUnit XML %s skipped: %s", g.gl_pathv[i], err);
         } else {

@@ -11,10 +11,12 @@
 #define LS_PLUGINS_TR_JUNIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "logstream/plugin.h"
 #include "plugins/test_results/tr.h"
 
+/* Defaults of the junit_max_bytes and junit_max_files settings. */
 #define TR_JUNIT_MAX_BYTES (256L * 1024 * 1024) /* larger files are skipped */
 #define TR_JUNIT_MAX_FILES 1000                 /* files read per job */
 
@@ -26,9 +28,9 @@ tr_junit *tr_junit_new(tr_run *r);
 int tr_junit_feed(tr_junit *j, const char *data, size_t len, bool last, char *err, size_t errlen);
 void tr_junit_free(tr_junit *j);
 
-/* Reads one file into r: 0, -errno (cannot read; too large: -EFBIG), or
- * -EBADMSG with err. */
-int tr_junit_parse_file(const char *path, tr_run *r, char *err, size_t errlen);
+/* Reads one file into r: 0, -errno (cannot read; larger than max_bytes:
+ * -EFBIG), or -EBADMSG with err. */
+int tr_junit_parse_file(const char *path, int64_t max_bytes, tr_run *r, char *err, size_t errlen);
 
 struct tr_plugin;
 
