@@ -59,6 +59,7 @@ struct ls_fanout {
     bool pub_started, poll_started;
 
     atomic_bool connected;
+    atomic_bool closing; /* ls_fanout_stop closes the connection: no messages about it */
     atomic_uint_fast64_t published, dropped, received, received_lines, gaps, reconnects,
         disconnects, polls, poll_refreshes, subscriptions;
 };
@@ -76,7 +77,7 @@ static void on_connected(natsConnection *nc, void *closure)
 static void on_disconnected(natsConnection *nc, void *closure)
 {
     ls_fanout *f = closure;
-    if (!atomic_exchange(&f->connected, false))
+    if (!atomic_exchange(&f->connected, false) || atomic_load(&f->closing))
         return;
     atomic_fetch_add(&f->disconnects, 1);
     fprintf(stderr, "logstream server: lost the NATS connection (--nats); reconnecting; meanwhile "
@@ -742,6 +743,7 @@ void ls_fanout_stop(ls_fanout *f)
             free(w);
         }
     }
+    atomic_store(&f->closing, true);
     if (f->server_sub) {
         natsSubscription_Unsubscribe(f->server_sub);
         natsSubscription_Destroy(f->server_sub);

@@ -1,0 +1,208 @@
+"""Two server instances on one PostgreSQL database with NATS between them: a
+worker streams to instance A, a viewer follows on instance B (live, through
+NATS); NATS stops for 10 s mid-stream (B reads the database meanwhile); the
+worker moves from A to B mid-step (A killed with SIGKILL). Every line once, in
+order, the `end` event, and the stored log equals what the step printed.
+
+Only meaningful on PostgreSQL (several instances share its database): skipped
+in the SQLite run."""
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faultproxy  # noqa: E402
+import lstest  # noqa: E402
+
+
+def metric(url, name):
+    """The value of an unlabelled metric on the server at url."""
+    text = lstest.request("GET", url + "/metrics").text()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    if not m:
+        raise AssertionError("no metric %s in /metrics of %s" % (name, url))
+    return float(m.group(1))
+
+
+def pipeline(lines, sleep):
+    """A one-step pipeline printing 'line 1'..'line N', sleep seconds apart."""
+    cmd = ("i=1; while [ $i -le %d ]; do echo \"line $i\"; sleep %s; i=$((i+1)); done"
+           % (lines, sleep))
+    return ('version: "1"\nsteps:\n  - name: gen\n    commands:\n      - %s\n'
+            % json.dumps(cmd))
+
+
+def follow(events):
+    """The line objects of the 'lines' events, with their arrival times."""
+    out = []
+    for ev in events:
+        if ev.type == "lines":
+            out.extend((ev.time, o) for o in ev.lines())
+    return out
+
+
+@unittest.skipUnless(lstest.using_postgres(),
+                     "several instances share one PostgreSQL database: runs in the PostgreSQL "
+                     "variant only (LOGSTREAM_TEST_DATABASE)")
+class Fanout(lstest.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.nats = lstest.NatsServer()
+        self.addCleanup(self.nats.close)
+
+    def pair(self, extra=()):
+        args = ["--nats", self.nats.url, "--remote-poll-interval", "200ms"] + list(extra)
+        a = self.start_server(args)
+        b = self.start_peer_server(a, args)
+        for srv in (a, b):
+            got = srv.proc.err.wait_for("connected to NATS", 20)
+            self.assertTrue(got, srv.proc.describe())
+        return a, b
+
+    def check_log(self, lines, n, step_text="line"):
+        """lines: line objects seq 1..: the echoed command, then 'line 1'..'line n'."""
+        seqs = [o["seq"] for o in lines]
+        self.assertEqual(seqs, list(range(1, len(lines) + 1)), "in order, no gap, no duplicate")
+        self.assertTrue(lines[0]["text"].startswith("$ "), lines[0])
+        self.assertEqual([o["text"] for o in lines[1:]],
+                         ["%s %d" % (step_text, i) for i in range(1, n + 1)])
+
+    def stored(self, url, build):
+        """The stored log of step 1 read through url, as line objects."""
+        a = lstest.request("GET", lstest.step_logs_url(url, build, 1) + "?since=0&limit=100000")
+        self.assertEqual(a.status, 200, a.text())
+        return [json.loads(s) for s in a.text().splitlines() if s]
+
+    def test_viewer_on_other_instance_gets_every_line_live(self):
+        a, b = self.pair()
+        n = 300
+        listing = lstest.SSEReader(b.url + "/api/v1/events")  # the builds list, on B
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.01")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(sse.status, 200)
+        bev = lstest.SSEReader("%s/api/v1/builds/%d/events" % (b.url, w.build_id))
+        self.assertEqual(bev.status, 200)
+        events = sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        # the build's events on B: A's PATCHes (step 1 success, the build's end)
+        bevents = bev.read_until_end(60)
+        bev.close()
+        self.assertEqual(bevents[-1].type, "end", bevents)
+        steps = [json.loads(e.data) for e in bevents if e.type == "step"]
+        self.assertIn((1, "success", 0),
+                      [(o["number"], o["status"], o["exit_code"]) for o in steps], bevents)
+        builds = [json.loads(e.data) for e in bevents if e.type == "build"]
+        self.assertEqual(builds[-1]["status"], "success", bevents)
+        # the builds list on B saw the build created on A, and its end
+        seen = []
+        deadline = time.monotonic() + 60
+        while not any(o.get("id") == w.build_id and o.get("status") == "success" for o in seen):
+            self.assertLess(time.monotonic(), deadline, "builds list events on B: %r" % seen)
+            ev = listing.next(deadline - time.monotonic())
+            self.assertIsNotNone(ev)
+            if ev.type == "build":
+                seen.append(json.loads(ev.data))
+        listing.close()
+        self.assertIn("pending", [o["status"] for o in seen if o["id"] == w.build_id])
+        got = follow(events)
+        self.check_log([o for _, o in got], n)
+        end = events[-1]
+        self.assertEqual(end.type, "end")
+        self.assertEqual(json.loads(end.data), {"status": "success", "exit_code": 0,
+                                                "lines": n + 1})
+        # live: the first lines reached B while the step still ran (it prints
+        # for 3 s or more), not all at once at the end
+        self.assertGreater(end.time - got[0][0], 1.5)
+        # ... and through NATS (B appended A's lines from it)
+        self.assertGreater(metric(b.url, "logstream_nats_received_lines_total"), 0)
+        self.assertGreater(metric(a.url, "logstream_nats_published_total"), 0)
+        self.assertEqual(metric(b.url, "logstream_nats_connected"), 1)
+        for srv in (a, b):
+            self.check_log(self.stored(srv.url, w.build_id), n)
+
+    def test_nats_outage_viewer_reads_the_database(self):
+        a, b = self.pair()
+        n = 250
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.1")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(sse.status, 200)
+        events = []
+        # a few seconds of live lines first
+        while len(follow(events)) < 20:
+            ev = sse.next(60)
+            self.assertIsNotNone(ev, "stream ended early: %r" % events)
+            events.append(ev)
+        self.nats.stop()
+        t_stop = time.monotonic()
+        self.assertTrue(b.proc.err.wait_for("lost the NATS connection", 20), b.proc.describe())
+        down_metric = metric(b.url, "logstream_nats_connected")
+        while time.monotonic() - t_stop < 10:
+            try:
+                ev = sse.next(1)
+            except lstest.queue.Empty:
+                continue
+            self.assertIsNotNone(ev, "stream ended during the outage: %r" % events[-3:])
+            events.append(ev)
+        self.nats.start()
+        t_start = time.monotonic()
+        self.assertTrue(b.proc.err.wait_for("NATS connection back", 30), b.proc.describe())
+        self.assertTrue(a.proc.err.wait_for("NATS connection back", 30), a.proc.describe())
+        via_nats = metric(b.url, "logstream_nats_received_lines_total")
+        events += sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.assertEqual(down_metric, 0)
+        got = follow(events)
+        self.check_log([o for _, o in got], n)
+        self.assertEqual(events[-1].type, "end")
+        # during the outage lines kept coming (from the database), not in one
+        # burst at its end
+        during = [t for t, _ in got if t_stop + 1 < t < t_start]
+        self.assertGreater(len(during), 20, "lines received while NATS was down")
+        self.assertGreater(len({int(t) for t in during}), 4, "spread over the outage")
+        # after it, NATS carried lines again
+        self.assertGreater(metric(b.url, "logstream_nats_received_lines_total"), via_nats)
+        self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
+        self.check_log(self.stored(b.url, w.build_id), n)
+
+    def test_worker_moves_to_other_instance_mid_step(self):
+        a, b = self.pair()
+        proxy = faultproxy.FaultProxy("127.0.0.1", a.port)
+        self.addCleanup(proxy.close)
+        n = 400
+        env = {"LOGSTREAM_TOKEN": a.tokens["worker"]}
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.02")), proxy.url, env=env)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(sse.status, 200)
+        events = []
+        while len(follow(events)) < 100:
+            ev = sse.next(60)
+            self.assertIsNotNone(ev, "stream ended early: %r" % events)
+            events.append(ev)
+        # A dies with lines it accepted but had not stored; the worker's new
+        # connections reach B, which resumes from what the database holds
+        proxy.target = ("127.0.0.1", b.port)
+        a.proc.signal(signal.SIGKILL)
+        a.proc.wait(30)
+        events += sse.read_until_end(180)
+        sse.close()
+        self.assertEqual(w.wait(120), 0, w.proc.describe())
+        self.check_log([o for _, o in follow(events)], n)
+        self.assertEqual(events[-1].type, "end")
+        self.assertEqual(json.loads(events[-1].data)["lines"], n + 1)
+        stored = self.stored(b.url, w.build_id)
+        self.check_log(stored, n)
+        raw = lstest.request("GET", lstest.step_logs_url(b.url, w.build_id, 1)).text()
+        self.assertEqual(raw, "".join(o["text"] + "\n" for o in stored))
+        st = lstest.get_json("%s/api/v1/builds/%d/steps/1/stream" % (b.url, w.build_id),)
+        self.assertEqual(st["durable_seq"], n + 1)
+
+
+if __name__ == "__main__":
+    lstest.main()
