@@ -397,8 +397,8 @@ class Cluster(lstest.TestCase):
         pipe = self.pipeline(steps, "cluster-b")
         w = self.run_worker_via(pipe, ng, instances[0])
         viewers = self.open_viewers(instances, w.build_id, len(steps))
-        # wait for a step >= 4 to be part way through, then kill the instance
-        # that holds the worker's stream request
+        # wait for a step >= 4 to be part way through (80 lines durable, less
+        # than half), then kill the instance that holds the worker's stream
         victim, step_at_kill = None, None
         deadline = time.monotonic() + BUILD_TIMEOUT
         while victim is None:
@@ -408,7 +408,7 @@ class Cluster(lstest.TestCase):
             b = self.build_json(instances[0], w.build_id)
             running = [s for s in b["steps"] if s["status"] == "running"]
             if running and running[0]["number"] >= 4 and \
-                    running[0]["lines"] < len(steps[running[0]["number"] - 1][1]) // 2:
+                    80 <= running[0]["lines"] < len(steps[running[0]["number"] - 1][1]) // 2:
                 for inst in instances:
                     if (self.metric(inst, "logstream_active_streams") or 0) >= 1:
                         victim, step_at_kill = inst, running[0]["number"]
