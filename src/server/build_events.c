@@ -171,6 +171,7 @@ static enum MHD_Result events_begin(ls_req *r)
         snprintf(msg, sizeof(msg), "there is no build %lld", (long long)r->route.build);
         return ls_req_respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", msg, NULL);
     }
+    ls_fanout_note_build(r->srv->fanout, c->build, build);
     char *data = json_dumps(build, JSON_COMPACT);
     const char *status = json_string_value(json_object_get(build, "status"));
     ls_status st = LS_STATUS_PENDING;

@@ -177,6 +177,38 @@ static void receive_status(ls_fanout *f, int64_t build, int step, const char *da
         poll_soon(f); /* the end waits for lines that NATS may have lost */
 }
 
+/* "STATUS EXIT" of a step object. */
+static void step_sig(json_t *step, char *buf, size_t len)
+{
+    json_t *code = json_object_get(step, "exit_code");
+    const char *status = json_string_value(json_object_get(step, "status"));
+    if (json_is_integer(code))
+        snprintf(buf, len, "%s %" JSON_INTEGER_FORMAT, status ? status : "?",
+                 json_integer_value(code));
+    else
+        snprintf(buf, len, "%s -", status ? status : "?");
+}
+
+/* The "seen" record of a build object (with steps). */
+static json_t *seen_of(json_t *build)
+{
+    json_t *seen = json_object();
+    const char *status = json_string_value(json_object_get(build, "status"));
+    if (status)
+        json_object_set_new(seen, "build", json_string(status));
+    size_t i;
+    json_t *step;
+    json_array_foreach(json_object_get(build, "steps"), i, step)
+    {
+        char key[24], sig[64];
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(step, "number")));
+        step_sig(step, sig, sizeof(sig));
+        json_object_set_new(seen, key, json_string(sig));
+    }
+    return seen;
+}
+
 /* With f->mu held: the watch of build/step, or NULL. */
 static watch *watch_find(ls_fanout *f, int64_t build, int step)
 {
@@ -199,14 +231,9 @@ static void note_seen(ls_fanout *f, int64_t build, const char *name, json_t *obj
             json_object_set_new(w->seen, "build", json_string(status));
         } else if (strcmp(name, "step") == 0 && status) {
             char key[24], val[64];
-            json_t *code = json_object_get(obj, "exit_code");
             snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(obj, "number")));
-            if (json_is_integer(code))
-                snprintf(val, sizeof(val), "%s %" JSON_INTEGER_FORMAT, status,
-                         json_integer_value(code));
-            else
-                snprintf(val, sizeof(val), "%s -", status);
+            step_sig(obj, val, sizeof(val));
             json_object_set_new(w->seen, key, json_string(val));
         }
     }
@@ -465,6 +492,17 @@ void ls_fanout_unwatch_build(ls_fanout *f, int64_t build)
     watch_change(f, build, 0, -1);
 }
 
+void ls_fanout_note_build(ls_fanout *f, int64_t build, json_t *obj)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    watch *w = watch_find(f, build, 0);
+    if (w && !w->seen)
+        w->seen = seen_of(obj);
+    pthread_mutex_unlock(&f->mu);
+}
+
 /* ---- the poller ------------------------------------------------------------------ */
 
 typedef struct watch_key {
@@ -508,24 +546,21 @@ out:
     ls_live_release(s);
 }
 
-/* "STATUS EXIT" of a step object. */
-static void step_sig(json_t *step, char *buf, size_t len)
-{
-    json_t *code = json_object_get(step, "exit_code");
-    const char *status = json_string_value(json_object_get(step, "status"));
-    if (json_is_integer(code))
-        snprintf(buf, len, "%s %" JSON_INTEGER_FORMAT, status ? status : "?",
-                 json_integer_value(code));
-    else
-        snprintf(buf, len, "%s -", status ? status : "?");
-}
-
 /* Sends the build's followers the step and build changes they were not sent
  * (NATS lost them): compares the stored build with what was sent. The first
  * poll of a build only records what it sees (the followers got it with the
  * build's snapshot). */
 static void poll_build(ls_fanout *f, int64_t build)
 {
+    pthread_mutex_lock(&f->mu);
+    watch *fw = watch_find(f, build, 0);
+    const char *seen_status =
+        fw && fw->seen ? json_string_value(json_object_get(fw->seen, "build")) : NULL;
+    ls_status bst;
+    bool ended = seen_status && ls_status_parse(seen_status, &bst) == 0 && ls_status_is_final(bst);
+    pthread_mutex_unlock(&f->mu);
+    if (ended)
+        return; /* its followers got the end */
     atomic_fetch_add(&f->polls, 1);
     json_t *obj = ls_build_json_load(f->srv, build);
     if (!obj)
@@ -692,7 +727,9 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
                         "the background, meanwhile followers of other instances' steps read the "
                         "database\n");
     } else {
-        snprintf(err, errlen, "cannot connect to NATS (--nats): %s", natsStatus_GetText(s));
+        snprintf(err, errlen,
+                 "--nats: cannot connect to NATS (%s); give a URL such as nats://127.0.0.1:4222",
+                 natsStatus_GetText(s));
         goto fail;
     }
     char subject[LS_FANOUT_SUBJECT_MAX];

@@ -64,6 +64,10 @@ void ls_fanout_unwatch_step(ls_fanout *f, int64_t build, int step);
 /* The same for a follower of the build's events. */
 void ls_fanout_watch_build(ls_fanout *f, int64_t build);
 void ls_fanout_unwatch_build(ls_fanout *f, int64_t build);
+/* The build object (with steps) a new follower was sent as its snapshot,
+ * after ls_fanout_watch_build: what the poller compares the store with
+ * (unless the build's followers were sent something already). obj borrowed. */
+void ls_fanout_note_build(ls_fanout *f, int64_t build, json_t *obj);
 
 /* Appends the fan-out's metrics (Prometheus text) to out; nothing for NULL. */
 void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out);

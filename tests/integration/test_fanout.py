@@ -171,6 +171,38 @@ class Fanout(lstest.TestCase):
         self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
         self.check_log(self.stored(b.url, w.build_id), n)
 
+    def test_end_and_build_events_arrive_with_nats_down(self):
+        a, b = self.pair()
+        n = 40
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.1")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        bev = lstest.SSEReader("%s/api/v1/builds/%d/events" % (b.url, w.build_id))
+        self.assertEqual((sse.status, bev.status), (200, 200))
+        events = []
+        while len(follow(events)) < 5:
+            ev = sse.next(60)
+            self.assertIsNotNone(ev, "stream ended early: %r" % events)
+            events.append(ev)
+        # NATS goes away before the step ends and stays away: the rest of the
+        # lines, the step's end and the build's events come from the database
+        self.nats.stop()
+        self.assertTrue(b.proc.err.wait_for("lost the NATS connection", 20), b.proc.describe())
+        events += sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.check_log([o for _, o in follow(events)], n)
+        self.assertEqual(events[-1].type, "end")
+        self.assertEqual(json.loads(events[-1].data)["status"], "success")
+        bevents = bev.read_until_end(60)
+        bev.close()
+        self.assertEqual(bevents[-1].type, "end", bevents)
+        steps = [json.loads(e.data) for e in bevents if e.type == "step"]
+        self.assertIn((1, "success"), [(o["number"], o["status"]) for o in steps], bevents)
+        builds = [json.loads(e.data) for e in bevents if e.type == "build"]
+        self.assertEqual(builds[-1]["status"], "success", bevents)
+        self.assertEqual(metric(b.url, "logstream_nats_connected"), 0)
+        self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
+
     def test_worker_moves_to_other_instance_mid_step(self):
         a, b = self.pair()
         proxy = faultproxy.FaultProxy("127.0.0.1", a.port)
