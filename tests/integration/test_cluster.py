@@ -385,8 +385,13 @@ class Cluster(lstest.TestCase):
         ingested = [self.metric(inst, "logstream_lines_ingested_total") or 0
                     for inst in instances]
         self.assertGreaterEqual(sum(1 for x in ingested if x > 0), 2, ingested)
-        sys.stderr.write("\n  lines ingested per instance: %r; %d viewers complete\n"
-                         % ([int(x) for x in ingested], len(viewers)))
+        # and every instance got lines of the others' steps through NATS
+        via_nats = [self.metric(inst, "logstream_nats_received_lines_total") or 0
+                    for inst in instances]
+        self.assertTrue(all(x > 0 for x in via_nats), via_nats)
+        sys.stderr.write("\n  lines ingested per instance: %r, received through NATS: %r; "
+                         "%d viewers complete\n" % ([int(x) for x in ingested],
+                                                    [int(x) for x in via_nats], len(viewers)))
 
     # ---- b ----
 
@@ -460,6 +465,9 @@ class Cluster(lstest.TestCase):
         t_up = time.monotonic()
         self.assertEqual(seen_down, {inst.name for inst in instances},
                          "%s = 0 seen only on %r during the outage" % (NATS_METRIC, seen_down))
+        for inst in instances:
+            self.assertTrue(inst.proc.err.wait_for(r"lost the NATS connection", 10),
+                            "%s did not log the outage:\n%s" % (inst.name, inst.proc.err.text()))
         self.assertIsNone(w.proc.p.poll(), "step 2 ended before NATS was back; "
                           "the outage was not mid-stream\n" + w.proc.describe())
         # viewers kept receiving during the outage (after the first seconds)
@@ -476,6 +484,9 @@ class Cluster(lstest.TestCase):
                                 "%s: %s still not 1 two minutes after NATS came back"
                                 % (inst.name, NATS_METRIC))
                 time.sleep(0.2)
+            self.assertTrue(inst.proc.err.wait_for(r"NATS connection back", 10),
+                            "%s did not log the recovery:\n%s" % (inst.name,
+                                                                   inst.proc.err.text()))
         self.assertEqual(w.wait(BUILD_TIMEOUT), 0, w.proc.describe())
         for v in viewers:
             self.assert_viewer_complete(v, steps[v.step - 1][1])
