@@ -15,6 +15,7 @@ struct ls_pinger {
     pthread_cond_t cond;
     bool stop;
     ls_ping_entry *head;
+    ls_wakeup *wakeups; /* one-shot, in no order */
 };
 
 void ls_pinger_touch(ls_ping_entry *e)
@@ -54,11 +55,70 @@ void ls_pinger_remove(ls_pinger *p, ls_ping_entry *e)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* With p->mu held: wakes the due clients; returns the ms until the next one
- * is due, or -1 when there are none. */
+void ls_pinger_wake_at(ls_pinger *p, ls_wakeup *e, ls_waker *w, int64_t at_ms)
+{
+    pthread_mutex_lock(&p->mu);
+    e->waker = w;
+    e->at_ms = at_ms;
+    if (!e->queued) {
+        e->prev = NULL;
+        e->next = p->wakeups;
+        if (p->wakeups)
+            p->wakeups->prev = e;
+        p->wakeups = e;
+        e->queued = true;
+    }
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* With p->mu held. */
+static void unlink_wakeup(ls_pinger *p, ls_wakeup *e)
+{
+    if (!e->queued)
+        return;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        p->wakeups = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+    e->queued = false;
+}
+
+void ls_pinger_cancel(ls_pinger *p, ls_wakeup *e)
+{
+    pthread_mutex_lock(&p->mu);
+    unlink_wakeup(p, e);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* With p->mu held: wakes the due one-shot wake-ups (they leave the list);
+ * returns the ms until the next one is due, or -1 when there are none. */
+static int64_t fire_wakeups(ls_pinger *p, int64_t now)
+{
+    int64_t next = -1;
+    ls_wakeup *e = p->wakeups;
+    while (e) {
+        ls_wakeup *following = e->next;
+        if (e->at_ms <= now) {
+            unlink_wakeup(p, e);
+            ls_waker_wake(e->waker);
+        } else if (next < 0 || e->at_ms - now < next) {
+            next = e->at_ms - now;
+        }
+        e = following;
+    }
+    return next;
+}
+
+/* With p->mu held: wakes the due clients and wake-ups; returns the ms until
+ * the next one is due, or -1 when there are none. */
 static int64_t wake_due(ls_pinger *p)
 {
-    int64_t now = ls_mono_ms(), next = -1;
+    int64_t now = ls_mono_ms();
+    int64_t next = fire_wakeups(p, now);
     for (ls_ping_entry *e = p->head; e; e = e->next) {
         int64_t due = atomic_load(&e->last_ms) + p->interval_ms;
         if (due <= now) {
