@@ -15,6 +15,8 @@
 #include "server/flusher.h"
 #include "server/linesource.h"
 #include "server/live.h"
+#include "server/ratelimit.h"
+#include "server/sse_ping.h"
 #include "server/waker.h"
 
 /* Longest "SEQ\tTS\tS+\t" prefix of a record: 20 + 1 + 20 + 1 + 2 + 1. */
@@ -46,11 +48,27 @@ typedef struct ingest {
     uint64_t drained;
     bool writer; /* ls_live_writer_begin was called (several instances, --nats) */
     ls_buf pub;  /* lines accepted by the current feed, for the other instances */
+
+    ls_ratelimit rate;       /* --max-request-rate */
+    ls_wakeup rate_wakeup;   /* the timer that resumes a throttled request */
+    int64_t throttled_at_ns; /* monotonic start of the current pause, 0 = none */
 } ingest;
+
+/* Counts the time the request was paused by --max-request-rate. */
+static void throttle_ended(ingest *ing)
+{
+    if (!ing->throttled_at_ns)
+        return;
+    int64_t ns = ls_mono_ns() - ing->throttled_at_ns;
+    atomic_fetch_add(&ing->srv->metrics.throttled_ns, (uint64_t)(ns > 0 ? ns : 0));
+    ing->throttled_at_ns = 0;
+}
 
 static void ingest_free(void *arg)
 {
     ingest *ing = arg;
+    ls_pinger_cancel(ing->srv->pinger, &ing->rate_wakeup);
+    throttle_ended(ing);
     if (ing->subscribed)
         ls_live_unsubscribe(ing->step, &ing->sub);
     if (ing->writer)
@@ -211,6 +229,7 @@ static enum MHD_Result ingest_begin(ls_req *r)
         ing->writer = true;
     }
     ls_waker_init(&ing->waker, srv->wakers, r->conn);
+    ls_ratelimit_init(&ing->rate, (uint64_t)srv->cfg.max_request_rate, 0, ls_mono_ns());
     ing->sub.events = LS_LIVE_EV_DURABLE;
     ing->sub.notify = wake_on_durable;
     ing->space.waker = &ing->waker;
@@ -268,9 +287,39 @@ static bool pause_for_space(ls_req *r, ingest *ing)
     }
 }
 
+/* The body rate limit (--max-request-rate): returns how many of the `want`
+ * bytes on offer the request may take now. Unless that is all of them, the
+ * request has been suspended and the server's timer thread resumes it when
+ * the token bucket has refilled; MHD then offers the rest again. The caller
+ * consumes exactly the bytes returned (0: none). Never sleeps. */
+static size_t throttle(ls_req *r, ingest *ing, size_t want)
+{
+    if (!ls_ratelimit_active(&ing->rate))
+        return want;
+    size_t got = 0;
+    for (;;) {
+        if (!ls_waker_arm(&ing->waker))
+            return want; /* shutting down: take it, the final flush stores it */
+        int64_t now = ls_mono_ns();
+        got += ls_ratelimit_take(&ing->rate, want - got, now);
+        if (got == want)
+            return got;
+        int64_t at_ns = now + ls_ratelimit_wait_ns(&ing->rate, want - got, now);
+        ls_pinger_wake_at(r->srv->pinger, &ing->rate_wakeup, &ing->waker,
+                          (at_ns + 999999) / 1000000);
+        if (ls_waker_suspend(&ing->waker)) {
+            atomic_fetch_add(&r->srv->metrics.throttle_waits, 1);
+            ing->throttled_at_ns = now;
+            return got;
+        }
+        /* woken meanwhile (the timer, or the server stops): look again */
+    }
+}
+
 static enum MHD_Result ingest_body(ls_req *r, const char *data, size_t *size)
 {
     ingest *ing = r->state;
+    throttle_ended(ing);
     if (!ing->err_status && atomic_load(&r->srv->metrics.storage_full))
         fail(ing, MHD_HTTP_INSUFFICIENT_STORAGE, LS_REJECT_STORAGE_FULL, NULL,
              STORAGE_FULL_MESSAGE);
@@ -288,14 +337,17 @@ static enum MHD_Result ingest_body(ls_req *r, const char *data, size_t *size)
     }
     if (pause_for_space(r, ing))
         return MHD_YES;
-    size_t n = *size;
+    size_t n = throttle(r, ing, *size);
+    if (n == 0)
+        return MHD_YES; /* suspended, nothing taken */
     uint64_t max = (uint64_t)r->srv->cfg.max_request_bytes;
     bool too_large = ing->body_bytes + n > max;
     if (too_large)
         n = (size_t)(max - ing->body_bytes);
     ing->body_bytes += n;
     feed(ing, data, n, false);
-    *size = 0;
+    /* the rest (if throttled) is offered again when the timer resumes us */
+    *size = too_large ? 0 : *size - n;
     if (too_large && !ing->err_status)
         fail(ing, MHD_HTTP_CONTENT_TOO_LARGE, LS_REJECT_REQUEST_TOO_LARGE, NULL,
              "the request body is larger than --max-request-bytes (%llu): end the request and "

@@ -9,7 +9,10 @@
  * kept). At the end of the body the request waits, suspended, until the
  * flusher has made everything received durable, then answers
  * {"durable_seq","bytes","accepted","duplicates"}. Above --max-pending the
- * request is suspended before taking more body (backpressure, never drop). */
+ * request is suspended before taking more body (backpressure, never drop).
+ * A request sending faster than --max-request-rate is likewise suspended
+ * (its body left unread, so TCP slows the sender) and resumed by the
+ * server's timer thread when its token bucket (ratelimit.h) has refilled. */
 #ifndef LS_SERVER_INGEST_H
 #define LS_SERVER_INGEST_H
 

@@ -105,6 +105,15 @@ void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out)
     counter(out, "logstream_backpressure_waits_total",
             "Times an ingest request was paused because --max-pending was reached.",
             atomic_load(&m->backpressure_waits));
+    counter(out, "logstream_ingest_throttled_total",
+            "Times an ingest request was paused for sending faster than --max-request-rate.",
+            atomic_load(&m->throttle_waits));
+    ls_buf_printf(out,
+                  "# HELP logstream_ingest_throttled_seconds_total Time ingest requests spent "
+                  "paused by --max-request-rate.\n"
+                  "# TYPE logstream_ingest_throttled_seconds_total counter\n"
+                  "logstream_ingest_throttled_seconds_total %.6f\n",
+                  (double)atomic_load(&m->throttled_ns) / 1e9);
     counter(out, "logstream_dropped_lines_total",
             "Lines dropped from the middle of logs over --max-step-bytes/--max-build-bytes.",
             atomic_load(&m->dropped_lines));

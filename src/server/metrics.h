@@ -40,6 +40,8 @@ typedef struct ls_metrics {
     atomic_uint_fast64_t flush_sum_ns;
     atomic_uint_fast64_t flushed_lines;
     atomic_uint_fast64_t backpressure_waits;
+    atomic_uint_fast64_t throttle_waits; /* ingest paused by --max-request-rate */
+    atomic_uint_fast64_t throttled_ns;   /* and for how long, in total */
     /* size limits and retention (limits.h) */
     atomic_uint_fast64_t dropped_lines; /* lines dropped from the middle of logs */
     atomic_uint_fast64_t dropped_bytes;

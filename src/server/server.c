@@ -44,6 +44,9 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "most simultaneous HTTP connections"},
         {"max-request-bytes", 0, LS_FLAG_SIZE, &c->max_request_bytes, "1GiB",
          "largest body of one ingest request (workers rotate requests well before)"},
+        {"max-request-rate", 0, LS_FLAG_SIZE, &c->max_request_rate, "512MiB",
+         "most body bytes per second of one ingest request, e.g. 10MiB; a faster sender is "
+         "paused (its body read later), never refused; 0 = no limit"},
         {"max-test-runs", 0, LS_FLAG_INT, &c->max_test_runs, "1000",
          "test runs stored per build (POST .../tests beyond it: 409)"},
         {"max-tool-events", 0, LS_FLAG_INT, &c->max_tool_events, "1000",
@@ -131,6 +134,7 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"max-line", c->max_line, 16, 16 * 1024 * 1024},
         {"max-connections", c->max_connections, 4, 1000000},
         {"max-request-bytes", c->max_request_bytes, 1024, INT64_MAX},
+        {"max-request-rate", c->max_request_rate, 0, INT64_MAX},
         {"max-json", c->max_json_bytes, 1024, 1024 * 1024 * 1024},
         {"max-test-runs", c->max_test_runs, 1, 1000000},
         {"max-tool-events", c->max_tool_events, 1, 1000000},
@@ -166,6 +170,12 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
                      (long long)checks[i].min, (long long)checks[i].max);
             return -EINVAL;
         }
+    }
+    if (c->max_request_rate > 0 && c->max_request_rate < 1024) {
+        snprintf(err, errlen,
+                 "--max-request-rate is out of range: 0 (no limit) or at least 1KiB "
+                 "(bytes per second)");
+        return -EINVAL;
     }
     if (!c->tls_cert != !c->tls_key) {
         snprintf(err, errlen, "--tls-cert and --tls-key go together: give both, or neither");

@@ -32,6 +32,7 @@ typedef struct ls_server_config {
     int64_t max_line;
     int64_t max_connections;
     int64_t max_request_bytes;
+    int64_t max_request_rate; /* body bytes/s of one ingest request, 0 = none */
     int64_t max_json_bytes;
     int64_t sse_max_lag_bytes;
     int64_t sse_max_lag_lines;
