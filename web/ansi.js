@@ -19,6 +19,10 @@ export const DEFAULT_STYLE = Object.freeze({
 });
 
 const ESC = 0x1b;
+// How far right a cursor move (CSI n C, CSI n G) may go past the line's
+// text: a terminal stops at its width, and without a bound "\e[99999999C"
+// would fill a hundred million cells (found by fuzz/js/fuzz_web_parsers.mjs).
+export const MAX_COLUMNS = 4096;
 const CONTROL_RE = /[\x1b\r\b]/;
 
 function withStyle(style, changes) {
@@ -131,48 +135,88 @@ function firstParam(params, dflt) {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
-// A line as terminal cells: chars[col] with styles[col].
+// A line as terminal cells: chars[col] with styles[col]. Erasing from the
+// start of the line to the cursor (CSI 1 K) is recorded, not done cell by
+// cell (a line of many such erases was quadratic: found by
+// fuzz/js/fuzz_web_parsers.mjs): each write stamps its cell with a counter,
+// each erase pushes {col, stamp}, and segments() blanks a cell when a later
+// erase reached it. An erase that reaches as far as earlier ones replaces
+// them, so the erases kept have decreasing columns.
 class Cells {
   constructor() {
     this.chars = [];
     this.styles = [];
+    this.stamps = [];
+    this.erases = [];
+    this.stamp = 0;
+    this.keep = Infinity; // after CSI 2 K: cells from here on that were not written since are gone
     this.col = 0;
   }
 
   put(ch, style) {
     this.chars[this.col] = ch;
     this.styles[this.col] = style;
+    this.stamps[this.col] = ++this.stamp;
     this.col++;
+    this.keep = Math.max(this.keep, this.col);
   }
 
   fillTo(col) {
     for (let c = this.chars.length; c < col; c++) {
       this.chars[c] = ' ';
       this.styles[c] = DEFAULT_STYLE;
+      this.stamps[c] = this.stamp;
     }
   }
 
   moveTo(col) {
-    this.col = Math.max(0, col);
+    this.col = Math.max(0, Math.min(col, Math.max(this.chars.length, MAX_COLUMNS)));
   }
 
   erase(mode) {
     if (mode === 0) {
       this.chars.length = Math.min(this.chars.length, this.col);
       this.styles.length = this.chars.length;
+      this.stamps.length = this.chars.length;
     } else if (mode === 1) {
-      for (let c = 0; c <= this.col && c < this.chars.length; c++) {
-        this.chars[c] = ' ';
-        this.styles[c] = DEFAULT_STYLE;
-      }
+      const last = Math.min(this.col, this.chars.length - 1);
+      if (last < 0) return;
+      const e = this.erases;
+      while (e.length && e[e.length - 1].col <= last) e.pop();
+      e.push({ col: last, stamp: ++this.stamp });
     } else if (mode === 2) {
-      this.chars.length = 0;
-      this.styles.length = 0;
+      // the cells after the cursor go, those before it become blanks (an
+      // erase reaching all of them) and go too unless something is written
+      // at or after them: the next write needs no refill
+      this.erase(0);
+      this.keep = 0;
+      this.erases.length = 0;
+      if (this.chars.length) this.erases.push({ col: this.chars.length - 1, stamp: ++this.stamp });
     }
   }
 
+  // Blanks the cells that an erase reached after they were written.
+  applyErases() {
+    const e = this.erases;
+    let k = e.length - 1; // the latest erase reaching column c
+    for (let c = 0; c < this.chars.length && e.length; c++) {
+      while (k >= 0 && e[k].col < c) k--;
+      if (k < 0) break;
+      if (e[k].stamp > this.stamps[c]) {
+        this.chars[c] = ' ';
+        this.styles[c] = DEFAULT_STYLE;
+      }
+    }
+    e.length = 0;
+  }
+
   segments() {
-    this.fillTo(this.chars.length); // holes left by cursor moves become spaces
+    if (this.keep < this.chars.length) {
+      this.chars.length = this.keep;
+      this.styles.length = this.keep;
+      this.stamps.length = this.keep;
+    }
+    this.applyErases();
     const out = [];
     let start = 0;
     for (let c = 1; c <= this.chars.length; c++) {
@@ -221,8 +265,10 @@ export function renderLine(text) {
       i++;
       continue;
     }
-    // a surrogate pair is one cell
-    const wide = c >= 0xd800 && c <= 0xdbff && i + 1 < n;
+    // a surrogate pair is one cell; a lone high surrogate is a cell of its
+    // own (taking the next unit with it let an ESC or CR through as text)
+    const next = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+    const wide = c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff;
     const ch = wide ? text.slice(i, i + 2) : text[i];
     if (cells.col > cells.chars.length) cells.fillTo(cells.col);
     cells.put(ch, style);

@@ -133,3 +133,41 @@ test('URLs: found, trimmed, never other schemes', () => {
   const [u] = urls.findUrls('go https://a.b/c now');
   assert.deepEqual([u.start, u.end], [3, 16]);
 });
+
+// Findings of fuzz/js/fuzz_web_parsers.mjs (each took seconds to minutes of a
+// browser tab, or let a control character through).
+test('a cursor move far to the right stops at MAX_COLUMNS', () => {
+  for (const seq of ['\x1b[99999999Cx', '\x1b[99999999Gx', '\x1b[4000Cab\r\x1b[99999999Cx']) {
+    const t0 = performance.now();
+    const text = ansi.plainText(seq);
+    assert.ok(performance.now() - t0 < 1000, `${JSON.stringify(seq)} took too long`);
+    assert.ok(text.length <= ansi.MAX_COLUMNS + 2, `${text.length} columns`);
+    assert.ok(text.endsWith('x'));
+  }
+  assert.equal(ansi.plainText('ab\x1b[5Gx'), 'ab  x', 'short moves still pad with spaces');
+});
+
+test('erasing the line many times is linear, and erases still blank what they reach', () => {
+  const t0 = performance.now();
+  ansi.renderLine('K tail \x1b[1K \x1b[2K end'.repeat(20000));
+  ansi.renderLine('ab\x1b[1Kc'.repeat(50000));
+  assert.ok(performance.now() - t0 < 3000, 'too slow');
+  assert.equal(ansi.plainText('abcdef\x1b[3D\x1b[1Kxy'), '   xyf');
+  assert.equal(ansi.plainText('abcdef\x1b[3D\x1b[2K'), '');
+  assert.equal(ansi.plainText('abcdef\x1b[3D\x1b[2Kx'), '   x');
+  assert.equal(ansi.plainText('abcdef\x1b[3D\x1b[1K\rAB'), 'AB  ef');
+});
+
+test('a lone high surrogate does not swallow the control character after it', () => {
+  assert.equal(ansi.plainText('a\ud800\x1b[31mb'), 'a\ud800b');
+  assert.equal(ansi.plainText('a\ud800\rX'), 'X\ud800');
+  assert.equal(ansi.renderLine('\ud83d\ude00x')[0].text, '\ud83d\ude00x');
+});
+
+test('a URL followed by many closing parentheses is trimmed in linear time', () => {
+  const t0 = performance.now();
+  const [u] = urls.findUrls('http://a' + ')'.repeat(100000));
+  assert.ok(performance.now() - t0 < 1000, 'too slow');
+  assert.equal(u.url, 'http://a');
+  assert.deepEqual(urls.findUrls('x http://w.org/A_(b)))..').map((v) => v.url), ['http://w.org/A_(b)']);
+});
