@@ -12,9 +12,14 @@ request line). Meanwhile a normal client polls the server the whole time and
 must be served promptly, and after the table a worker-style upload and a read
 still work.
 
-Known limit (libmicrohttpd 0.9.75): a raw NUL byte inside the request line
-ends the path there, so the request is answered for that shorter path (a valid
-path with its own authorization, never anything outside the API). %00 is kept
+A raw NUL byte inside the request line (libmicrohttpd 0.9.75): the path ends
+at the NUL, and the server routes and authorizes that shorter path (both use
+the same URL from libmicrohttpd), so "/api/v1/tokens\0/../builds" is the
+tokens list and needs an admin token, "/api/v1/builds/B\0/../../tokens" is
+build B. libmicrohttpd still takes a query string that follows the NUL
+("...logs\0?since=abc" is checked, and refused, as ?since=abc). Neither grants
+anything the token could not get with a plain request for the shorter path;
+test_raw_nul_in_the_request_line pins each of these answers. %00 is kept
 encoded and refused.
 
 Run: python3 test_hostile_http.py --binary PATH_TO_logstream
@@ -226,6 +231,16 @@ class HostileHttp(lstest.TestCase):
             ("%00 in a query value", self.req("GET", logs + "?since=1%00"), J, {400}),
             ("raw NUL ends the path", self.req("GET", b"/api/v1/builds/999999\x00/steps/1/logs",
                                                auth_path="/api/v1/builds/999999"), J, {404}),
+            ("raw NUL: the path before it is authorized",
+             self.req("GET", b"/api/v1/tokens\x00/../builds", auth_path="/api/v1/builds"), J,
+             {403}),
+            ("raw NUL: the path before it is routed",
+             self.req("POST", b"/api/v1/builds/%d\x00/steps/1/stream" % b,
+                      auth_path="/api/v1/builds/%d/steps/1/stream" % b), J, {405}),
+            ("raw NUL before a query", self.req("GET", logs.encode() + b"\x00?since=abc"), J,
+             {400}),
+            ("raw NUL first in the path", self.req("GET", b"\x00/api/v1/builds",
+                                                   auth_path="/api/v1/builds"), J, {404}),
             # path traversal in every path parameter
             ("builds/../..", self.req("GET", "/api/v1/builds/../.."), J, {400}),
             ("builds/%2e%2e", self.req("GET", "/api/v1/builds/%2e%2e"), J, {400}),
@@ -329,6 +344,42 @@ class HostileHttp(lstest.TestCase):
                     failures.append("%s: not a JSON error: %r" % (name, a.body[:200]))
         self.assertEqual(failures, [], "\n".join(failures))
         self.assert_still_serving()
+
+    def test_raw_nul_in_the_request_line(self):
+        """The exact answers to a raw NUL in the request line: libmicrohttpd
+        ends the path at the NUL; routing and authorization both see that
+        shorter path, never the bytes after it."""
+        b = self.build
+        logs = "/api/v1/builds/%d/steps/1/logs" % b
+
+        def ask(method, raw_path, auth_path):
+            a = exchange(self.srv.host, self.srv.port,
+                         self.req(method, raw_path, auth_path=auth_path))
+            self.assertIsNotNone(a, "no answer to %r" % raw_path)
+            return a
+
+        # what follows the NUL is not part of the path: build b itself
+        a = ask("GET", b"/api/v1/builds/%d\x00/../../tokens" % b, "/api/v1/builds/%d" % b)
+        self.assertEqual(a.status, 200, a.body[:200])
+        self.assertEqual(a.json()["id"], b)
+        # the tokens list needs an admin token, whatever follows the NUL
+        a = ask("GET", b"/api/v1/tokens\x00/../builds", "/api/v1/builds")
+        self.assertEqual((a.status, a.json()["code"]), (403, "forbidden"))
+        # a POST to what is a build, not a stream
+        a = ask("POST", b"/api/v1/builds/%d\x00/steps/1/stream" % b,
+                "/api/v1/builds/%d/steps/1/stream" % b)
+        self.assertEqual((a.status, a.json()["code"]), (405, "method_not_allowed"))
+        self.assertIn("/api/v1/builds/%d" % b, a.json()["error"])
+        self.assertNotIn("stream", a.json()["error"])
+        # a query after the NUL is still the query (and checked as one)
+        a = ask("GET", logs.encode() + b"\x00?since=abc", logs)
+        self.assertEqual((a.status, a.json()["code"]), (400, "bad_query"))
+        # a NUL inside the query ends it: limit=abc is never seen
+        a = ask("GET", logs.encode() + b"?since=0\x00&limit=abc", logs)
+        self.assertEqual(a.status, 200, a.body[:200])
+        # an empty path
+        a = ask("GET", b"\x00/api/v1/builds", "/api/v1/builds")
+        self.assertEqual((a.status, a.json()["code"]), (404, "not_found"))
 
     def test_records_with_nul_and_invalid_utf8_are_stored_and_read_safely(self):
         text = b"nul\x00here \xff\xfe bad \xc3( utf8 \x1b[31mred\x1b[0m"
