@@ -153,17 +153,21 @@ static void set_phase(ls_runner *r, ls_runner_phase p)
 }
 
 /* Sets a verdict from the plugin's own thread and tells the user when it is
- * a failure. */
+ * a failure. The message is written before the verdict is set (under the
+ * host's lock; the sink's lock is a leaf): once the verdict is seen the host
+ * may end, and the message must not come after that. */
 static void conclude(ls_runner *r, ls_runner_verdict v, int err, const char *what)
 {
     struct ls_pluginhost *h = r->host;
     pthread_mutex_lock(&h->lock);
-    bool set = err ? ls_runner_set_verdict_locked(r, v, "%s failed: %s", what, strerror(-err))
-                   : ls_runner_set_verdict_locked(r, v, NULL);
-    pthread_mutex_unlock(&h->lock);
-    if (set && ls_ph_verdict_is_failure(v))
+    if (r->verdict == LS_VERDICT_NONE && ls_ph_verdict_is_failure(v))
         ls_ph_sink_printf(&h->out, LS_PH_OUT_PREFIX, "%s: %s failed: %s", r->def->name, what,
                           strerror(-err));
+    if (err)
+        ls_runner_set_verdict_locked(r, v, "%s failed: %s", what, strerror(-err));
+    else
+        ls_runner_set_verdict_locked(r, v, NULL);
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* Runs process_line on every record of b; stops the plugin after too many
@@ -191,18 +195,22 @@ static bool process_block(ls_runner *r, void *state, const ls_ph_block *b, uint6
         atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
         if (++*in_a_row < (uint64_t)r->host->opt.max_errors)
             continue;
+        /* the count and the message before the verdict: once it is seen the
+         * host may sum up and end (see conclude) */
+        atomic_fetch_add_explicit(&r->lines_done, done, memory_order_relaxed);
+        done = 0;
         struct ls_pluginhost *h = r->host;
         pthread_mutex_lock(&h->lock);
-        bool set = ls_runner_set_verdict_locked(
-            r, LS_VERDICT_STOPPED, "process_line failed %llu times in a row (last: %s)",
-            (unsigned long long)*in_a_row, strerror(-rc));
-        pthread_mutex_unlock(&h->lock);
-        ls_ph_queue_discard(&r->queue);
-        if (set)
+        if (r->verdict == LS_VERDICT_NONE)
             ls_ph_sink_printf(&h->out, LS_PH_OUT_PREFIX,
                               "%s stopped: process_line failed %llu times in a row (last error: "
                               "%s); its finalize is skipped",
                               r->def->name, (unsigned long long)*in_a_row, strerror(-rc));
+        ls_runner_set_verdict_locked(r, LS_VERDICT_STOPPED,
+                                     "process_line failed %llu times in a row (last: %s)",
+                                     (unsigned long long)*in_a_row, strerror(-rc));
+        pthread_mutex_unlock(&h->lock);
+        ls_ph_queue_discard(&r->queue);
         keep_going = false;
         break;
     }

@@ -118,6 +118,10 @@ static int64_t check_locked(ls_runner *r, int64_t now, actions *a)
     fmt_bytes(lim, sizeof(lim), (uint64_t)o->max_pending);
     fmt_ms(win, sizeof(win), o->breaker_window_ms);
     fmt_ms(tmo, sizeof(tmo), o->finalize_timeout_ms);
+    /* a plugin may drain its queue and finish before this thread looks at
+     * it again: its catch-up is told all the same */
+    if (r->over)
+        caught_up_locked(r);
     announce_locked(r, a);
     if (r->verdict != LS_VERDICT_NONE || r->phase == LS_PHASE_IDLE || r->phase == LS_PHASE_EXITED)
         return INT64_MAX;
@@ -183,7 +187,7 @@ static void *supervisor_main(void *arg)
     struct ls_pluginhost *h = arg;
     actions a = {.msgs = LS_BUF_INIT};
     pthread_mutex_lock(&h->lock);
-    while (!h->stop_supervisor) {
+    for (;;) {
         int64_t now = ls_mono_ms(), next = INT64_MAX;
         for (size_t i = 0; i < h->n_runners; i++) {
             int64_t d = check_locked(h->runners[i], now, &a);
@@ -195,6 +199,9 @@ static void *supervisor_main(void *arg)
             pthread_mutex_lock(&h->lock);
             continue;
         }
+        /* stopping: one last pass above has told what was left to tell */
+        if (h->stop_supervisor)
+            break;
         wait_until_locked(h, next);
     }
     pthread_mutex_unlock(&h->lock);
