@@ -9,7 +9,8 @@ loopback:
   counts the pauses;
 - the same limit holds for raw text (text/plain) and for a body with a
   Content-Length (the worker's batch transport);
-- with the default limit a normal `logstream run` is never paused;
+- `logstream run` against a throttled server stores everything; with the
+  default limit a normal `logstream run` is never paused;
 - bad values of the flag are refused with a message.
 
 Run: python3 test_rate_limit.py --binary PATH_TO_logstream
@@ -195,6 +196,24 @@ class RateLimit(lstest.TestCase):
         self.assertEqual(step["lines"], n + 1)  # and the "$ cmd" line
         self.assertEqual(metric(srv.url, "logstream_ingest_throttled_total"), 0)
         self.assertGreater(metric(srv.url, "logstream_bytes_ingested_total"), 100 * n)
+
+    def test_worker_against_a_throttled_server_stores_everything(self):
+        srv = self.start_server(["--max-request-rate", "200K"])
+        n = 8000
+        cmd = "yes \"$(printf '%%0100d' 7)\" | head -n %d" % n
+        pipe = self.write_pipeline('version: "1"\nsteps:\n  - name: many\n    commands:\n'
+                                   '      - %s\n' % json.dumps(cmd))
+        t0 = time.monotonic()
+        w = self.run_worker(pipe, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        took = time.monotonic() - t0
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["status"], "success")
+        self.assertEqual(b["steps"][0]["lines"], n + 1)
+        self.assertEqual(self.stored(srv.url, w.build_id, 1)[1:], ["0" * 99 + "7"] * n)
+        self.assertGreater(metric(srv.url, "logstream_ingest_throttled_total"), 0)
+        # 808 KB of records at 200 KiB/s
+        self.assertGreater(took, self.min_seconds(n * 110) - 0.2)
 
     def test_zero_is_no_limit(self):
         srv = self.start_server(["--max-request-rate", "0"])
