@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "common/buf.h"
 #include "plugins/tool_usage/recognizer.h"
@@ -400,6 +401,100 @@ static void test_plugin_publishes_to_server(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A context without a host: settings from a JSON object, output kept, and a
+ * publish() that refuses while `down` and records the bodies it takes. */
+static bool fake_down;
+static int fake_posts;
+static size_t fake_events[16];
+static ls_buf fake_out = LS_BUF_INIT;
+static json_t *fake_settings;
+
+static void fake_trace(const ls_plugin_context *c, const char *fmt, ...) {}
+
+static void fake_output(const ls_plugin_context *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ls_buf_vprintf(&fake_out, fmt, ap);
+    va_end(ap);
+    ls_buf_putc(&fake_out, '\n');
+}
+
+static const char *fake_setting(const ls_plugin_context *c, const char *key)
+{
+    return json_string_value(json_object_get(fake_settings, key));
+}
+
+static int fake_publish(const ls_plugin_context *c, const char *path, const char *body,
+                        long *ret_status)
+{
+    if (fake_down) {
+        *ret_status = 0;
+        return -ECONNREFUSED;
+    }
+    json_t *j = json_loads(body, 0, NULL);
+    if (fake_posts < 16)
+        fake_events[fake_posts] = json_array_size(json_object_get(j, "events"));
+    fake_posts++;
+    json_decref(j);
+    *ret_status = 201;
+    return 0;
+}
+
+/* Events kept while the server is down go out at most max_per_post a request. */
+static void test_pending_events_are_sent_in_chunks(void **state)
+{
+    (void)state;
+    fake_settings =
+        json_pack("{s:s, s:s, s:s}", "max_per_post", "2", "retry_min", "1h", "retry_max", "2h");
+    ls_plugin_step steps[1] = {{"1", "release", 0}};
+    ls_plugin_context ctx = {.abi_version = LS_PLUGIN_ABI_VERSION,
+                             .size = sizeof(ls_plugin_context),
+                             .plugin_name = "tool-usage",
+                             .build_id = "7",
+                             .server_url = "http://127.0.0.1:9",
+                             .token = "t",
+                             .temp_dir = "",
+                             .steps = steps,
+                             .n_steps = 1,
+                             .settings_json = "{}",
+                             .trace = fake_trace,
+                             .output = fake_output,
+                             .setting = fake_setting,
+                             .publish = fake_publish};
+    void *st = NULL;
+    assert_int_equal(ls_plugin_tool_usage.init(&ctx, &st), LS_PLUGIN_RUN);
+    fake_down = true;
+    const char *lines[] = {"$ docker push reg/a:1",
+                           "1: digest: sha256:a size: 1",
+                           "$ docker push reg/b:1",
+                           "1: digest: sha256:b size: 1",
+                           "$ docker push reg/c:1",
+                           "1: digest: sha256:c size: 1",
+                           "$ make"};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        assert_int_equal(
+            ls_plugin_tool_usage.process_line(&ctx, st, &steps[0], lines[i], strlen(lines[i])), 0);
+    assert_int_equal(fake_posts, 0);
+    fake_down = false;
+    assert_int_equal(ls_plugin_tool_usage.finalize(&ctx, st), 0);
+    ls_plugin_tool_usage.destroy(st);
+    assert_int_equal(fake_posts, 2);
+    assert_int_equal(fake_events[0], 2);
+    assert_int_equal(fake_events[1], 1);
+    assert_non_null(strstr(fake_out.data, "3 publish/deploy events: 3 docker push"));
+    assert_null(strstr(fake_out.data, "could not be sent"));
+    /* a wrong setting is said and the default used */
+    json_decref(fake_settings);
+    fake_settings = json_pack("{s:s}", "max_per_post", "many");
+    assert_int_equal(ls_plugin_tool_usage.init(&ctx, &st), LS_PLUGIN_RUN);
+    ls_plugin_tool_usage.destroy(st);
+    assert_non_null(strstr(fake_out.data, "setting \"max_per_post\" must be a number from 1 to "
+                                          "1000000, not \"many\"; using 1000"));
+    json_decref(fake_settings);
+    ls_buf_free(&fake_out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_steps_are_separate),
         cmocka_unit_test(test_odd_input),
         cmocka_unit_test(test_plugin_publishes_to_server),
+        cmocka_unit_test(test_pending_events_are_sent_in_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,10 @@
  * a resend after a lost answer does not count twice.
  *
  * Settings: "publish" (default true: false only tells the user),
- * "max_pending" (events kept while the server cannot be reached, default 1000). */
+ * "max_pending" (events kept while the server cannot be reached, default
+ * 1000), "max_per_post" (events in one request, default 1000: the server's
+ * --max-tool-events), "retry_min" and "retry_max" (backoff between resends,
+ * default 500ms and 30s). */
 #include "plugins/tool_usage/tool_usage.h"
 
 #include <errno.h>
@@ -22,13 +25,16 @@
 #include "common/alloc.h"
 #include "common/backoff.h"
 #include "common/buf.h"
+#include "common/flags.h"
 #include "common/timeutil.h"
 #include "plugins/tool_usage/recognizer.h"
 
+/* defaults of the settings */
 #define DEFAULT_MAX_PENDING 1000
-#define RETRY_BASE_MS 500
-#define RETRY_CAP_MS 30000
-#define MAX_TOOLS_IN_SUMMARY 16
+#define DEFAULT_MAX_PER_POST 1000
+#define DEFAULT_RETRY_MIN_MS 500
+#define DEFAULT_RETRY_MAX_MS 30000
+#define MAX_TOOLS_IN_SUMMARY 16 /* tools named in the final summary line */
 
 typedef struct tally {
     const char *tool, *action;
@@ -43,7 +49,8 @@ typedef struct tool_usage {
     long long *step_numbers;
     /* events not yet accepted by the server, as JSON objects joined by ',' */
     ls_buf pending;
-    size_t n_pending, max_pending;
+    size_t *ends; /* end of each pending event in `pending` (max_pending of them) */
+    size_t n_pending, max_pending, max_per_post;
     unsigned long long dropped, sent, recognised, rejected;
     ls_backoff backoff;
     int64_t next_try_ms; /* monotonic; 0 = now */
@@ -52,6 +59,32 @@ typedef struct tool_usage {
     tally tallies[MAX_TOOLS_IN_SUMMARY];
     size_t n_tallies;
 } tool_usage;
+
+/* A setting: a whole number, or a duration (250ms, 30s) when duration; the
+ * default when absent, and the default with a message when wrong. */
+static int64_t setting_num(const ls_plugin_context *ctx, const char *key, bool duration,
+                           int64_t def, int64_t min, int64_t max)
+{
+    const char *v = ctx->setting(ctx, key);
+    if (!v || !*v)
+        return def;
+    int64_t out = 0;
+    char *end = NULL;
+    int r = 0;
+    if (duration) {
+        r = ls_parse_duration_ms(v, &out);
+    } else {
+        out = strtoll(v, &end, 10);
+        r = end && *end == '\0' ? 0 : -EINVAL;
+    }
+    if (r < 0 || out < min || out > max) {
+        ctx->output(ctx, "setting \"%s\" must be %s from %lld to %lld, not \"%s\"; using %lld", key,
+                    duration ? "a duration in ms (250ms, 30s)" : "a number", (long long)min,
+                    (long long)max, v, (long long)def);
+        return def;
+    }
+    return out;
+}
 
 /* The step's number on the server: its id when that is a number, else its position. */
 static long long step_number(const ls_plugin_step *s)
@@ -63,40 +96,53 @@ static long long step_number(const ls_plugin_step *s)
     return (long long)s->index + 1;
 }
 
-/* Sends the pending events (all in one request). Keeps them on a transport
- * error or a 5xx/429, drops them (counted) on another refusal. */
+/* Drops the first k pending events (sent, or refused for good). */
+static void consume_pending(tool_usage *u, size_t k)
+{
+    size_t cut = k < u->n_pending ? u->ends[k - 1] + 1 : u->pending.len; /* with its ',' */
+    ls_buf_consume(&u->pending, cut);
+    for (size_t i = k; i < u->n_pending; i++)
+        u->ends[i - k] = u->ends[i] - cut;
+    u->n_pending -= k;
+}
+
+/* Sends the pending events, at most max_per_post in one request. Keeps them
+ * on a transport error or a 5xx/429, drops them (counted) on another
+ * refusal. */
 static void flush_pending(tool_usage *u, bool force)
 {
     if (!u->n_pending || !u->publish)
         return;
     if (!force && u->next_try_ms && ls_mono_ms() < u->next_try_ms)
         return;
-    ls_buf body = LS_BUF_INIT;
-    ls_buf_puts(&body, "{\"events\":[");
-    ls_buf_append(&body, u->pending.data, u->pending.len);
-    ls_buf_puts(&body, "]}");
-    long status = 0;
-    int r = u->ctx->publish(u->ctx, u->path, body.data, &status);
-    ls_buf_free(&body);
-    if (r == 0 || (r == -EPROTO && status != 429 && status < 500)) {
-        if (r == 0)
-            u->sent += u->n_pending;
-        else {
-            u->rejected += u->n_pending;
-            u->ctx->trace(u->ctx, "the server refused %zu events (HTTP %ld)", u->n_pending, status);
-        }
-        ls_buf_reset(&u->pending);
-        u->n_pending = 0;
-        ls_backoff_reset(&u->backoff);
-        u->next_try_ms = 0;
+    while (u->n_pending) {
+        size_t k = u->n_pending < u->max_per_post ? u->n_pending : u->max_per_post;
+        ls_buf body = LS_BUF_INIT;
+        ls_buf_puts(&body, "{\"events\":[");
+        ls_buf_append(&body, u->pending.data, u->ends[k - 1]);
+        ls_buf_puts(&body, "]}");
+        long status = 0;
+        int r = u->ctx->publish(u->ctx, u->path, body.data, &status);
+        ls_buf_free(&body);
         u->last_status = status;
+        if (r == 0 || (r == -EPROTO && status != 429 && status < 500)) {
+            if (r == 0) {
+                u->sent += k;
+            } else {
+                u->rejected += k;
+                u->ctx->trace(u->ctx, "the server refused %zu events (HTTP %ld)", k, status);
+            }
+            consume_pending(u, k);
+            ls_backoff_reset(&u->backoff);
+            u->next_try_ms = 0;
+            continue;
+        }
+        u->last_error = r;
+        u->next_try_ms = ls_mono_ms() + ls_backoff_next(&u->backoff);
+        u->ctx->trace(u->ctx, "publishing %zu events failed (%s, HTTP %ld); will retry",
+                      u->n_pending, strerror(-r), status);
         return;
     }
-    u->last_error = r;
-    u->last_status = status;
-    u->next_try_ms = ls_mono_ms() + ls_backoff_next(&u->backoff);
-    u->ctx->trace(u->ctx, "publishing %zu events failed (%s, HTTP %ld); will retry", u->n_pending,
-                  strerror(-r), status);
 }
 
 static void count(tool_usage *u, const ls_tu_event *ev)
@@ -131,7 +177,7 @@ static void on_event(void *userdata, const ls_tu_event *ev)
     if (u->n_pending)
         ls_buf_putc(&u->pending, ',');
     ls_tu_event_json(ev, u->step_numbers[ev->step], &u->pending);
-    u->n_pending++;
+    u->ends[u->n_pending++] = u->pending.len;
     flush_pending(u, false);
 }
 
@@ -142,6 +188,7 @@ static void tu_destroy(void *state)
         return;
     ls_tu_free(u->tu);
     ls_buf_free(&u->pending);
+    free(u->ends);
     free(u->step_numbers);
     free(u);
 }
@@ -152,9 +199,14 @@ static int tu_init(const ls_plugin_context *ctx, void **ret_state)
     u->ctx = ctx;
     const char *pub = ctx->setting(ctx, "publish");
     u->publish = !(pub && strcmp(pub, "false") == 0);
-    const char *mp = ctx->setting(ctx, "max_pending");
-    long long v = mp ? strtoll(mp, NULL, 10) : 0;
-    u->max_pending = v > 0 ? (size_t)v : DEFAULT_MAX_PENDING;
+    u->max_pending =
+        (size_t)setting_num(ctx, "max_pending", false, DEFAULT_MAX_PENDING, 1, 1000000);
+    u->max_per_post =
+        (size_t)setting_num(ctx, "max_per_post", false, DEFAULT_MAX_PER_POST, 1, 1000000);
+    int64_t retry_min = setting_num(ctx, "retry_min", true, DEFAULT_RETRY_MIN_MS, 1, 3600 * 1000);
+    int64_t retry_max =
+        setting_num(ctx, "retry_max", true, DEFAULT_RETRY_MAX_MS, retry_min, 24 * 3600 * 1000);
+    u->ends = ls_xcalloc(u->max_pending, sizeof(*u->ends));
     if (u->publish && (!*ctx->server_url || !*ctx->build_id)) {
         ctx->trace(ctx, "no server URL or build id in the context: events are only shown");
         u->publish = false;
@@ -163,7 +215,7 @@ static int tu_init(const ls_plugin_context *ctx, void **ret_state)
     u->step_numbers = ls_xcalloc(ctx->n_steps + 1, sizeof(*u->step_numbers));
     for (size_t i = 0; i < ctx->n_steps; i++)
         u->step_numbers[i] = step_number(&ctx->steps[i]);
-    ls_backoff_init(&u->backoff, RETRY_BASE_MS, RETRY_CAP_MS, 0);
+    ls_backoff_init(&u->backoff, retry_min, retry_max, 0);
     u->tu = ls_tu_new(ctx->n_steps, on_event, u);
     *ret_state = u;
     return LS_PLUGIN_RUN;
