@@ -3,7 +3,7 @@
 fan-out (issue 6): cross-instance live latency and durable ingest throughput.
 
     bench_cluster.py --logstream PATH --emitter PATH [--only latency,ingest]
-                     [--db URL] [--nats-server PATH] [--no-nats]
+                     [--db URL] [--nats-server PATH] [--no-nats | --nats-down]
                      [--lines N] [--interval-us N] [--line-bytes N]
                      [--ingest-lines N] [--streams N] [--instances 1,2,3]
                      [--repeat N] [--flush-interval DUR] [--dir DIR] [--keep]
@@ -11,7 +11,10 @@ fan-out (issue 6): cross-instance live latency and durable ingest throughput.
 Without --db it starts a throwaway PostgreSQL cluster with fsync on
 (scripts/pg-test-cluster.sh start --durable) and removes it at the end; with
 --db URL (a superuser URL) it creates and drops its databases there. It starts
-Debian's nats-server on a free loopback port (unless --no-nats) and the server
+Debian's nats-server on a free loopback port (--no-nats: none, and the
+instances run without --nats; --nats-down: none, but the instances get --nats
+with that port, so followers on B read the database every
+--remote-poll-interval: the fallback's latency) and the server
 instances on free loopback ports, each with `--database URL --nats URL` and a
 data dir of its own; the first one's --admin-token-file gives the admin token
 that makes a worker and a read token (they live in the database, so they work
@@ -29,6 +32,9 @@ latency  Two instances A and B on one database. `logstream run --no-plugins`
          - the printed time. Prints p50/p90/p99/max/mean for both and checks
          that each viewer got every line once and the `end` event. Lines
          printed before a viewer was subscribed are counted and left out.
+         "B minus A, per line" is the difference of the two arrival times of
+         each line: the cost of the hop to B alone (a line that waited in the
+         worker or in A's ingest waited for both viewers).
          The viewers are Python (http.client, one thread each); both pay the
          same parsing cost.
 ingest   For each count K in --instances: K instances on a fresh database;
@@ -39,7 +45,8 @@ ingest   For each count K in --instances: K instances on a fresh database;
          the first byte to the last answer; a stream's answer comes only when
          every line is durable in PostgreSQL (COMMIT), and its durable_seq is
          checked. Prints lines/s, MB/s of text, and the CPU seconds of the
-         instances, PostgreSQL (when started here) and nats-server.
+         instances, PostgreSQL (when started here), nats-server and this
+         process (the senders) during the round, and the database's size.
 
 Standard library only (/usr/bin/python3)."""
 
@@ -73,7 +80,11 @@ def parse_args():
     p.add_argument("--db", help="PostgreSQL superuser URL (default: a durable throwaway cluster)")
     p.add_argument("--nats-server", default="/usr/sbin/nats-server")
     p.add_argument("--no-nats", action="store_true",
-                   help="instances without --nats (viewers on B get lines through the database)")
+                   help="instances without --nats (single instances sharing a database: "
+                   "ingest only, a viewer on B gets nothing live)")
+    p.add_argument("--nats-down", action="store_true",
+                   help="instances with --nats to a port where no NATS runs: viewers on B get "
+                   "the lines from the database (--remote-poll-interval)")
     p.add_argument("--lines", type=int, default=2000, help="latency: lines printed")
     p.add_argument("--interval-us", type=int, default=5000, help="latency: one line every N us")
     p.add_argument("--line-bytes", type=int, default=100)
@@ -91,6 +102,10 @@ def parse_args():
         p.error("--only takes latency and/or ingest")
     if "latency" in a.only and not a.emitter:
         p.error("latency needs --emitter")
+    if "latency" in a.only and a.no_nats:
+        p.error("latency needs NATS (or --nats-down for the database fallback), not --no-nats")
+    if a.no_nats and a.nats_down:
+        p.error("--no-nats or --nats-down, not both")
     if a.line_bytes < 40 or a.lines <= 0 or a.ingest_lines <= 0 or a.streams <= 0 or \
             a.repeat < 1 or min(a.instances) < 1:
         p.error("--line-bytes >= 40; counts > 0")
@@ -131,6 +146,12 @@ def tree_cpu(pid):
             continue
         total += sum(proc_cpu(k) for k in kids)
     return total
+
+
+def self_cpu():
+    """user+sys CPU seconds of this process (the senders' threads)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def loadavg():
@@ -192,11 +213,16 @@ class Postgres:
 
 
 class Nats:
-    """nats-server on a free loopback port."""
+    """nats-server on a free loopback port (down=True: only the URL of a free
+    port where nothing listens)."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, down=False):
         self.port = free_port()
         self.url = "nats://127.0.0.1:%d" % self.port
+        self.down = down
+        self.proc = None
+        if down:
+            return
         self.log = os.path.join(workdir, "nats.log")
         self.proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(self.port),
                                       "-l", self.log], stdin=subprocess.DEVNULL,
@@ -214,9 +240,11 @@ class Nats:
             time.sleep(0.05)
 
     def cpu(self):
-        return proc_cpu(self.proc.pid)
+        return proc_cpu(self.proc.pid) if self.proc else 0.0
 
     def stop(self):
+        if not self.proc:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -258,9 +286,11 @@ class Instance:
         raise SystemExit("bench_cluster: %s did not start; see %s" % (self.name, self.log_path))
 
     def cpu(self):
-        return proc_cpu(self.proc.pid)
+        return proc_cpu(self.proc.pid) if self.proc else 0.0
 
     def stop(self):
+        if not self.proc:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
@@ -371,6 +401,12 @@ class LatencyViewer(threading.Thread):
             self.conn.close()
 
 
+def nats_mode(nats):
+    if not nats:
+        return "no NATS (--no-nats)"
+    return "NATS down (database fallback)" if nats.down else "NATS"
+
+
 def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
@@ -417,6 +453,12 @@ def latency_round(a, pg, nats, workdir, rnd):
                                  % (v.name_, len(v.samples), a.lines, v.dups))
             lat = sorted(x / 1e6 for x in v.samples.values() if x is not None)
             results.append((label, lat, v.early))
+        # per line, B's arrival minus A's: the cross-instance hop alone (a line
+        # that waited in the worker or in A's ingest waited for both viewers)
+        a_, b_ = viewers[0].samples, viewers[1].samples
+        delta = sorted((b_[n] - a_[n]) / 1e6 for n in a_
+                       if a_[n] is not None and b_.get(n) is not None)
+        results.append(("B minus A, per line", delta, 0))
         return results
     finally:
         c.stop()
@@ -426,7 +468,7 @@ def run_latency(a, pg, nats, workdir):
     print("\n== cross-instance latency: worker on A, SSE viewers on A and B; %d lines of %d "
           "bytes, one every %d us; server --flush-interval %s; %s" % (
               a.lines, a.line_bytes, a.interval_us, a.flush_interval or "(default)",
-              "NATS" if nats else "no NATS (database fallback)"))
+              nats_mode(nats)))
     print("   %-26s %8s %8s %8s %8s %8s %7s  %s" % ("viewer", "p50 ms", "p90 ms", "p99 ms",
                                                    "max ms", "mean ms", "early", "load"))
     for rnd in range(1, a.repeat + 1):
@@ -524,13 +566,13 @@ def ingest_round(a, pg, nats, workdir, k, bodies, per, rnd):
         for s in senders:
             s.start()
         time.sleep(0.5)  # every sender connected and waiting
-        cpu0 = (c.cpu(), pg.cpu(), nats.cpu() if nats else None)
+        cpu0 = (c.cpu(), pg.cpu(), nats.cpu() if nats else None, self_cpu())
         t0 = time.monotonic()
         start.set()
         for s in senders:
             s.join()
         wall = max(s.done_at or t0 for s in senders) - t0
-        cpu1 = (c.cpu(), pg.cpu(), nats.cpu() if nats else None)
+        cpu1 = (c.cpu(), pg.cpu(), nats.cpu() if nats else None, self_cpu())
         for i, s in enumerate(senders, 1):
             if s.error or not s.answer or s.answer[0] != 200 or \
                     s.answer[1].get("durable_seq") != per:
@@ -552,24 +594,24 @@ def run_ingest(a, pg, nats, workdir):
           "(steps of one build), spread over K instances; server --flush-interval %s; %s; "
           "PostgreSQL %s fsync=%s synchronous_commit=%s" % (
               a.ingest_lines, a.line_bytes, a.streams, a.flush_interval or "(default)",
-              "NATS" if nats else "no NATS", pg.version, pg.fsync, pg.sync_commit))
+              nats_mode(nats), pg.version, pg.fsync, pg.sync_commit))
     t = time.monotonic()
     bodies, per = make_bodies(a.streams, a.ingest_lines, a.line_bytes)
     total = per * a.streams
     wire = sum(len(x) for x in bodies)
     print("   records made in %.1f s: %d lines, %.1f MB of text, %.1f MB on the wire"
           % (time.monotonic() - t, total, total * a.line_bytes / 1e6, wire / 1e6))
-    print("   %-3s %9s %12s %9s %14s %10s %10s %10s %6s" % (
+    print("   %-3s %9s %12s %9s %14s %10s %10s %12s %8s %6s" % (
         "K", "wall s", "lines/s", "MB/s", "servers CPU s", "PG CPU s", "NATS CPU s",
-        "db MB", "load"))
+        "client CPU s", "db MB", "load"))
     for rnd in range(1, a.repeat + 1):
         for k in a.instances:
-            wall, (scpu, pcpu, ncpu), dsize = ingest_round(a, pg, nats, workdir, k, bodies, per,
-                                                           rnd)
-            print("   %-3d %9.3f %12.0f %9.1f %14.2f %10s %10s %10.1f %6s" % (
+            wall, (scpu, pcpu, ncpu, ccpu), dsize = ingest_round(a, pg, nats, workdir, k, bodies,
+                                                                 per, rnd)
+            print("   %-3d %9.3f %12.0f %9.1f %14.2f %10s %10s %12.2f %8.1f %6s" % (
                 k, wall, total / wall, total * a.line_bytes / wall / 1e6, scpu,
                 "%.2f" % pcpu if pcpu is not None else "-",
-                "%.2f" % ncpu if ncpu is not None else "-", dsize / 1e6, loadavg()))
+                "%.2f" % ncpu if ncpu is not None else "-", ccpu, dsize / 1e6, loadavg()))
             sys.stdout.flush()
 
 
@@ -585,10 +627,11 @@ def main():
                              "(use --no-nats to measure without NATS)")
         pg = Postgres(a.db, workdir)
         if not a.no_nats:
-            nats = Nats(a.nats_server, workdir)
+            nats = Nats(a.nats_server, workdir, down=a.nats_down)
         print("bench_cluster: PostgreSQL %s (%s), nats-server %s, load average %s" % (
             pg.version, "throwaway cluster, fsync=%s" % pg.fsync if pg.state else a.db,
-            nats.url if nats else "none", loadavg()))
+            (nats.url + (" (nothing listens there: --nats-down)" if nats.down else ""))
+            if nats else "none", loadavg()))
         if "latency" in a.only:
             run_latency(a, pg, nats, workdir)
         if "ingest" in a.only:
