@@ -11,7 +11,15 @@ struct ls_linesplit {
     void *userdata;
     char *buf; /* max_len bytes: the pending partial line */
     size_t pending;
+    bool open; /* the last piece delivered was continued: its line goes on */
 };
+
+/* Every piece goes out here, so that `open` follows what was delivered. */
+static int deliver(ls_linesplit *s, const char *p, size_t n, bool continued)
+{
+    s->open = continued;
+    return s->cb(s->userdata, p, n, continued);
+}
 
 ls_linesplit *ls_linesplit_new(size_t max_len, ls_linesplit_cb cb, void *userdata)
 {
@@ -44,7 +52,7 @@ static int emit_pending(ls_linesplit *s, bool continued)
 {
     size_t n = s->pending;
     s->pending = 0;
-    return s->cb(s->userdata, s->buf, n, continued);
+    return deliver(s, s->buf, n, continued);
 }
 
 /* Completes the buffered partial line from data. Returns the bytes of data
@@ -79,13 +87,13 @@ static int complete_pending(ls_linesplit *s, const char *data, size_t len, size_
 static int emit_line(ls_linesplit *s, const char *p, size_t n)
 {
     while (n > s->max_len) {
-        int r = s->cb(s->userdata, p, s->max_len, true);
+        int r = deliver(s, p, s->max_len, true);
         if (r < 0)
             return r;
         p += s->max_len;
         n -= s->max_len;
     }
-    return s->cb(s->userdata, p, n, false);
+    return deliver(s, p, n, false);
 }
 
 /* Handles the bytes after the last newline: pieces longer than max_len are
@@ -94,7 +102,7 @@ static int emit_line(ls_linesplit *s, const char *p, size_t n)
 static int keep_tail(ls_linesplit *s, const char *p, size_t n)
 {
     while (n > s->max_len) {
-        int r = s->cb(s->userdata, p, s->max_len, true);
+        int r = deliver(s, p, s->max_len, true);
         p += s->max_len;
         n -= s->max_len;
         if (r < 0)
@@ -136,6 +144,13 @@ out:
 int ls_linesplit_flush(ls_linesplit *s)
 {
     if (s->pending == 0)
-        return 0;
+        return s->open ? deliver(s, "", 0, false) : 0;
     return emit_pending(s, false);
+}
+
+int ls_linesplit_send_partial(ls_linesplit *s)
+{
+    if (s->pending == 0)
+        return 0;
+    return emit_pending(s, true);
 }

@@ -25,9 +25,18 @@ void ls_linesplit_free(ls_linesplit *s);
  * negative errno. After an error the splitter may be fed again: the failing
  * line (piece) is consumed and the rest of this call's data is discarded. */
 int ls_linesplit_feed(ls_linesplit *s, const char *data, size_t len);
-/* Delivers the pending partial line (no newline seen yet), if any, as a
- * complete line. Returns 0 or cb's error. */
+/* The end of the stream: delivers the pending partial line (no newline seen
+ * yet), if any, as a complete line; when there is none but the last piece
+ * delivered was continued (ls_linesplit_send_partial), delivers an empty
+ * piece that ends that line. Returns 0 or cb's error. */
 int ls_linesplit_flush(ls_linesplit *s);
+/* Delivers the pending partial line now, as a continued piece: the rest of
+ * the line, when it comes, is the next piece. For a writer that went quiet
+ * mid-line: what it printed shows at once, and the log still holds the line
+ * it printed, not two (a split made a 1,000,000-line log read back 1,000,002
+ * lines when the program was not scheduled for the idle time in the middle of
+ * a line). Returns 0 (nothing pending, or delivered) or cb's error. */
+int ls_linesplit_send_partial(ls_linesplit *s);
 /* Bytes of the pending partial line. */
 size_t ls_linesplit_pending(const ls_linesplit *s);
 

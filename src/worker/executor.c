@@ -291,7 +291,7 @@ static void run_timers(ls_proc *p, int64_t now)
         if (p->exited && now >= drain_deadline(p, s))
             stream_finish(s);
         else if (ls_linesplit_pending(s->split) && now >= s->last_read_mono + p->idle_flush_ms)
-            ls_linesplit_flush(s->split);
+            ls_linesplit_send_partial(s->split); /* the line goes on in the next piece */
     }
 }
 

@@ -1,7 +1,10 @@
 /* Executor: runs one step or service as "/bin/sh -e" in its own process group,
  * captures stdout and stderr through pipes (or a PTY when tty is set) and
  * delivers every line, stamped with the time it was read. A partial line
- * (no newline yet) is delivered after idle_flush_ms without more output.
+ * (no newline yet) is delivered after idle_flush_ms without more output, as
+ * a continued piece: the rest of the line is the next piece (and the end of
+ * the stream closes it with an empty piece), so the log holds the lines the
+ * process printed however it paused.
  *
  * Single-threaded and event driven: the caller polls any number of running
  * processes with ls_proc_poll(). */

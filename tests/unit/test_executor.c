@@ -184,7 +184,8 @@ static void test_partial_line_flushed_when_idle(void **state)
     int64_t start = ls_mono_ms();
     assert_int_equal(run_opts(&o, &c, 10000), 0);
     int64_t end = ls_mono_ms();
-    assert_string_equal(str(&c.out), "abc\ndef\n");
+    /* one line, "abcdef": "abc" as a continued piece, the rest after it */
+    assert_string_equal(str(&c.out), "abc+\ndef\n");
     /* "abc" came out while the process was still sleeping. */
     assert_true(c.watch_mono > 0);
     assert_true(c.watch_mono - start < 500);
@@ -197,6 +198,16 @@ static void test_partial_line_flushed_when_idle(void **state)
     assert_int_equal(run_opts(&o2, &c2, 10000), 0);
     assert_string_equal(str(&c2.out), "abcdef\n");
     capture_free(&c2);
+
+    /* Paused twice in one line, then the end of the output without a newline:
+     * an empty piece ends the line. */
+    capture c3 = {0};
+    ls_proc_options o3 = {.script = "printf ab; sleep 0.4; printf cd; sleep 0.4; printf ef; "
+                                    "sleep 0.4",
+                          .idle_flush_ms = 100};
+    assert_int_equal(run_opts(&o3, &c3, 10000), 0);
+    assert_string_equal(str(&c3.out), "ab+\ncd+\nef+\n\n");
+    capture_free(&c3);
 }
 
 static void test_partial_line_at_exit(void **state)

@@ -112,6 +112,37 @@ static void test_flush(void **state)
     ls_buf_free(&r.out);
 }
 
+/* A partial line sent early (the writer went quiet) is a continued piece; the
+ * rest of the line follows it, and the end of the stream closes a line left
+ * open with an empty piece. */
+static void test_send_partial(void **state)
+{
+    recorder r = {LS_BUF_INIT, 0, 0};
+    ls_linesplit *s = ls_linesplit_new(8, record_cb, &r);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(ls_linesplit_feed(s, "123", 3), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_string_equal(out_str(&r), "123+|");
+    assert_int_equal(ls_linesplit_pending(s), 0);
+    assert_int_equal(ls_linesplit_feed(s, "45\n6", 4), 0);
+    assert_string_equal(out_str(&r), "123+|45|");
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_string_equal(out_str(&r), "123+|45|6+||");
+    /* closed: a second flush delivers nothing */
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_int_equal(r.calls, 4);
+    /* a line completed after a partial needs no closing piece */
+    assert_int_equal(ls_linesplit_feed(s, "ab", 2), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(ls_linesplit_feed(s, "\n", 1), 0);
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_string_equal(out_str(&r), "123+|45|6+||ab+||");
+    ls_linesplit_free(s);
+    ls_buf_free(&r.out);
+}
+
 static void test_error_propagates(void **state)
 {
     recorder r = {LS_BUF_INIT, 0, 2};
@@ -208,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_exact_max_len_not_continued),
         cmocka_unit_test(test_exact_max_len_across_feeds),
         cmocka_unit_test(test_flush),
+        cmocka_unit_test(test_send_partial),
         cmocka_unit_test(test_error_propagates),
         cmocka_unit_test(test_random_chunks_match_reference),
     };
