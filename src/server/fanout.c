@@ -66,10 +66,22 @@ struct ls_fanout {
 
 /* ---- the connection --------------------------------------------------------- */
 
+/* Subscriptions that failed (NATS was not there yet) are made again. */
+static void resync_subscriptions(ls_fanout *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->subs_dirty = true;
+    f->poll_soon = true; /* lines published by others meanwhile are in the store */
+    pthread_cond_signal(&f->pub_cond);
+    pthread_cond_signal(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
+}
+
 static void on_connected(natsConnection *nc, void *closure)
 {
     ls_fanout *f = closure;
     atomic_store(&f->connected, true);
+    resync_subscriptions(f);
     fprintf(stderr, "logstream server: connected to NATS (--nats); live lines fan out to the "
                     "other instances\n");
 }
@@ -91,11 +103,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
     atomic_fetch_add(&f->reconnects, 1);
     atomic_store(&f->connected, true);
     fprintf(stderr, "logstream server: NATS connection back (--nats); live fan-out resumed\n");
-    /* lines published by others during the outage are in the store */
-    pthread_mutex_lock(&f->mu);
-    f->poll_soon = true;
-    pthread_cond_signal(&f->poll_cond);
-    pthread_mutex_unlock(&f->mu);
+    resync_subscriptions(f);
 }
 
 static void on_nats_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
@@ -377,6 +385,14 @@ void ls_fanout_publish_server_event(ls_fanout *f, const char *name, json_t *obj)
  * Subscribing only writes to the connection's buffer. */
 static void sync_subscriptions(ls_fanout *f)
 {
+    if (!f->server_sub) {
+        char subject[LS_FANOUT_SUBJECT_MAX];
+        ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
+        if (natsConnection_Subscribe(&f->server_sub, f->nc, subject, on_msg, f) == NATS_OK)
+            atomic_fetch_add(&f->subscriptions, 1);
+        else
+            f->server_sub = NULL;
+    }
     for (size_t i = 0; i < WATCH_BUCKETS; i++) {
         watch **pp = &f->watches[i];
         while (*pp) {
@@ -732,12 +748,7 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
                  natsStatus_GetText(s));
         goto fail;
     }
-    char subject[LS_FANOUT_SUBJECT_MAX];
-    ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
-    if (natsConnection_Subscribe(&f->server_sub, f->nc, subject, on_msg, f) == NATS_OK)
-        atomic_fetch_add(&f->subscriptions, 1);
-    else
-        f->server_sub = NULL;
+    f->subs_dirty = true; /* the publisher thread subscribes logstream.events first */
     rc = -pthread_create(&f->pub_thread, NULL, pub_main, f);
     if (rc == 0) {
         f->pub_started = true;

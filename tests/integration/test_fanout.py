@@ -55,12 +55,13 @@ class Fanout(lstest.TestCase):
         self.nats = lstest.NatsServer()
         self.addCleanup(self.nats.close)
 
-    def pair(self, extra=()):
+    def pair(self, extra=(), connected=True):
         args = ["--nats", self.nats.url, "--remote-poll-interval", "200ms"] + list(extra)
         a = self.start_server(args)
         b = self.start_peer_server(a, args)
         for srv in (a, b):
-            got = srv.proc.err.wait_for("connected to NATS", 20)
+            got = srv.proc.err.wait_for("connected to NATS" if connected else "not reachable yet",
+                                        20)
             self.assertTrue(got, srv.proc.describe())
         return a, b
 
@@ -202,6 +203,29 @@ class Fanout(lstest.TestCase):
         self.assertEqual(builds[-1]["status"], "success", bevents)
         self.assertEqual(metric(b.url, "logstream_nats_connected"), 0)
         self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
+
+    def test_nats_starts_after_the_instances(self):
+        self.nats.stop()
+        a, b = self.pair(connected=False)
+        n = 150
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.05")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(sse.status, 200)
+        events = []
+        while len(follow(events)) < 10:  # through the database
+            ev = sse.next(60)
+            self.assertIsNotNone(ev, "stream ended early: %r" % events)
+            events.append(ev)
+        self.assertEqual(metric(b.url, "logstream_nats_connected"), 0)
+        self.nats.start()
+        for srv in (a, b):
+            self.assertTrue(srv.proc.err.wait_for("connected to NATS", 30), srv.proc.describe())
+        events += sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.check_log([o for _, o in follow(events)], n)
+        # B subscribed once NATS was there: lines came through it
+        self.assertGreater(metric(b.url, "logstream_nats_received_lines_total"), 0)
 
     def test_worker_moves_to_other_instance_mid_step(self):
         a, b = self.pair()
