@@ -380,47 +380,82 @@ void ls_fanout_publish_server_event(ls_fanout *f, const char *name, json_t *obj)
     free(json);
 }
 
-/* On the publisher thread, with f->mu held: subscribes the watches that
- * gained followers and unsubscribes (and frees) those that lost them all.
- * Subscribing only writes to the connection's buffer. */
+/* A subscription change the publisher thread makes outside the lock. */
+typedef struct sub_change {
+    int64_t build;
+    int step;
+    natsSubscription *old; /* to unsubscribe (its watch is gone), or NULL to subscribe */
+} sub_change;
+
+/* On the publisher thread, with f->mu held (released meanwhile, since
+ * subscribing writes to the connection): subscribes the watches that gained
+ * followers, unsubscribes and frees those that lost them all. Only this
+ * thread sets w->sub and frees watches. */
 static void sync_subscriptions(ls_fanout *f)
 {
-    if (!f->server_sub) {
-        char subject[LS_FANOUT_SUBJECT_MAX];
-        ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
-        if (natsConnection_Subscribe(&f->server_sub, f->nc, subject, on_msg, f) == NATS_OK)
-            atomic_fetch_add(&f->subscriptions, 1);
-        else
-            f->server_sub = NULL;
-    }
+    sub_change *v = ls_xcalloc(f->n_watches + 1, sizeof(*v));
+    size_t n = 0;
+    bool server_sub = f->server_sub != NULL;
     for (size_t i = 0; i < WATCH_BUCKETS; i++) {
         watch **pp = &f->watches[i];
         while (*pp) {
             watch *w = *pp;
-            if (w->count > 0 && !w->sub) {
-                char subject[LS_FANOUT_SUBJECT_MAX];
-                ls_fanout_subject(subject, w->step ? LS_FANOUT_STEP_ALL : LS_FANOUT_BUILD_EVENT,
-                                  w->build, w->step);
-                if (natsConnection_Subscribe(&w->sub, f->nc, subject, on_msg, f) != NATS_OK)
-                    w->sub = NULL; /* retried at the next change; the poller covers it */
-                else
-                    atomic_fetch_add(&f->subscriptions, 1);
-            }
             if (w->count == 0) {
-                if (w->sub) {
-                    natsSubscription_Unsubscribe(w->sub);
-                    natsSubscription_Destroy(w->sub);
-                    atomic_fetch_sub(&f->subscriptions, 1);
-                }
+                if (w->sub)
+                    v[n++] = (sub_change){w->build, w->step, w->sub};
                 *pp = w->next;
                 json_decref(w->seen);
                 free(w);
                 f->n_watches--;
                 continue;
             }
+            if (!w->sub)
+                v[n++] = (sub_change){w->build, w->step, NULL};
             pp = &w->next;
         }
     }
+    pthread_mutex_unlock(&f->mu);
+    char subject[LS_FANOUT_SUBJECT_MAX];
+    natsSubscription *ssub = NULL;
+    if (!server_sub) {
+        ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
+        if (natsConnection_Subscribe(&ssub, f->nc, subject, on_msg, f) != NATS_OK)
+            ssub = NULL; /* again when NATS (re)connects */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].old) {
+            natsSubscription_Unsubscribe(v[i].old);
+            natsSubscription_Destroy(v[i].old);
+            atomic_fetch_sub(&f->subscriptions, 1);
+            v[i].old = NULL;
+            continue;
+        }
+        ls_fanout_subject(subject, v[i].step ? LS_FANOUT_STEP_ALL : LS_FANOUT_BUILD_EVENT,
+                          v[i].build, v[i].step);
+        if (natsConnection_Subscribe(&v[i].old, f->nc, subject, on_msg, f) != NATS_OK)
+            v[i].old = NULL; /* again when NATS (re)connects; the poller covers it */
+    }
+    pthread_mutex_lock(&f->mu);
+    if (ssub) {
+        f->server_sub = ssub;
+        atomic_fetch_add(&f->subscriptions, 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].old)
+            continue;
+        /* the watch is still there (only this thread frees watches); if it
+         * lost its followers meanwhile, the next sync unsubscribes */
+        watch *w = watch_find(f, v[i].build, v[i].step);
+        if (!w || w->sub) { /* cannot happen; never leak a subscription */
+            natsSubscription_Destroy(v[i].old);
+            continue;
+        }
+        w->sub = v[i].old;
+        atomic_fetch_add(&f->subscriptions, 1);
+        if (w->count == 0)
+            f->subs_dirty = true;
+    }
+    free(v);
 }
 
 static void *pub_main(void *arg)

@@ -126,6 +126,14 @@ class Fanout(lstest.TestCase):
         self.assertEqual(metric(b.url, "logstream_nats_connected"), 1)
         for srv in (a, b):
             self.check_log(self.stored(srv.url, w.build_id), n)
+        # B subscribed to the step and the build only while it had followers:
+        # logstream.events stays
+        deadline = time.monotonic() + 30
+        while (metric(b.url, "logstream_nats_subscriptions"),
+               metric(b.url, "logstream_fanout_watches")) != (1, 0):
+            self.assertLess(time.monotonic(), deadline,
+                            lstest.request("GET", b.url + "/metrics").text())
+            time.sleep(0.1)
 
     def test_nats_outage_viewer_reads_the_database(self):
         a, b = self.pair()
