@@ -71,12 +71,6 @@ WORKER_FLAGS = ["--no-plugins", "--backoff-base", "50ms", "--backoff-max", "500m
 BUILD_TIMEOUT = 400.0
 
 
-def server_supports(flag):
-    r = subprocess.run([lstest.binary(), "server", "--help"], capture_output=True, text=True,
-                       timeout=30)
-    return flag in r.stdout + r.stderr
-
-
 class Nginx:
     """Debian's nginx in the foreground with a generated config in a temp dir,
     balancing round robin over upstream ports; streams both ways unbuffered
@@ -230,9 +224,6 @@ class Cluster(lstest.TestCase):
                                     "integration/pg/ pass only)")
         if not shutil.which("nginx"):
             raise unittest.SkipTest("nginx is not installed (scripts/install-deps.sh installs it)")
-        if not server_supports("--nats"):
-            raise unittest.SkipTest("this logstream server has no --nats flag (the NATS fan-out "
-                                    "of issue 6 is not built yet)")
 
     def setUp(self):
         super().setUp()
