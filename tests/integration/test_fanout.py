@@ -109,7 +109,8 @@ class Fanout(lstest.TestCase):
             self.assertIsNotNone(ev)
             if ev.type == "build":
                 seen.append(json.loads(ev.data))
-        listing.close()
+        # (listing stays open: closing it would wait for its reader thread's
+        # read, until the next ping; the servers' stop ends it)
         self.assertIn("pending", [o["status"] for o in seen if o["id"] == w.build_id])
         got = follow(events)
         self.check_log([o for _, o in got], n)
