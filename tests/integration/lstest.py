@@ -51,6 +51,11 @@ BINARY = None  # set by main() from --binary
 TOKENS = {}
 DEFAULT = object()  # token=DEFAULT: pick the server's token for the request
 
+# Workers put the plugin host's diagnostics (and a sanitizer's report from
+# it) on their stderr, which a failing test prints (`logstream run` drops
+# them by default). A test that checks the default passes env with "".
+os.environ.setdefault("LOGSTREAM_PLUGIN_DIAGNOSTICS", "-")
+
 # How long to wait for a process to print its first line or to exit.
 START_TIMEOUT = 20.0
 EXIT_TIMEOUT = 60.0
