@@ -289,7 +289,8 @@ steps:
     def test_resave_is_off_unless_asked_for(self):
         srv = self.start_server()
         p = self.write_pipeline("steps: [{name: only, commands: [echo hi]}]\n")
-        w = self.run_worker(p, srv.url)
+        quiet = {"LOGSTREAM_PLUGIN_DIAGNOSTICS": ""}  # the default (lstest sets "-")
+        w = self.run_worker(p, srv.url, env=quiet)
         self.assertEqual(w.wait(), 0, w.proc.describe())
         lstest.wait_build_final(srv.url, w.build_id)
         self.wait_step_final(srv, w.build_id, 2)
@@ -297,7 +298,8 @@ steps:
         # the host's diagnostics are not on the worker's stderr unless asked for
         self.assertNotIn("plugin-host:", w.proc.err.text())
         diag = os.path.join(self.tmp, "diag.log")
-        w = self.run_worker(p, srv.url, ["--plugin", "resave", "--plugin-diagnostics", diag])
+        w = self.run_worker(p, srv.url, ["--plugin", "resave", "--plugin-diagnostics", diag],
+                            env=quiet)
         self.assertEqual(w.wait(), 0, w.proc.describe())
         self.wait_step_final(srv, w.build_id, 2)
         self.assertIn("[resave] step only: 2 lines saved to", self.logs(srv, w.build_id, 2))
