@@ -99,6 +99,8 @@ void ls_fanout_lines_add(ls_buf *out, const ls_line *line)
 int ls_fanout_lines_decode(const char *data, size_t len, size_t max_text, ls_fanout_line_cb cb,
                            void *arg)
 {
+    if (len == 0)
+        return 0; /* (data may be NULL) */
     int n = 0;
     uint64_t last = 0;
     const char *p = data, *end = data + len;
