@@ -133,6 +133,7 @@ static void test_lines_round_trip(void **state)
     assert_int_equal(ls_fanout_lines_decode(b.data, b.len, 100, collect, &c2), 2);
     /* an empty payload has no lines */
     assert_int_equal(ls_fanout_lines_decode("", 0, 100, collect, &c2), 0);
+    assert_int_equal(ls_fanout_lines_decode(NULL, 0, 100, collect, &c2), 0); /* fuzz_fanout_msg */
     ls_buf_free(&b);
 }
 
