@@ -14,7 +14,8 @@ a. A worker streams 20 steps through nginx: every viewer on every instance
 b. kill -9 of the instance holding the worker's stream, mid-step: the worker
    reconnects through nginx to another instance and resumes from the durable
    seq; stored logs equal what the steps printed; viewers on the surviving
-   instances get everything.
+   instances get everything, and the killed instance's viewers, resumed on a
+   survivor with Last-Event-ID, miss nothing and see nothing twice.
 c. nats-server stopped for 10 s mid-step: viewers on every instance keep
    receiving lines (through the database), /metrics says NATS is down on
    every instance while it is, and once it is back (same port) the metric
@@ -158,18 +159,27 @@ http {{
 
 class Viewer:
     """One SSE follower of a step on one instance, from seq 0, collecting
-    (arrival time, seq, text) of every line and the `end` event in a thread."""
+    (arrival time, seq, text) of every line and the `end` event in a thread.
+    resume=V (a closed Viewer) continues V's lines as a browser's EventSource
+    does after a cut: Last-Event-ID = the last seq V got."""
 
-    def __init__(self, instance, name, build, step):
+    def __init__(self, instance, name, build, step, resume=None):
         self.name = "%s step %d" % (name, step)
         self.step = step
-        self.lines = []  # (time.monotonic(), seq, text)
+        self.lines = list(resume.lines) if resume else []  # (time.monotonic(), seq, text)
         self.end = None  # the end event's data (dict)
         self.closed = False  # the stream ended (with or without `end`)
         self.error = None
         self._cond = threading.Condition()
-        url = lstest.step_logs_url(instance.url, build, step) + "?since=0"
-        self.sse = lstest.SSEReader(url, timeout=120, token=instance.tokens["read"])
+        url = lstest.step_logs_url(instance.url, build, step)
+        if resume:
+            self.name = "%s, resumed from %s" % (self.name, resume.name)
+            last = self.lines[-1][1] if self.lines else 0
+            self.sse = lstest.SSEReader(url, last_event_id=last, timeout=120,
+                                        token=instance.tokens["read"])
+        else:
+            self.sse = lstest.SSEReader(url + "?since=0", timeout=120,
+                                        token=instance.tokens["read"])
         if self.sse.status != 200:
             raise AssertionError("%s: SSE answered %d %r" % (self.name, self.sse.status,
                                                             getattr(self.sse, "body", b"")))
@@ -415,6 +425,22 @@ class Cluster(lstest.TestCase):
         victim.proc.p.wait()
         sys.stderr.write("\n  killed %s during step %d\n" % (victim.name, step_at_kill))
         survivors = [inst for inst in instances if inst is not victim]
+        # the victim's viewers are cut; each resumes on a survivor with
+        # Last-Event-ID, as the web UI's EventSource does through nginx
+        resumed = 0
+        for i, v in enumerate([v for v in viewers if v.instance is victim]):
+            self.assertTrue(v.wait(lambda x: x.closed or x.end is not None, 60),
+                            "%s: still open after its server was killed" % v.name)
+            if v.end is not None:
+                continue  # the step had ended before the kill
+            inst = survivors[i % len(survivors)]
+            r = Viewer(inst, inst.name, w.build_id, v.step, resume=v)
+            r.instance = inst
+            viewers.append(r)
+            self._cleanups_extra.append(r.close)
+            resumed += 1
+        # the step at the kill and the ones after it had not ended
+        self.assertGreaterEqual(resumed, len(steps) - step_at_kill + 1, resumed)
         self.assertEqual(w.wait(BUILD_TIMEOUT), 0, w.proc.describe())
         # the worker noticed and resumed on another instance (through nginx)
         self.assertTrue(w.proc.err.wait_for(r"upload interrupted", 0), w.proc.describe())
@@ -423,8 +449,9 @@ class Cluster(lstest.TestCase):
                 self.assert_viewer_complete(v, steps[v.step - 1][1])
         for inst in survivors:
             self.assert_stored(inst, w.build_id, steps)
-        resumed = [t for _, t in w.proc.err.lines if "resumed" in t or "interrupted" in t]
-        sys.stderr.write("  worker: %s\n" % "; ".join(resumed[:6]))
+        notes = [t for _, t in w.proc.err.lines if "resumed" in t or "interrupted" in t]
+        sys.stderr.write("  worker: %s\n  %d viewers of the killed instance resumed on the "
+                         "others\n" % ("; ".join(notes[:6]), resumed))
 
     # ---- c ----
 
