@@ -15,7 +15,7 @@
 typedef struct cli_opts {
     char *plugin_dir;
     int64_t max_pending, breaker_window, finalize_timeout, max_errors;
-    int64_t max_line, max_context, max_output, http_timeout, read_size;
+    int64_t max_line, max_context, max_output, http_timeout, read_size, max_malformed;
     bool list;
 } cli_opts;
 
@@ -42,6 +42,8 @@ static void flag_table(cli_opts *o, ls_flag *f)
          "timeout of a plugin's publish to the server"},
         {"plugin-read-size", 0, LS_FLAG_SIZE, &o->read_size, "256KiB",
          "bytes per read of the input"},
+        {"plugin-max-malformed-reports", 0, LS_FLAG_INT, &o->max_malformed, "10",
+         "malformed input lines reported one by one on stderr; the rest are only counted"},
         {"list", 0, LS_FLAG_BOOL, &o->list, NULL, "list the available plugins and exit"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
@@ -49,7 +51,7 @@ static void flag_table(cli_opts *o, ls_flag *f)
         f[i] = flags[i];
 }
 
-#define N_FLAGS 12
+#define N_FLAGS 13
 #define SYNOPSIS "[FLAGS] < CONTEXT_AND_LINES"
 
 static void to_options(const cli_opts *o, ls_pluginhost_options *ho)
@@ -64,6 +66,7 @@ static void to_options(const cli_opts *o, ls_pluginhost_options *ho)
     ho->max_output = o->max_output;
     ho->http_timeout_ms = o->http_timeout;
     ho->read_size = o->read_size;
+    ho->max_malformed_reports = o->max_malformed;
 }
 
 static int register_plugins(ls_pluginhost *h, const char *dir, const ls_plugin_v1 *const *b,

@@ -62,15 +62,16 @@ int ls_ph_input_read_context(struct ls_pluginhost *h, int fd, char **ret, size_t
  * (up to 80 bytes of text), then only counted. */
 static void malformed(struct ls_pluginhost *h, const char *why, const char *text, size_t len)
 {
+    uint64_t max = (uint64_t)h->opt.max_malformed_reports;
     h->malformed++;
-    if (h->malformed > LS_PH_MAX_MALFORMED_REPORTS)
+    if (h->malformed > max)
         return;
     int shown = (int)(len < 80 ? len : 80);
     ls_ph_sink_printf(&h->diag, LS_PH_DIAG_PREFIX, "line %llu skipped: %s: \"%.*s\"%s%s",
                       (unsigned long long)h->lines, why, shown, text, len > 80 ? "..." : "",
-                      h->malformed == LS_PH_MAX_MALFORMED_REPORTS
-                          ? " (further malformed lines are only counted)"
-                          : "");
+                      h->malformed == max ? " (further malformed lines are only counted, "
+                                            "--plugin-max-malformed-reports)"
+                                          : "");
 }
 
 /* Queues one line for every plugin still taking lines. */

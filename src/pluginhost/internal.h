@@ -107,8 +107,6 @@ struct ls_pluginhost {
 /* Diagnostics prefix of host messages and user-output prefix of the host. */
 #define LS_PH_DIAG_PREFIX "plugin-host: "
 #define LS_PH_OUT_PREFIX "[plugin-host] "
-/* Malformed lines reported one by one before only counting them. */
-#define LS_PH_MAX_MALFORMED_REPORTS 10
 
 /* pluginhost.c */
 void ls_ph_ref(struct ls_pluginhost *h);

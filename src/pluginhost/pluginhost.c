@@ -24,6 +24,7 @@ void ls_pluginhost_options_default(ls_pluginhost_options *o)
         .max_output = 1024 * 1024,
         .http_timeout_ms = 10 * 1000,
         .read_size = 256 * 1024,
+        .max_malformed_reports = 10,
         .out_fd = 1,
         .diag_fd = 2,
     };
@@ -34,7 +35,8 @@ static bool options_valid(const ls_pluginhost_options *o)
     return o->max_pending > 0 && o->breaker_window_ms > 0 && o->finalize_timeout_ms > 0 &&
            o->max_errors > 0 && o->max_line >= LS_PH_MIN_LINE && o->max_line <= 64 * 1024 * 1024 &&
            o->max_context > 0 && o->max_output > 0 && o->http_timeout_ms > 0 && o->read_size > 0 &&
-           o->read_size <= 64 * 1024 * 1024 && o->out_fd >= 0 && o->diag_fd >= 0;
+           o->read_size <= 64 * 1024 * 1024 && o->max_malformed_reports >= 0 && o->out_fd >= 0 &&
+           o->diag_fd >= 0;
 }
 
 int ls_pluginhost_new(const ls_pluginhost_options *o, ls_pluginhost **ret_host)

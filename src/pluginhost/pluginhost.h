@@ -13,17 +13,18 @@
 #include "logstream/plugin.h"
 
 typedef struct ls_pluginhost_options {
-    int64_t max_pending;         /* bytes queued per plugin (default 10 MiB) */
-    int64_t breaker_window_ms;   /* over max_pending this long stops a plugin (100 s) */
-    int64_t finalize_timeout_ms; /* finalize must return within this (60 s) */
-    int64_t max_errors;          /* process_line errors in a row that stop a plugin (100) */
-    int64_t max_line;            /* longest input line; longer ones are split (128 KiB) */
-    int64_t max_context;         /* longest context line (16 MiB) */
-    int64_t max_output;          /* output() bytes per plugin (1 MiB) */
-    int64_t http_timeout_ms;     /* publish() timeout (10 s) */
-    int64_t read_size;           /* bytes per read of the input (256 KiB) */
-    int out_fd;                  /* user output, streamed as the "plugins" log (1) */
-    int diag_fd;                 /* diagnostics (2) */
+    int64_t max_pending;           /* bytes queued per plugin (default 10 MiB) */
+    int64_t breaker_window_ms;     /* over max_pending this long stops a plugin (100 s) */
+    int64_t finalize_timeout_ms;   /* finalize must return within this (60 s) */
+    int64_t max_errors;            /* process_line errors in a row that stop a plugin (100) */
+    int64_t max_line;              /* longest input line; longer ones are split (128 KiB) */
+    int64_t max_context;           /* longest context line (16 MiB) */
+    int64_t max_output;            /* output() bytes per plugin (1 MiB) */
+    int64_t http_timeout_ms;       /* publish() timeout (10 s) */
+    int64_t read_size;             /* bytes per read of the input (256 KiB) */
+    int64_t max_malformed_reports; /* malformed lines reported one by one (10), then counted */
+    int out_fd;                    /* user output, streamed as the "plugins" log (1) */
+    int diag_fd;                   /* diagnostics (2) */
 } ls_pluginhost_options;
 
 /* What happened, for the exit status and for tests. */

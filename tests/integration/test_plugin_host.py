@@ -8,6 +8,7 @@ usage: test_plugin_host.py --binary PATH_TO_logstream
 """
 import argparse
 import os
+import re
 import pathlib
 import shutil
 import subprocess
@@ -221,6 +222,16 @@ class PluginHostTest(unittest.TestCase):
         self.assertIn("line 2 skipped: unknown step id", err)
         self.assertIn("line 4 skipped: finish line with a wrong nonce", err)
         self.assertEqual((self.tmp / "resave" / "1-build.log").read_text(), "good\n")
+        # --plugin-max-malformed-reports: the first N in full, the rest counted
+        bad = "".join("9:bad %d\n" % i for i in range(5))
+        p = run_host(context(self.tmp) + bad + "##[logplugin.finish]n0nce\n",
+                     ["--plugin-max-malformed-reports", "2"])
+        err = p.stderr.decode()
+        self.assertEqual(len(re.findall(r"^plugin-host: line \d+ skipped", err, re.M)), 2, err)
+        self.assertIn("line 2 skipped: unknown step id: \"9:bad 1\" (further malformed lines are "
+                      "only counted, --plugin-max-malformed-reports)", err)
+        p = run_host("", ["--plugin-max-malformed-reports", "-1"])
+        self.assertEqual(p.returncode, 2)
 
     def test_bad_flag_is_a_usage_error(self):
         p = run_host("", ["--plugin-max-pending=lots"])
