@@ -126,46 +126,62 @@ void ls_fw_encode_loki(const ls_fw_labels *l, const ls_fw_record *r, size_t n, l
     ls_buf_puts(out, "]}");
 }
 
-void ls_fw_encode_ndjson(const ls_fw_labels *l, const ls_fw_record *r, size_t n, ls_buf *out)
+void ls_fw_ndjson_labels(const ls_fw_labels *l, size_t step, ls_buf *out)
+{
+    put_labels(l, step, out);
+}
+
+void ls_fw_ndjson_extra(const ls_fw_labels *l, ls_buf *out)
+{
+    if (!l->n_extra)
+        return;
+    ls_buf_puts(out, ",\"labels\":{");
+    for (size_t k = 0; k < l->n_extra; k++) {
+        if (k)
+            ls_buf_putc(out, ',');
+        put_str(out, l->extra_keys[k]);
+        ls_buf_putc(out, ':');
+        put_str(out, l->extra_values[k]);
+    }
+    ls_buf_putc(out, '}');
+}
+
+void ls_fw_encode_ndjson_record(const char *labels, size_t labels_len, const char *extra,
+                                size_t extra_len, const ls_fw_record *r, ls_buf *out)
 {
     char ts[64];
+    ls_fw_format_time(r->ts_ns, 9, ts, sizeof(ts));
+    /* room for everything but the escaped line, which reserves its own */
+    ls_buf_reserve(out, 64 + sizeof(ts) + labels_len + extra_len + r->len);
+    ls_buf_puts(out, "{\"ts\":\"");
+    ls_buf_puts(out, ts);
+    ls_buf_puts(out, "\",\"ts_ns\":");
+    put_i64(out, r->ts_ns);
+    ls_buf_putc(out, ',');
+    ls_buf_append(out, labels, labels_len);
+    ls_buf_puts(out, ",\"seq\":");
+    put_u64(out, r->seq);
+    ls_buf_puts(out, ",\"line\":");
+    ls_json_put_string(out, r->text, r->len);
+    if (extra_len)
+        ls_buf_append(out, extra, extra_len);
+    ls_buf_puts(out, "}\n");
+}
+
+void ls_fw_encode_ndjson(const ls_fw_labels *l, const ls_fw_record *r, size_t n, ls_buf *out)
+{
     /* the labels of a step, and the extra ones, are the same on every line:
      * rendered once per run of lines of one step */
     ls_buf labels = LS_BUF_INIT, extra = LS_BUF_INIT;
     size_t labels_step = SIZE_MAX;
-    if (l->n_extra) {
-        ls_buf_puts(&extra, ",\"labels\":{");
-        for (size_t k = 0; k < l->n_extra; k++) {
-            if (k)
-                ls_buf_putc(&extra, ',');
-            put_str(&extra, l->extra_keys[k]);
-            ls_buf_putc(&extra, ':');
-            put_str(&extra, l->extra_values[k]);
-        }
-        ls_buf_putc(&extra, '}');
-    }
+    ls_fw_ndjson_extra(l, &extra);
     for (size_t i = 0; i < n; i++) {
         if (r[i].step != labels_step) {
             ls_buf_reset(&labels);
             put_labels(l, r[i].step, &labels);
             labels_step = r[i].step;
         }
-        ls_fw_format_time(r[i].ts_ns, 9, ts, sizeof(ts));
-        /* room for everything but the escaped line, which reserves its own */
-        ls_buf_reserve(out, 64 + sizeof(ts) + labels.len + extra.len + r[i].len);
-        ls_buf_puts(out, "{\"ts\":\"");
-        ls_buf_puts(out, ts);
-        ls_buf_puts(out, "\",\"ts_ns\":");
-        put_i64(out, r[i].ts_ns);
-        ls_buf_putc(out, ',');
-        ls_buf_append(out, labels.data, labels.len);
-        ls_buf_puts(out, ",\"seq\":");
-        put_u64(out, r[i].seq);
-        ls_buf_puts(out, ",\"line\":");
-        ls_json_put_string(out, r[i].text, r[i].len);
-        if (extra.len)
-            ls_buf_append(out, extra.data, extra.len);
-        ls_buf_puts(out, "}\n");
+        ls_fw_encode_ndjson_record(labels.data, labels.len, extra.data, extra.len, &r[i], out);
     }
     ls_buf_free(&labels);
     ls_buf_free(&extra);

@@ -40,6 +40,15 @@ void ls_fw_encode_loki(const ls_fw_labels *l, const ls_fw_record *r, size_t n, l
  *  "step_name":NAME,"seq":N,"line":TEXT[,"labels":{...}]} */
 void ls_fw_encode_ndjson(const ls_fw_labels *l, const ls_fw_record *r, size_t n, ls_buf *out);
 
+/* The same, one record at a time, for an encoder that keeps the labels:
+ * ls_fw_ndjson_labels() appends a step's "build":…,"step":…,"step_name":…
+ * and ls_fw_ndjson_extra() the ,"labels":{…} part ("" without extra labels);
+ * ls_fw_encode_ndjson_record() appends one NDJSON line with them. */
+void ls_fw_ndjson_labels(const ls_fw_labels *l, size_t step, ls_buf *out);
+void ls_fw_ndjson_extra(const ls_fw_labels *l, ls_buf *out);
+void ls_fw_encode_ndjson_record(const char *labels, size_t labels_len, const char *extra,
+                                size_t extra_len, const ls_fw_record *r, ls_buf *out);
+
 typedef struct ls_fw_syslog_opts {
     int facility;         /* 0..23 (1 = user) */
     const char *hostname; /* printable ASCII, no spaces; "" = "-" */

@@ -8,7 +8,8 @@
  * made strictly increasing so that a receiver keeps the order and Loki never
  * drops two equal lines as duplicates).
  *
- * Threads and limits: process_line only appends the line to a bounded
+ * Threads and limits: process_line only appends the line (encoded as NDJSON
+ * for the http and file targets, so the sender only writes) to a bounded
  * in-memory queue (max_buffer bytes, batches of batch_lines / batch_bytes);
  * a sender thread of its own sends batch after batch, in order, and retries a
  * failed batch with capped exponential backoff (src/common/backoff.h) until
@@ -118,6 +119,13 @@ typedef struct forward {
     int told_failing;   /* what the user was last told (plugin thread only) */
 
     fw_batch *spare; /* a sent batch kept for reuse (its buffer stays allocated), under lock */
+
+    /* NDJSON targets (http, file): lines are encoded by process_line, on the
+     * plugin's thread, so the sender only writes (two threads share the work) */
+    bool pre_encoded;
+    ls_buf *ndjson_labels; /* per step: "build":…,"step":…,"step_name":… */
+    ls_buf ndjson_extra;   /* ,"labels":{…} or empty */
+    ls_buf line_enc;       /* the line being encoded (plugin thread only) */
 
     /* the sender's connection state (sender thread only) */
     CURL *curl;
@@ -613,6 +621,10 @@ static int send_file(forward *f, const char *buf, size_t len, char *err, size_t 
 /* Encodes and sends one batch; 0, -EAGAIN (retry), -EPROTO (refused). */
 static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
 {
+    if (f->pre_encoded) /* NDJSON already: write it as it is */
+        return f->s.target == FW_HTTP
+                   ? send_http(f, b->data.data ? b->data.data : "", b->data.len, err, errlen)
+                   : send_file(f, b->data.data ? b->data.data : "", b->data.len, err, errlen);
     if (b->n > f->recs_cap) {
         f->recs = ls_xreallocarray(f->recs, b->n, sizeof(*f->recs));
         f->recs_cap = b->n;
@@ -791,6 +803,11 @@ static void fw_destroy(void *state)
     }
     ls_buf_free(&f->enc);
     free(f->recs);
+    for (size_t i = 0; f->ndjson_labels && i < f->n_steps; i++)
+        ls_buf_free(&f->ndjson_labels[i]);
+    free(f->ndjson_labels);
+    ls_buf_free(&f->ndjson_extra);
+    ls_buf_free(&f->line_enc);
     if (f->curl)
         curl_easy_cleanup(f->curl);
     curl_slist_free_all(f->curl_headers);
@@ -834,6 +851,19 @@ static int fw_init(const ls_plugin_context *ctx, void **ret_state)
     for (size_t i = 0; i < ctx->n_steps; i++) {
         f->step_ids[i] = ctx->steps[i].id; /* valid until destroy */
         f->step_names[i] = ctx->steps[i].name;
+    }
+    f->pre_encoded = f->s.target == FW_HTTP || f->s.target == FW_FILE;
+    if (f->pre_encoded) {
+        ls_fw_labels l = {.build = f->build,
+                          .step_ids = f->step_ids,
+                          .step_names = f->step_names,
+                          .extra_keys = (const char *const *)f->s.label_keys,
+                          .extra_values = (const char *const *)f->s.label_values,
+                          .n_extra = f->s.n_labels};
+        f->ndjson_labels = ls_xcalloc(ctx->n_steps + 1, sizeof(*f->ndjson_labels));
+        for (size_t i = 0; i < ctx->n_steps; i++)
+            ls_fw_ndjson_labels(&l, i, &f->ndjson_labels[i]);
+        ls_fw_ndjson_extra(&l, &f->ndjson_extra);
     }
     rc = pthread_create(&f->sender, NULL, sender_main, f);
     if (rc != 0) {
@@ -884,6 +914,14 @@ static int fw_line(const ls_plugin_context *ctx, void *state, const ls_plugin_st
                     .seq = ++f->step_lines[step->index],
                     .ts_ns = ns};
     size_t need = sizeof(h) + len;
+    if (f->pre_encoded) {
+        ls_fw_record rec = {.text = line, .len = len, .step = h.step, .seq = h.seq, .ts_ns = ns};
+        const ls_buf *lab = &f->ndjson_labels[step->index];
+        ls_buf_reset(&f->line_enc);
+        ls_fw_encode_ndjson_record(lab->data, lab->len, f->ndjson_extra.data, f->ndjson_extra.len,
+                                   &rec, &f->line_enc);
+        need = f->line_enc.len;
+    }
 
     pthread_mutex_lock(&f->lock);
     /* bounded: wait for room (the host queues meanwhile; its breaker decides) */
@@ -911,8 +949,12 @@ static int fw_line(const ls_plugin_context *ctx, void *state, const ls_plugin_st
     }
     if (b->n == 0)
         b->first_mono_ms = ls_mono_ms();
-    ls_buf_append(&b->data, &h, sizeof(h));
-    ls_buf_append(&b->data, line, len);
+    if (f->pre_encoded) {
+        ls_buf_append(&b->data, f->line_enc.data, f->line_enc.len);
+    } else {
+        ls_buf_append(&b->data, &h, sizeof(h));
+        ls_buf_append(&b->data, line, len);
+    }
     b->n++;
     f->queued_bytes += need;
     /* wake the sender for the first line of a batch (its timer) and for a full one */
