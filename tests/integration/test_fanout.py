@@ -1,3 +1,4 @@
+# ctest: PostgreSQL only (tests/CMakeLists.txt runs this file in the integration/pg/ pass only)
 """Two server instances on one PostgreSQL database with NATS between them: a
 worker streams to instance A, a viewer follows on instance B (live, through
 NATS); NATS stops for 10 s mid-stream (B reads the database meanwhile); the
