@@ -4,7 +4,7 @@ fan-out (issue 6): cross-instance live latency and durable ingest throughput.
 
     bench_cluster.py --logstream PATH --emitter PATH [--only latency,ingest]
                      [--db URL] [--nats-server PATH] [--no-nats | --nats-down]
-                     [--lines N] [--interval-us N] [--line-bytes N]
+                     [--lines N] [--interval-us N] [--line-bytes N] [--control]
                      [--ingest-lines N] [--streams N] [--instances 1,2,3]
                      [--repeat N] [--flush-interval DUR] [--dir DIR] [--keep]
 
@@ -34,7 +34,9 @@ latency  Two instances A and B on one database. `logstream run --no-plugins`
          printed before a viewer was subscribed are counted and left out.
          "B minus A, per line" is the difference of the two arrival times of
          each line: the cost of the hop to B alone (a line that waited in the
-         worker or in A's ingest waited for both viewers).
+         worker or in A's ingest waited for both viewers). --control puts
+         the second viewer on A as well: its "B minus A" is what the client
+         process itself adds.
          The viewers are Python (http.client, one thread each); both pay the
          same parsing cost.
 ingest   For each count K in --instances: K instances on a fresh database;
@@ -85,6 +87,9 @@ def parse_args():
     p.add_argument("--nats-down", action="store_true",
                    help="instances with --nats to a port where no NATS runs: viewers on B get "
                    "the lines from the database (--remote-poll-interval)")
+    p.add_argument("--control", action="store_true",
+                   help="latency: the second viewer on A too (what the client itself adds "
+                   "to B minus A)")
     p.add_argument("--lines", type=int, default=2000, help="latency: lines printed")
     p.add_argument("--interval-us", type=int, default=5000, help="latency: one line every N us")
     p.add_argument("--line-bytes", type=int, default=100)
@@ -435,7 +440,7 @@ def latency_round(a, pg, nats, workdir, rnd):
             build = int(first.split()[1])
             timeout = a.lines * a.interval_us / 1e6 + 120
             viewers = [LatencyViewer(A, c.read_token, build, 1, timeout),
-                       LatencyViewer(B, c.read_token, build, 1, timeout)]
+                       LatencyViewer(A if a.control else B, c.read_token, build, 1, timeout)]
             for v in viewers:
                 v.start()
             out.write(run.stdout.read().decode())
@@ -443,7 +448,9 @@ def latency_round(a, pg, nats, workdir, rnd):
         if rc != 0:
             raise SystemExit("bench_cluster: logstream run exited %d; see %s" % (rc, out_path))
         results = []
-        for v, label in zip(viewers, ("same instance (A -> A)", "cross-instance (A -> B)")):
+        labels = ("same instance (A -> A)",
+                  "control: A again" if a.control else "cross-instance (A -> B)")
+        for v, label in zip(viewers, labels):
             v.join(60)
             if v.is_alive() or not v.ended:
                 raise SystemExit("bench_cluster: the viewer on %s did not get `end` (%d of %d "
@@ -458,7 +465,8 @@ def latency_round(a, pg, nats, workdir, rnd):
         a_, b_ = viewers[0].samples, viewers[1].samples
         delta = sorted((b_[n] - a_[n]) / 1e6 for n in a_
                        if a_[n] is not None and b_.get(n) is not None)
-        results.append(("B minus A, per line", delta, 0))
+        results.append(("second minus A, per line" if a.control else "B minus A, per line",
+                        delta, 0))
         return results
     finally:
         c.stop()
