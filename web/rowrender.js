@@ -60,6 +60,7 @@ export function renderText(parent, segments, query) {
   let segIndex = 0;
   let segStart = 0;
   let urlIndex = 0;
+  let markIndex = 0; // marks are in order and disjoint: walk them with the cuts
   let anchor = null;
   for (let p = 0; p + 1 < points.length; p++) {
     const from = points[p];
@@ -88,7 +89,11 @@ export function renderText(parent, segments, query) {
     }
     const text = plain.slice(from, to);
     const css = cssFor(segments[segIndex].style);
-    const hit = marks.some((m) => m[0] <= from && to <= m[1]);
+    while (markIndex < marks.length && marks[markIndex][1] <= from) markIndex++;
+    // (testing every mark for every piece was quadratic: a search for "999"
+    // in a long line of digits took seconds; found by fuzz/js/fuzz_web_parsers.mjs)
+    const m = marks[markIndex];
+    const hit = m !== undefined && m[0] <= from && to <= m[1];
     if (!css.className && !css.css.color && !css.css.backgroundColor && !hit) {
       target.appendChild(document.createTextNode(text));
       continue;

@@ -4,7 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './harness.mjs';
 
@@ -170,4 +171,51 @@ test('a URL followed by many closing parentheses is trimmed in linear time', () 
   assert.ok(performance.now() - t0 < 1000, 'too slow');
   assert.equal(u.url, 'http://a');
   assert.deepEqual(urls.findUrls('x http://w.org/A_(b)))..').map((v) => v.url), ['http://w.org/A_(b)']);
+});
+
+test('highlighting thousands of search matches in one long line is linear', async () => {
+  // renderText needs a document: a recording one is enough here
+  class El {
+    constructor(tag) {
+      this.tag = tag;
+      this.children = [];
+      this.style = {};
+      this.className = '';
+    }
+    appendChild(n) {
+      this.children.push(n);
+      return n;
+    }
+    set textContent(t) {
+      this.children = [{ text: t }];
+    }
+  }
+  const saved = globalThis.document;
+  globalThis.document = { createElement: (t) => new El(t), createTextNode: (t) => ({ text: t }) };
+  try {
+    // rowrender.js imports its neighbours, which a data: URL cannot resolve:
+    // the web modules, unchanged, in a temp dir marked as ES modules
+    const dir = mkdtempSync(join(tmpdir(), 'web-'));
+    for (const f of readdirSync(join(ROOT, 'web'))) {
+      if (f.endsWith('.js')) copyFileSync(join(ROOT, 'web', f), join(dir, f));
+    }
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+    const rowrender = await import(join(dir, 'rowrender.js'));
+    rmSync(dir, { recursive: true, force: true });
+    const line = '9'.repeat(90000);
+    const parent = new El('div');
+    const t0 = performance.now();
+    rowrender.renderText(parent, ansi.renderLine(line), '999');
+    assert.ok(performance.now() - t0 < 1000, 'too slow');
+    assert.equal(parent.children.length, 30000);
+    assert.ok(parent.children.every((c) => c.className === 'hl'));
+    const mixed = new El('div');
+    rowrender.renderText(mixed, ansi.renderLine('x ab \x1b[31mab\x1b[0m y'), 'ab');
+    assert.deepEqual(
+      mixed.children.map((c) => [c.className || '', c.text ?? c.children[0].text]),
+      [['', 'x '], ['hl', 'ab'], ['', ' '], ['f1 hl', 'ab'], ['', ' y']],
+    );
+  } finally {
+    globalThis.document = saved;
+  }
 });
