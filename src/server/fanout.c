@@ -41,6 +41,7 @@ typedef struct watch {
 
 struct ls_fanout {
     ls_server *srv;
+    bool db_only; /* PostgreSQL without --nats: no NATS, the poller only */
     natsOptions *opts;
     natsConnection *nc;
     natsSubscription *server_sub; /* logstream.events, always */
@@ -296,8 +297,8 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 
 static void enqueue(ls_fanout *f, const char *subject, const char *data, size_t len)
 {
-    if (!f)
-        return;
+    if (!f || f->db_only)
+        return; /* without NATS the others read the store */
     pthread_mutex_lock(&f->mu);
     if (f->stop || f->queued_bytes + len > (size_t)f->srv->cfg.nats_max_pending) {
         atomic_fetch_add(&f->dropped, 1);
@@ -417,7 +418,9 @@ static void sync_subscriptions(ls_fanout *f)
     pthread_mutex_unlock(&f->mu);
     char subject[LS_FANOUT_SUBJECT_MAX];
     natsSubscription *ssub = NULL;
-    if (!server_sub) {
+    if (f->db_only)
+        n = 0; /* nothing to subscribe: watches are only freed here */
+    if (!server_sub && !f->db_only) {
         ls_fanout_subject(subject, LS_FANOUT_SERVER_EVENT, 0, 0);
         if (natsConnection_Subscribe(&ssub, f->nc, subject, on_msg, f) != NATS_OK)
             ssub = NULL; /* again when NATS (re)connects */
@@ -730,6 +733,13 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
     pthread_cond_init(&f->poll_cond, &ca);
     pthread_condattr_destroy(&ca);
     int rc = -EINVAL;
+    f->db_only = !srv->cfg.nats_url || !*srv->cfg.nats_url;
+    if (f->db_only) {
+        fprintf(stderr, "logstream server: PostgreSQL without --nats: followers of steps streamed "
+                        "to other instances on this database read it every "
+                        "--remote-poll-interval (give every instance --nats for live lines)\n");
+        goto threads;
+    }
     natsStatus s = natsOptions_Create(&f->opts);
     if (s == NATS_OK)
         s = natsOptions_SetURL(f->opts, srv->cfg.nats_url);
@@ -783,6 +793,7 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
                  natsStatus_GetText(s));
         goto fail;
     }
+threads:
     f->subs_dirty = true; /* the publisher thread subscribes logstream.events first */
     rc = -pthread_create(&f->pub_thread, NULL, pub_main, f);
     if (rc == 0) {
@@ -827,6 +838,8 @@ void ls_fanout_stop(ls_fanout *f)
         }
     }
     atomic_store(&f->closing, true);
+    if (f->db_only)
+        goto freed;
     if (f->server_sub) {
         natsSubscription_Unsubscribe(f->server_sub);
         natsSubscription_Destroy(f->server_sub);
@@ -838,6 +851,7 @@ void ls_fanout_stop(ls_fanout *f)
     natsOptions_Destroy(f->opts);
     /* waits for the library's threads, so no callback runs after this */
     nats_CloseAndWait(5000);
+freed:
     while (f->head) {
         pub_msg *m = f->head;
         f->head = m->next;
@@ -868,6 +882,8 @@ void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
     pthread_mutex_lock(&f->mu);
     size_t queued = f->queued_bytes, watches = f->n_watches;
     pthread_mutex_unlock(&f->mu);
+    if (f->db_only)
+        goto poller;
     gauge(out, "logstream_nats_connected", "1 while connected to NATS (--nats), else 0.",
           atomic_load(&f->connected) ? 1 : 0);
     counter(out, "logstream_nats_published_total",
@@ -892,6 +908,7 @@ void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
             atomic_load(&f->reconnects));
     gauge(out, "logstream_nats_subscriptions", "NATS subscriptions (followed steps and builds).",
           (int64_t)atomic_load(&f->subscriptions));
+poller:
     gauge(out, "logstream_fanout_watches", "Steps and builds followed here.", (int64_t)watches);
     counter(out, "logstream_remote_polls_total",
             "Database reads for followed steps and builds of other instances.",

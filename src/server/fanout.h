@@ -18,8 +18,13 @@
  * connection reconnects for ever; the server says in its log when NATS is
  * lost and back, and /metrics has logstream_nats_connected.
  *
- * Every function takes a NULL fan-out (single-instance mode: no --nats) and
- * then does nothing. */
+ * On PostgreSQL without --nats (the database may be shared all the same) the
+ * fan-out runs database-only: nothing is published or subscribed, and every
+ * followed step and build of another instance is read from the store every
+ * --remote-poll-interval.
+ *
+ * Every function takes a NULL fan-out (single-instance mode: SQLite without
+ * --nats) and then does nothing. */
 #ifndef LS_SERVER_FANOUT_H
 #define LS_SERVER_FANOUT_H
 
@@ -35,7 +40,8 @@
 typedef struct ls_fanout ls_fanout;
 
 /* Connects to srv->cfg.nats_url (in the background when NATS is not up yet:
- * the server starts anyway and connects when it can) and starts the
+ * the server starts anyway and connects when it can; database-only without a
+ * URL) and starts the
  * publisher and poller threads. The server's live registry, build events and
  * store must exist. Returns 0 and *ret, or a negative errno with a message in
  * err (a bad URL, no thread). */

@@ -128,8 +128,9 @@ int ls_linesource_open_step(ls_server *srv, int64_t build, int step, ls_live_ste
     ls_live_init init;
     ls_linesource_init_of(&info, &init);
     *ret = ls_live_open(srv->live, build, step, &init);
-    /* several instances (--nats): another one may have stored lines or
-     * changed the status since this live object last looked */
+    /* a PostgreSQL database (with or without --nats; there is a fan-out
+     * then) may be shared: another instance may have stored lines or changed
+     * the status since this live object last looked */
     if (srv->fanout)
         ls_live_refresh(*ret, &init);
     if (ret_info)

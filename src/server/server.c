@@ -110,8 +110,8 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "NATS URL (nats://HOST:4222) shared by several server instances on one PostgreSQL "
          "database: live lines fan out between them; empty = a single instance"},
         {"remote-poll-interval", 0, LS_FLAG_DURATION, &c->remote_poll_interval_ms, "250ms",
-         "with --nats: how often a step followed here but streamed to another instance is read "
-         "from the database (what NATS lost, e.g. while it is down)"},
+         "on PostgreSQL: how often a step followed here but streamed to another instance is "
+         "read from the database (without --nats, or what NATS lost, e.g. while it is down)"},
         {"nats-max-pending", 0, LS_FLAG_SIZE, &c->nats_max_pending, "16MiB",
          "with --nats: bytes queued for NATS (and buffered while reconnecting); beyond it live "
          "messages are dropped (other instances read those lines from the database)"},
@@ -326,7 +326,9 @@ static int open_parts(ls_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
         return rc;
     }
-    if (c->nats_url && *c->nats_url) {
+    /* a PostgreSQL database may be shared by several instances: without
+     * --nats, the fan-out only reads the store (fanout.h) */
+    if ((c->nats_url && *c->nats_url) || (c->database && ls_store_is_pg_url(c->database))) {
         rc = ls_fanout_start(srv, &srv->fanout, err, errlen);
         if (rc < 0)
             return rc;

@@ -86,7 +86,7 @@ struct ls_server {
     struct ls_server_events *server_events; /* GET /api/v1/events */
     struct ls_limits *limits;
     struct ls_waker_set *wakers;
-    struct ls_fanout *fanout; /* NULL without --nats */
+    struct ls_fanout *fanout; /* NULL on SQLite without --nats */
     ls_metrics metrics;
     atomic_bool stopping;
     char *new_admin_token; /* made at this start (first start only), else NULL */

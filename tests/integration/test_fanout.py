@@ -269,6 +269,49 @@ class Fanout(lstest.TestCase):
         st = lstest.get_json("%s/api/v1/builds/%d/steps/1/stream" % (b.url, w.build_id),)
         self.assertEqual(st["durable_seq"], n + 1)
 
+    def test_no_nats_instances_share_the_database(self):
+        """Without --nats: B reads A's lines from the database (slower), never a
+        stale copy of its own memory."""
+        self.nats.stop()
+        args = ["--remote-poll-interval", "200ms"]
+        a = self.start_server(args)
+        b = self.start_peer_server(a, args)
+        for srv in (a, b):
+            self.assertTrue(srv.proc.err.wait_for("PostgreSQL without --nats", 20),
+                            srv.proc.describe())
+        n = 60
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.05")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        bev = lstest.SSEReader("%s/api/v1/builds/%d/events" % (b.url, w.build_id))
+        self.assertEqual((sse.status, bev.status), (200, 200))
+        # B's memory has the step from here on: what it serves later must
+        # come from the database, not from this copy
+        early = lstest.request("GET", lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(early.status, 200, early.text())
+        events = sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        got = follow(events)
+        self.check_log([o for _, o in got], n)
+        self.assertEqual(events[-1].type, "end")
+        self.assertEqual(json.loads(events[-1].data), {"status": "success", "exit_code": 0,
+                                                       "lines": n + 1})
+        # lines came while the step ran (3 s or more), not all at the end
+        self.assertGreater(events[-1].time - got[0][0], 1.0)
+        bevents = bev.read_until_end(60)
+        bev.close()
+        self.assertEqual(bevents[-1].type, "end", bevents)
+        builds = [json.loads(e.data) for e in bevents if e.type == "build"]
+        self.assertEqual(builds[-1]["status"], "success", bevents)
+        stored = self.stored(b.url, w.build_id)
+        self.check_log(stored, n)
+        raw = lstest.request("GET", lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(raw.status, 200)
+        self.assertEqual(raw.text(), "".join(o["text"] + "\n" for o in stored))
+        st = lstest.get_json("%s/api/v1/builds/%d/steps/1/stream" % (b.url, w.build_id))
+        self.assertEqual(st["durable_seq"], n + 1)
+        self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
+
 
 if __name__ == "__main__":
     lstest.main()
