@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ typedef struct run_flags {
     int64_t upload_deadline, create_timeout, request_timeout, stop_grace;
     bool no_plugins;
     char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
-    int64_t plugin_queue, plugin_finish_timeout;
+    int64_t plugin_queue, plugin_finish_timeout, forward_keep_bytes;
 } run_flags;
 
 typedef struct run_ctx run_ctx;
@@ -63,8 +64,14 @@ typedef struct run_stream {
     bool closed;
     int64_t started_mono;
     /* forward's replace_log: the one line the server gets instead of the log */
-    char *forward_notice; /* NULL: the log is uploaded as usual */
-    uint64_t kept;        /* lines the host could not take: uploaded after all */
+    char *forward_notice;   /* NULL: the log is uploaded as usual */
+    const char *fw_where;   /* in forward_notice: the target, "Loki at URL" */
+    FILE *fw_keep;          /* the masked lines given to the host, until delivery is confirmed */
+    char *fw_keep_path;     /* in the spool directory */
+    uint64_t fw_fed;        /* lines of the step given to the host (and kept) */
+    uint64_t fw_keep_bytes; /* bytes in fw_keep */
+    bool fw_fallen;         /* the full log went to the server after all */
+    char *fw_completion;    /* a deferred step: its completion body, sent after the plugins */
 } run_stream;
 
 struct run_ctx {
@@ -90,6 +97,12 @@ struct run_ctx {
     uint64_t plugins_seq;         /* next seq of that log (written by one thread at a time) */
     char *job_temp_dir;
     int plugin_diag_fd; /* --plugin-diagnostics: -1 = nowhere */
+    /* forward's replace_log: steps waiting for the plugins to confirm delivery */
+    run_stream **fw_deferred;
+    size_t n_fw_deferred;
+    ls_buf fw_confirmed;    /* the "[forward] logs for step ..." lines, '\n'-separated */
+    char fw_failure[512];   /* why forward failed (set once, by the driver's thread) */
+    _Atomic bool fw_failed; /* fw_failure is set */
 };
 
 static volatile sig_atomic_t g_signals;
@@ -156,6 +169,10 @@ static const ls_flag *flag_table(run_flags *f)
          "plugins (the steps never wait)"},
         {"plugin-finish-timeout", 0, LS_FLAG_DURATION, &f->plugin_finish_timeout, "90s",
          "after the last step, how long the plugins may take to finish"},
+        {"forward-keep-bytes", 0, LS_FLAG_SIZE, &f->forward_keep_bytes, "100MiB",
+         "forward's replace_log: bytes of a step's masked lines kept on this host until the "
+         "plugin confirms their delivery; a larger log is stored on the server after all (as "
+         "the server's --max-step-bytes default)"},
         {"plugin-diagnostics", 0, LS_FLAG_STRING, &f->plugin_diagnostics, NULL,
          "where the plugin host's diagnostics (\"plugin-host: ...\" lines, for plugin "
          "developers) go: a file (appended), or - for stderr; default: nowhere"},
@@ -248,6 +265,226 @@ static bool handle_add_mask(run_stream *rs, const char *text, size_t len)
 
 static void push_line(run_stream *rs, const ls_line *line);
 
+/* ---- a step whose log is forwarded (forward's replace_log, docs/forward.md) ---- */
+
+/* A line of the worker's own in the step's log, masked like the step's. */
+static void push_own_line(run_stream *rs, const char *text)
+{
+    ls_buf masked = LS_BUF_INIT;
+    ls_masker_apply(rs->ctx->masker, text, strlen(text), &masked);
+    ls_line line = {.seq = rs->next_seq,
+                    .ts_ms = ls_now_ms(),
+                    .stream = 'o',
+                    .len = (uint32_t)masked.len,
+                    .text = masked.data ? masked.data : ""};
+    push_line(rs, &line);
+    ls_buf_free(&masked);
+}
+
+/* One kept line: ts_ms, stream, continued, len, then the (masked) text. */
+typedef struct fw_record {
+    int64_t ts_ms;
+    char stream;
+    uint8_t continued;
+    uint32_t len;
+} fw_record;
+
+static void forward_drop_keep(run_stream *rs)
+{
+    if (rs->fw_keep)
+        fclose(rs->fw_keep);
+    rs->fw_keep = NULL;
+    if (rs->fw_keep_path)
+        unlink(rs->fw_keep_path);
+    free(rs->fw_keep_path);
+    rs->fw_keep_path = NULL;
+}
+
+/* After a line was offered to the host (fed: what ls_plugin_driver_feed
+ * returned): keeps it in the step's side file until forward confirms
+ * delivery. Returns NULL when it is kept, or why the step's log must go to
+ * the server after all. */
+static const char *forward_keep(run_stream *rs, const ls_line *line, int fed)
+{
+    run_ctx *c = rs->ctx;
+    if (fed == -EPIPE)
+        return "the plugin host has exited";
+    if (fed < 0)
+        return "the plugin host is behind (its --plugin-queue is full)";
+    if (atomic_load(&c->fw_failed))
+        return c->fw_failure;
+    if (!rs->fw_keep)
+        return "cannot keep the step's lines on this host";
+    if (rs->fw_keep_bytes + line->len > (uint64_t)c->f.forward_keep_bytes)
+        return "the step's log is larger than --forward-keep-bytes";
+    fw_record r = {.ts_ms = line->ts_ms,
+                   .stream = line->stream,
+                   .continued = line->continued,
+                   .len = line->len};
+    if (fwrite(&r, sizeof(r), 1, rs->fw_keep) != 1 ||
+        (line->len && fwrite(line->text, line->len, 1, rs->fw_keep) != 1))
+        return "cannot keep the step's lines on this host (write error)";
+    rs->fw_keep_bytes += line->len;
+    rs->fw_fed++;
+    return NULL;
+}
+
+/* Delivery of the step's lines is not confirmed: stores the full masked log
+ * on the server after the notice, with a line saying why. Later lines of the
+ * step are uploaded as usual. */
+static void forward_fallback(run_stream *rs, const char *why)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "forwarding to %s failed: %s; the full log follows", rs->fw_where,
+             why);
+    push_own_line(rs, msg);
+    fprintf(stderr, "logstream: %s: %s\n", rs->step->name, msg);
+    rs->fw_fallen = true;
+    bool ok = rs->fw_keep && fflush(rs->fw_keep) == 0 && fseek(rs->fw_keep, 0, SEEK_SET) == 0;
+    uint64_t n = 0;
+    ls_buf text = LS_BUF_INIT;
+    for (fw_record r; ok && n < rs->fw_fed; n++) {
+        if (fread(&r, sizeof(r), 1, rs->fw_keep) != 1)
+            break;
+        ls_buf_reset(&text);
+        char *dst = ls_buf_reserve(&text, (size_t)r.len + 1);
+        if (r.len && fread(dst, r.len, 1, rs->fw_keep) != 1)
+            break;
+        ls_line line = {.seq = rs->next_seq,
+                        .ts_ms = r.ts_ms,
+                        .stream = r.stream,
+                        .continued = r.continued,
+                        .len = r.len,
+                        .text = r.len ? dst : ""};
+        push_line(rs, &line);
+    }
+    ls_buf_free(&text);
+    if (n < rs->fw_fed) {
+        snprintf(msg, sizeof(msg), "%llu lines of this step could not be read back from %s",
+                 (unsigned long long)(rs->fw_fed - n), rs->fw_keep_path ? rs->fw_keep_path : "");
+        push_own_line(rs, msg);
+    }
+    forward_drop_keep(rs);
+}
+
+/* Before the step starts: when the forward plugin runs and its replace_log
+ * covers this step, the server's log of the step gets only a notice, and
+ * on_line gives the lines to the plugin host and keeps them in a side file
+ * in the spool directory until forward confirms that every one was
+ * delivered. A line the host cannot take, a failed forward plugin or a dead
+ * host sends the full log to the server (forward_fallback). */
+static void forward_start(run_stream *rs)
+{
+    run_ctx *c = rs->ctx;
+    if (!c->plugins ||
+        ls_plugin_replaced_log(c->plugins_json, rs->step->name, &rs->forward_notice) != 1)
+        return;
+    const char *to = strstr(rs->forward_notice, "forwarded to ");
+    rs->fw_where = to ? to + strlen("forwarded to ") : rs->forward_notice;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.forward", c->spool_dir, c->build_id,
+             rs->number);
+    rs->fw_keep_path = ls_xstrdup(path);
+    rs->fw_keep = fopen(path, "w+e");
+    push_own_line(rs, rs->forward_notice);
+}
+
+/* When the step ends, with its completion body. Returns true when the
+ * stream stays open until the plugins have finished (finish_plugins decides
+ * then whether the notice is enough); false when it can be closed now. */
+static bool forward_end(run_stream *rs, const char *completion)
+{
+    run_ctx *c = rs->ctx;
+    if (!rs->forward_notice)
+        return false;
+    if (!rs->fw_fallen) {
+        ls_plugin_driver_stats st = {0};
+        if (c->plugins)
+            ls_plugin_driver_get_stats(c->plugins, &st);
+        if (atomic_load(&c->fw_failed))
+            forward_fallback(rs, c->fw_failure);
+        else if (!c->plugins || st.exited)
+            forward_fallback(rs, "the plugin host has exited");
+    }
+    if (rs->fw_fallen) {
+        free(rs->forward_notice);
+        rs->forward_notice = NULL;
+        return false;
+    }
+    run_stream *d = ls_xmalloc(sizeof(*d));
+    *d = *rs;
+    d->proc = NULL;
+    d->fw_completion = ls_xstrdup(completion);
+    c->fw_deferred = ls_xreallocarray(c->fw_deferred, c->n_fw_deferred + 1, sizeof(*d));
+    c->fw_deferred[c->n_fw_deferred++] = d;
+    rs->forward_notice = NULL;
+    rs->fw_keep = NULL;
+    rs->fw_keep_path = NULL;
+    return true;
+}
+
+/* Whether forward confirmed at finalize that every line of the step was
+ * delivered: "[forward] logs for step ID (NAME) were forwarded to WHERE: N
+ * lines" with N the lines the host took (docs/forward.md). */
+static bool forward_confirmed(const run_ctx *c, const run_stream *rs)
+{
+    char want[1024];
+    int n = snprintf(want, sizeof(want),
+                     "\n[forward] logs for step %d (%s) were forwarded to %s: %llu line%s\n",
+                     rs->number, rs->step->name, rs->fw_where, (unsigned long long)rs->fw_fed,
+                     rs->fw_fed == 1 ? "" : "s");
+    if (n < 0 || (size_t)n >= sizeof(want) || !c->fw_confirmed.data)
+        return false;
+    return memmem(c->fw_confirmed.data, c->fw_confirmed.len, want, (size_t)n) != NULL;
+}
+
+/* After the plugin host has ended: closes each deferred step, with only the
+ * notice when forward confirmed its lines, else with the full log after it. */
+static void forward_settle(run_ctx *c, const char *host_why)
+{
+    for (size_t i = 0; i < c->n_fw_deferred; i++) {
+        run_stream *rs = c->fw_deferred[i];
+        if (!forward_confirmed(c, rs))
+            forward_fallback(rs, atomic_load(&c->fw_failed) ? c->fw_failure : host_why);
+        forward_drop_keep(rs);
+        ls_upload_stream_close(rs->up, rs->fw_completion);
+        free(rs->fw_completion);
+        free(rs->forward_notice);
+        free(rs);
+    }
+    free(c->fw_deferred);
+    c->fw_deferred = NULL;
+    c->n_fw_deferred = 0;
+}
+
+/* On the driver's thread, for each plugins-log line: notes forward's
+ * confirmations and its failures. */
+static void forward_watch(run_ctx *c, const char *text, size_t len, bool continued)
+{
+    static const char ok[] = "[forward] logs for step ";
+    if (continued)
+        return;
+    if (len > strlen(ok) && !memcmp(text, ok, strlen(ok))) {
+        if (c->fw_confirmed.len == 0)
+            ls_buf_putc(&c->fw_confirmed, '\n');
+        ls_buf_append(&c->fw_confirmed, text, len);
+        ls_buf_putc(&c->fw_confirmed, '\n');
+        return;
+    }
+    /* "[forward] N lines could not be forwarded ...", "[forward] ... refused a batch",
+     * the host's "forward stopped: circuit breaker ..." */
+    bool failed = (len > 10 && !memcmp(text, "[forward] ", 10) &&
+                   (memmem(text, len, "could not be forwarded", 22) ||
+                    memmem(text, len, "lines are lost", 14))) ||
+                  (memmem(text, len, "forward stopped", 15) != NULL);
+    if (failed && !atomic_load(&c->fw_failed)) {
+        if (len > 10 && !memcmp(text, "[forward] ", 10))
+            text += 10, len -= 10;
+        snprintf(c->fw_failure, sizeof(c->fw_failure), "%.*s", (int)len, text);
+        atomic_store(&c->fw_failed, true);
+    }
+}
+
 static void on_line(void *userdata, char stream, const char *text, size_t len, bool continued,
                     int64_t ts_ms)
 {
@@ -273,59 +510,17 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         .len = (uint32_t)len,
         .text = len ? text : "",
     };
-    if (c->plugins) {
-        int fed = ls_plugin_driver_feed(c->plugins, rs->plugin_id, line.text, line.len);
-        if (rs->forward_notice && fed == 0)
+    int fed = -EPIPE;
+    if (c->plugins)
+        fed = ls_plugin_driver_feed(c->plugins, rs->plugin_id, line.text, line.len);
+    if (rs->forward_notice && !rs->fw_fallen) {
+        const char *why = forward_keep(rs, &line, fed);
+        if (!why)
             return; /* the forward plugin takes it; the server has the notice */
+        forward_fallback(rs, why);
+        line.seq = rs->next_seq;
     }
-    if (rs->forward_notice)
-        rs->kept++;
     push_line(rs, &line);
-}
-
-/* ---- a step whose log is forwarded (forward's replace_log, docs/forward.md) ---- */
-
-/* A line of the worker's own in the step's log, masked like the step's. */
-static void push_own_line(run_stream *rs, const char *text)
-{
-    ls_buf masked = LS_BUF_INIT;
-    ls_masker_apply(rs->ctx->masker, text, strlen(text), &masked);
-    ls_line line = {.seq = rs->next_seq,
-                    .ts_ms = ls_now_ms(),
-                    .stream = 'o',
-                    .len = (uint32_t)masked.len,
-                    .text = masked.data ? masked.data : ""};
-    push_line(rs, &line);
-    ls_buf_free(&masked);
-}
-
-/* Before the step starts: when the forward plugin runs and its replace_log
- * covers this step, the server's log of the step gets only a notice, and
- * on_line gives the lines to the plugin host only. A host that cannot take a
- * line (queue full, host gone) does not lose it: it is uploaded after all,
- * and counted in a last line when the step ends. */
-static void forward_start(run_stream *rs)
-{
-    run_ctx *c = rs->ctx;
-    if (!c->plugins ||
-        ls_plugin_replaced_log(c->plugins_json, rs->step->name, &rs->forward_notice) != 1)
-        return;
-    push_own_line(rs, rs->forward_notice);
-}
-
-static void forward_end(run_stream *rs)
-{
-    if (rs->forward_notice && rs->kept) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "%llu line%s of this step could not be given to the plugin host and %s stored "
-                 "here instead",
-                 (unsigned long long)rs->kept, rs->kept == 1 ? "" : "s",
-                 rs->kept == 1 ? "is" : "are");
-        push_own_line(rs, msg);
-    }
-    free(rs->forward_notice);
-    rs->forward_notice = NULL;
 }
 
 /* Hands a line to the upload stream (spool first). */
@@ -497,8 +692,8 @@ static void close_stream(run_stream *rs, const char *status, int exit_code)
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, exit_code);
-    forward_end(rs);
-    ls_upload_stream_close(rs->up, body);
+    if (!forward_end(rs, body))
+        ls_upload_stream_close(rs->up, body);
     rs->closed = true;
 }
 
@@ -625,6 +820,7 @@ static void push_plugins_line(run_ctx *c, const char *text, size_t len, bool con
 
 static void on_plugin_output(void *userdata, const char *text, size_t len, bool continued)
 {
+    forward_watch(userdata, text, len, continued);
     push_plugins_line(userdata, text, len, continued);
 }
 
@@ -837,7 +1033,16 @@ static void finish_plugins(run_ctx *c)
                     (unsigned long long)st.dropped);
         ls_plugin_driver_free(c->plugins); /* the thread has ended: no more output */
         c->plugins = NULL;
+        char why[128];
+        if (canceled)
+            snprintf(why, sizeof(why), "the build was canceled before the plugins finished");
+        else if (st.crashed || code != 0)
+            snprintf(why, sizeof(why), "the plugin host ended with status %d", code);
+        else
+            snprintf(why, sizeof(why), "forward did not confirm that every line was delivered");
+        forward_settle(c, why);
     }
+    forward_settle(c, "the plugin host has exited");
     char body[128];
     if (code >= 0)
         snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, code);
@@ -1092,6 +1297,7 @@ static void ctx_free(run_ctx *c)
     free(c->secret_values);
     ls_pipeline_free(c->pipeline);
     ls_buf_free(&c->scratch);
+    ls_buf_free(&c->fw_confirmed);
     if (c->plugin_diag_fd > 2)
         close(c->plugin_diag_fd);
     if (c->spool_dir_created)

@@ -16,6 +16,7 @@ the plugin host could not take are stored on the server after all.
 usage: test_forward.py --binary PATH_TO_logstream
 """
 import argparse
+import glob
 import http.server
 import json
 import os
@@ -92,10 +93,11 @@ class Collector(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port=0, fail_first=0):
+    def __init__(self, port=0, fail_first=0, fail_code=503):
         self.requests = []  # (path, headers, body) of accepted requests
         self.refused = 0
         self.fail_first = fail_first
+        self.fail_code = fail_code
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), CollectorHandler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -119,7 +121,7 @@ class CollectorHandler(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             if self.server.refused < self.server.fail_first:
                 self.server.refused += 1
-                code = 503
+                code = self.server.fail_code
             else:
                 self.server.requests.append((self.path, dict(self.headers), body))
                 code = 204
@@ -524,8 +526,11 @@ steps:
         b, plugins = self.plugins_log_final(srv, w.build_id, 3)
         notice = "logs for this step were forwarded to HTTP endpoint at %s/ingest" % sink.url
         # the server: only the notice for the forwarded step, the whole log for the other
+        # target up: only the notice, and the step's result once forward confirmed it
         self.assertEqual(self.logs(srv, w.build_id, 1), notice + "\n")
         self.assertEqual(b["steps"][0]["lines"], 1)
+        self.assertEqual(b["steps"][0]["status"], "success")
+        self.assertNotIn("forwarding to", w.proc.err.text())
         kept = ["$ seq 1 20"] + [str(i) for i in range(1, 21)]
         self.assertEqual(self.logs(srv, w.build_id, 2), "".join(l + "\n" for l in kept))
         # the target: every line of both steps, in order, masked
@@ -568,7 +573,10 @@ steps:
                          ["$ seq 1 500"] + [str(i) for i in range(1, 501)])
         self.assertEqual([g["line"] for g in got if g["step"] == "2"], ["$ echo b done", "b done"])
 
-    def test_lines_the_host_cannot_take_are_stored_on_the_server(self):
+    def step_lines(self, srv, build, step):
+        return self.logs(srv, build, step).splitlines()
+
+    def test_host_killed_mid_step_full_log_on_the_server(self):
         srv = self.start_server()
         sink = Collector()
         self.addCleanup(sink.stop)
@@ -581,33 +589,110 @@ steps:
   - name: a
     commands: ["echo before", "while [ ! -f %s ]; do sleep 0.05; done", "seq 1 100"]
 """ % (sink.url, go))
-        w = self.run_worker(p, srv.url)
+        spool = os.path.join(self.tmp, "spool")
+        w = self.run_worker(p, srv.url, extra_args=["--spool-dir", spool])
         deadline = time.monotonic() + self.WAIT
-        # the host has handed the lines so far to the target: none is in flight
+        # the host has handed the lines so far to the target
         while not any(b"; done" in body for _, _, body in list(sink.requests)):
             self.assertLess(time.monotonic(), deadline, "the target never got the first lines")
             time.sleep(0.05)
+        # the worker keeps the step's masked lines until forward confirms them
+        self.assertEqual(len(glob.glob(os.path.join(spool, "*.forward"))), 1)
         hosts = host_pids_of(w.proc.p.pid)
         self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
         os.kill(hosts[0], signal.SIGKILL)
         self.wait_logs(srv, w.build_id, 2, r"^plugin host exited with signal 9")
         open(go, "w").close()
         self.assertEqual(w.wait(), 0, w.proc.describe())
-        lstest.wait_build_final(srv.url, w.build_id)
-        text = self.logs(srv, w.build_id, 1).splitlines()
-        self.assertEqual(text[0], "logs for this step were forwarded to HTTP endpoint at %s" %
-                         sink.url)
-        # everything after the host died is on the server, then a count of it
-        self.assertEqual(text[-102:-1], ["$ seq 1 100"] + [str(i) for i in range(1, 101)])
-        n = len(text) - 2
-        self.assertEqual(text[-1], "%d lines of this step could not be given to the plugin host "
-                         "and are stored here instead" % n)
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["steps"][0]["status"], "success")
+        text = self.step_lines(srv, w.build_id, 1)
+        where = "HTTP endpoint at %s" % sink.url
+        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
+        self.assertRegex(text[1], r"^forwarding to %s failed: the plugin host (has exited|ended "
+                         r"with status \d+); the full log follows$" % re.escape(where))
+        # every line of the step, once and in order, delivered before the kill or not
+        full = ["$ echo before", "before", "$ while [ ! -f %s ]; do sleep 0.05; done" % go,
+                "$ seq 1 100"] + [str(i) for i in range(1, 101)]
+        self.assertEqual(text[2:], full)
         forwarded = [g["line"] for _, _, body in sink.requests for g in ndjson_entries(body)]
-        # each line is in exactly one place
-        self.assertEqual(forwarded + text[1:-1],
-                         ["$ echo before", "before",
-                          "$ while [ ! -f %s ]; do sleep 0.05; done" % go, "$ seq 1 100"] +
-                         [str(i) for i in range(1, 101)])
+        self.assertEqual(forwarded, full[:len(forwarded)])
+        self.assertGreaterEqual(len(forwarded), 3)
+        # the side file is gone with the build
+        self.assertEqual(glob.glob(os.path.join(spool, "*.forward")), [])
+
+    def test_target_down_for_the_whole_step_full_log_after_the_notice(self):
+        srv = self.start_server()
+        dead = "http://127.0.0.1:%d/ingest" % lstest.free_port()  # nothing listens there
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: http, url: %s, batch_wait: 20ms, retry_min: 20ms, retry_max: 100ms,
+              flush_timeout: 300ms, replace_log: [down]}
+steps:
+  - name: down
+    commands: ["seq 1 500"]
+  - name: other
+    commands: ["echo other"]
+""" % dead)
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["status"], "success")
+        self.assertEqual(b["steps"][0]["status"], "success")
+        text = self.step_lines(srv, w.build_id, 1)
+        where = "HTTP endpoint at %s" % dead
+        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
+        self.assertRegex(text[1], r"^forwarding to %s failed: .*could not be forwarded.*; the full "
+                         r"log follows$" % re.escape(where))
+        self.assertEqual(text[2:], ["$ seq 1 500"] + [str(i) for i in range(1, 501)])
+        self.assertEqual(b["steps"][0]["lines"], 503)
+        self.assertEqual(self.step_lines(srv, w.build_id, 2), ["$ echo other", "other"])
+
+    def test_log_larger_than_forward_keep_bytes_goes_to_the_server(self):
+        srv = self.start_server()
+        sink = Collector()
+        self.addCleanup(sink.stop)
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: http, url: %s, batch_wait: 20ms, replace_log: true}
+steps:
+  - name: a
+    commands: ["seq 1 1000"]
+""" % sink.url)
+        # "$ seq 1 1000" and 1..1000: 12 + 2893 bytes of text; 1000 hold the command and 1..365
+        w = self.run_worker(p, srv.url, extra_args=["--forward-keep-bytes", "1000"])
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        text = self.step_lines(srv, w.build_id, 1)
+        self.assertEqual(text[1], "forwarding to HTTP endpoint at %s failed: the step's log is "
+                         "larger than --forward-keep-bytes; the full log follows" % sink.url)
+        self.assertEqual(text[2:], ["$ seq 1 1000"] + [str(i) for i in range(1, 1001)])
+        forwarded = [g["line"] for _, _, body in sink.requests for g in ndjson_entries(body)]
+        self.assertEqual(forwarded, text[2:])  # the target still gets every line
+
+    def test_batch_refused_with_4xx_full_log_on_the_server(self):
+        srv = self.start_server()
+        sink = Collector(fail_first=1, fail_code=400)
+        self.addCleanup(sink.stop)
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: http, url: %s, batch_wait: 20ms, replace_log: true}
+steps:
+  - name: a
+    commands: ["seq 1 50", "sleep 0.3", "seq 51 60"]
+""" % sink.url)
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        lstest.wait_build_final(srv.url, w.build_id)
+        text = self.step_lines(srv, w.build_id, 1)
+        self.assertRegex(text[1], r"^forwarding to HTTP endpoint at .* failed: .*refused a batch.*"
+                         r"; the full log follows$")
+        full = ["$ seq 1 50"] + [str(i) for i in range(1, 51)] + ["$ sleep 0.3", "$ seq 51 60"] + \
+            [str(i) for i in range(51, 61)]
+        self.assertEqual(text[2:], full)
 
 
 def main():

@@ -988,6 +988,9 @@ static int fw_finalize(const ls_plugin_context *ctx, void *state)
     pthread_mutex_unlock(&f->lock);
 
     tell_state(ctx, f);
+    /* The worker takes this line, with N equal to the lines it gave the host
+     * for the step, as the confirmation that a replaced step's log was
+     * delivered (run.c, forward_confirmed; docs/forward.md): keep its format. */
     if (lost == 0) {
         for (size_t i = 0; i < f->n_steps; i++)
             if (f->step_lines[i] && replaces_step(&f->s, f->step_names[i]))
