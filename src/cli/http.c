@@ -6,30 +6,24 @@
 
 #include <jansson.h>
 
+#include "common/http_json.h"
+
 /* Keep at most this much of an error answer's body, to quote it. */
 #define ERROR_BODY_MAX 8192
 
-static char g_auth_header[512];
+static char g_token[512];
 
 void ls_http_set_token(const char *token)
 {
-    if (token && *token)
-        snprintf(g_auth_header, sizeof(g_auth_header), "Authorization: Bearer %s", token);
-    else
-        g_auth_header[0] = '\0';
+    snprintf(g_token, sizeof(g_token), "%s", token ? token : "");
 }
 
 struct curl_slist *ls_http_auth_header(struct curl_slist *headers)
 {
-    if (!g_auth_header[0])
-        return headers;
-    struct curl_slist *l = curl_slist_append(headers, g_auth_header);
-    return l ? l : headers;
+    return ls_http_json_auth_header(headers, g_token);
 }
 
 typedef struct get_ctx {
-    CURL *easy;
-    long status; /* 0 until the first body byte */
     ls_http_body_fn fn;
     void *fn_ctx;
     ls_buf error_body;
@@ -45,8 +39,8 @@ int ls_http_status_error(const char *url, long status, const char *body, size_t 
         msg = json_string_value(json_object_get(j, "error"));
     const char *hint = "";
     if (status == 401)
-        hint = g_auth_header[0] ? " (is --token / LOGSTREAM_TOKEN a current token?)"
-                                : " (give a read token with --token or LOGSTREAM_TOKEN)";
+        hint = g_token[0] ? " (is --token / LOGSTREAM_TOKEN a current token?)"
+                          : " (give a read token with --token or LOGSTREAM_TOKEN)";
     else if (status == 403)
         hint = " (the token's scope does not allow this: use a read token)";
     if (msg)
@@ -80,65 +74,45 @@ int ls_http_curl_error(const char *url, CURLcode code, const char *detail, char 
     }
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *userdata)
+/* A 2xx body streams to the caller; another status's body is kept to quote. */
+static int on_body(void *ctx, long status, const char *data, size_t len)
 {
-    get_ctx *g = userdata;
-    size_t len = size * n;
-    if (!g->status)
-        curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
-    if (g->status < 200 || g->status > 299) {
+    get_ctx *g = ctx;
+    if (status < 200 || status > 299) {
         if (g->error_body.len + len <= ERROR_BODY_MAX)
             ls_buf_append(&g->error_body, data, len);
-        return len;
+        return 0;
     }
     if (g->fn && g->fn(g->fn_ctx, data, len) != 0) {
         g->stopped = 1;
-        return 0;
+        return 1;
     }
-    return len;
+    return 0;
 }
 
 int ls_http_get(const char *url, const char *accept, int64_t timeout_ms, ls_http_body_fn fn,
                 void *ctx, char *err, size_t errlen)
 {
-    int r = 0;
-    char curl_err[CURL_ERROR_SIZE] = "";
-    char accept_hdr[256];
-    struct curl_slist *hdrs = NULL;
+    long status = 0;
+    ls_http_json_failure fail;
     get_ctx g = {.fn = fn, .fn_ctx = ctx, .error_body = LS_BUF_INIT};
-    g.easy = curl_easy_init();
-    if (!g.easy) {
+    ls_http_json_req req = {.url = url,
+                            .token = g_token,
+                            .accept = accept,
+                            .timeout_ms = timeout_ms,
+                            .fn = on_body,
+                            .fn_ctx = &g};
+    int r = ls_http_json_perform(&req, &status, &fail);
+    if (r == -ENOMEM) {
         snprintf(err, errlen, "cannot initialise libcurl");
-        return -ENOMEM;
-    }
-    if (accept) {
-        snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
-        hdrs = curl_slist_append(hdrs, accept_hdr);
-    }
-    hdrs = ls_http_auth_header(hdrs);
-    curl_easy_setopt(g.easy, CURLOPT_URL, url);
-    curl_easy_setopt(g.easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(g.easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(g.easy, CURLOPT_WRITEDATA, &g);
-    curl_easy_setopt(g.easy, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(g.easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(g.easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    CURLcode code = curl_easy_perform(g.easy);
-    if (g.stopped) {
+    } else if (g.stopped) {
         snprintf(err, errlen, "%s: stopped", url);
         r = -ECANCELED;
-        goto out;
+    } else if (r < 0) {
+        r = ls_http_curl_error(url, fail.code, fail.detail, err, errlen);
+    } else if (status < 200 || status > 299) {
+        r = ls_http_status_error(url, status, g.error_body.data, g.error_body.len, err, errlen);
     }
-    if (code != CURLE_OK) {
-        r = ls_http_curl_error(url, code, curl_err, err, errlen);
-        goto out;
-    }
-    curl_easy_getinfo(g.easy, CURLINFO_RESPONSE_CODE, &g.status);
-    if (g.status < 200 || g.status > 299)
-        r = ls_http_status_error(url, g.status, g.error_body.data, g.error_body.len, err, errlen);
-out:
-    curl_easy_cleanup(g.easy);
-    curl_slist_free_all(hdrs);
     ls_buf_free(&g.error_body);
     return r;
 }
