@@ -740,11 +740,18 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
                         "--remote-poll-interval (give every instance --nats for live lines)\n");
         goto threads;
     }
+    char **urls = NULL;
+    size_t n_urls = 0;
+    if (ls_fanout_urls_parse(srv->cfg.nats_url, &urls, &n_urls, err, errlen) < 0)
+        goto fail;
     natsStatus s = natsOptions_Create(&f->opts);
     if (s == NATS_OK)
-        s = natsOptions_SetURL(f->opts, srv->cfg.nats_url);
+        s = natsOptions_SetServers(f->opts, (const char **)urls, (int)n_urls);
+    ls_fanout_urls_free(urls, n_urls);
     if (s != NATS_OK) {
-        snprintf(err, errlen, "--nats must be a NATS URL such as nats://127.0.0.1:4222: %s",
+        snprintf(err, errlen,
+                 "--nats must be a NATS URL such as nats://127.0.0.1:4222 or a comma-separated "
+                 "list of them: %s",
                  natsStatus_GetText(s));
         goto fail;
     }
@@ -789,7 +796,8 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
                         "database\n");
     } else {
         snprintf(err, errlen,
-                 "--nats: cannot connect to NATS (%s); give a URL such as nats://127.0.0.1:4222",
+                 "--nats: cannot connect to NATS (%s); give a URL such as nats://127.0.0.1:4222 "
+                 "(or a comma-separated list)",
                  natsStatus_GetText(s));
         goto fail;
     }

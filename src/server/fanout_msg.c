@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/record.h"
 
 static const char PREFIX[] = "logstream.";
@@ -208,4 +209,60 @@ int ls_fanout_event_decode(const char *data, size_t len, bool with_end, char *re
     *ret_json = nl + 1;
     *ret_json_len = len - head - 1;
     return 0;
+}
+
+int ls_fanout_urls_parse(const char *list, char ***ret_urls, size_t *ret_n, char *err,
+                         size_t errlen)
+{
+    int rc = 0;
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    char **urls = ls_xcalloc(n, sizeof(*urls));
+    size_t got = 0;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *e = end;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t len = (size_t)(e - p);
+        if (len == 0 || memchr(p, ' ', len) || memchr(p, '\t', len)) {
+            snprintf(err, errlen,
+                     "--nats: URL %zu of the list is %s; give nats://HOST:PORT or a "
+                     "comma-separated list of them",
+                     got + 1, len == 0 ? "empty" : "not one URL (a blank in it)");
+            rc = -EINVAL;
+            goto out;
+        }
+        urls[got] = ls_xmalloc(len + 1);
+        memcpy(urls[got], p, len);
+        urls[got][len] = '\0';
+        got++;
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+out:
+    if (rc < 0) {
+        ls_fanout_urls_free(urls, got);
+        urls = NULL;
+        got = 0;
+    }
+    *ret_urls = urls;
+    *ret_n = got;
+    return rc;
+}
+
+void ls_fanout_urls_free(char **urls, size_t n)
+{
+    if (!urls)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
 }

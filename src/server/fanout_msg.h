@@ -82,4 +82,14 @@ void ls_fanout_event_encode(ls_buf *out, const char *name, bool with_end, bool e
 int ls_fanout_event_decode(const char *data, size_t len, bool with_end, char *ret_name,
                            bool *ret_end, const char **ret_json, size_t *ret_json_len);
 
+/* Splits --nats, one NATS URL or a comma-separated list of them ("nats://a:4222,
+ * nats://b:4222"; blanks around each URL are ignored), into *ret_urls
+ * (*ret_n URLs, each and the array malloc'ed: ls_fanout_urls_free). Returns 0,
+ * or -EINVAL (an empty list or an empty or blank-containing URL) with a message
+ * in err. */
+int ls_fanout_urls_parse(const char *list, char ***ret_urls, size_t *ret_n, char *err,
+                         size_t errlen);
+/* Frees what ls_fanout_urls_parse returned; NULL is a no-op. */
+void ls_fanout_urls_free(char **urls, size_t n);
+
 #endif

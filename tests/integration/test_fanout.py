@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -56,8 +57,8 @@ class Fanout(lstest.TestCase):
         self.nats = lstest.NatsServer()
         self.addCleanup(self.nats.close)
 
-    def pair(self, extra=(), connected=True):
-        args = ["--nats", self.nats.url, "--remote-poll-interval", "200ms"] + list(extra)
+    def pair(self, extra=(), connected=True, nats=None):
+        args = ["--nats", nats or self.nats.url, "--remote-poll-interval", "200ms"] + list(extra)
         a = self.start_server(args)
         b = self.start_peer_server(a, args)
         for srv in (a, b):
@@ -268,6 +269,28 @@ class Fanout(lstest.TestCase):
         self.assertEqual(raw, "".join(o["text"] + "\n" for o in stored))
         st = lstest.get_json("%s/api/v1/builds/%d/steps/1/stream" % (b.url, w.build_id),)
         self.assertEqual(st["durable_seq"], n + 1)
+
+    def test_nats_url_list(self):
+        """--nats takes a comma-separated list: the instances connect to the
+        one that answers (the first is a port nobody listens on)."""
+        dead = "nats://127.0.0.1:%d" % lstest.free_port()
+        a, b = self.pair(nats="%s, %s" % (dead, self.nats.url))
+        n = 30
+        w = self.run_worker(self.write_pipeline(pipeline(n, "0.05")), a.url)
+        sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
+        self.assertEqual(sse.status, 200)
+        events = sse.read_until_end(120)
+        sse.close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.check_log([o for _, o in follow(events)], n)
+        self.assertEqual(metric(b.url, "logstream_nats_connected"), 1)
+        self.assertGreater(metric(b.url, "logstream_nats_received_lines_total"), 0)
+        # an empty URL in the list is refused at start, naming the flag
+        out = subprocess.run([lstest.binary(), "server", "--listen", "127.0.0.1:0", "--data",
+                              os.path.join(self.tmp, "never"), "--nats", self.nats.url + ",,"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0, out.stderr)
+        self.assertIn("--nats: URL 2 of the list is empty", out.stderr)
 
     def test_no_nats_instances_share_the_database(self):
         """Without --nats: B reads A's lines from the database (slower), never a

@@ -457,6 +457,40 @@ static void test_lines_past_a_gap_wait_for_it(void **state)
     ls_live_free(lv);
 }
 
+static void test_nats_url_lists(void **state)
+{
+    char **urls = NULL;
+    size_t n = 0;
+    char err[256];
+    assert_int_equal(ls_fanout_urls_parse("nats://127.0.0.1:4222", &urls, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(urls[0], "nats://127.0.0.1:4222");
+    ls_fanout_urls_free(urls, n);
+    assert_int_equal(ls_fanout_urls_parse(" nats://a:4222 ,nats://b:4223,\ttls://c:4224 ", &urls,
+                                          &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 3);
+    assert_string_equal(urls[0], "nats://a:4222");
+    assert_string_equal(urls[1], "nats://b:4223");
+    assert_string_equal(urls[2], "tls://c:4224");
+    ls_fanout_urls_free(urls, n);
+    const char *bad[] = {"",
+                         " ",
+                         "nats://a:4222,",
+                         ",nats://a:4222",
+                         "nats://a:4222,,nats://b:1",
+                         "nats://a:4222 nats://b:4222"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        urls = (char **)&n; /* must be reset */
+        assert_int_equal(ls_fanout_urls_parse(bad[i], &urls, &n, err, sizeof(err)), -EINVAL);
+        assert_null(urls);
+        assert_int_equal(n, 0);
+        assert_non_null(strstr(err, "--nats"));
+    }
+    ls_fanout_urls_free(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_writer_takes_over_from_the_store),
         cmocka_unit_test(test_writer_with_stale_store_read_keeps_lines),
         cmocka_unit_test(test_lines_past_a_gap_wait_for_it),
+        cmocka_unit_test(test_nats_url_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
