@@ -19,8 +19,8 @@ static void emit(void *ud, const tr_run *run)
     if (run->n_failures > TR_MAX_FAILURES)
         abort();
     for (size_t i = 0; i < run->n_failures; i++) {
-        if (!run->failures[i].name || strlen(run->failures[i].name) > TR_MAX_NAME ||
-            run->failures[i].message.len > TR_MAX_MESSAGE)
+        if (!run->failures[i]->name || strlen(run->failures[i]->name) > TR_MAX_NAME ||
+            run->failures[i]->message.len > TR_MAX_MESSAGE)
             abort();
     }
     ls_buf out = LS_BUF_INIT;

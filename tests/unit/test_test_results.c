@@ -186,13 +186,13 @@ static void test_json_escapes_and_limits(void **unused)
     r.failed = 200;
     for (int i = 0; i < 200; i++) {
         tr_failure *f = tr_run_add_failure(&r, "t\"\x01\xff", 4);
-        if (i >= TR_MAX_FAILURES)
+        if (i >= TR_DEFAULT_MAX_FAILURES)
             assert_null(f);
         for (int k = 0; f && k < 100; k++)
             tr_failure_add_line(f, "line\tx", 6);
     }
-    assert_int_equal(r.n_failures, TR_MAX_FAILURES);
-    assert_int_equal(r.failures[0].message_lines, TR_MAX_MESSAGE_LINES);
+    assert_int_equal(r.n_failures, TR_DEFAULT_MAX_FAILURES);
+    assert_int_equal(r.failures[0]->message_lines, TR_MAX_MESSAGE_LINES);
     ls_buf out = LS_BUF_INIT;
     tr_run_json(&r, 3, &out);
     assert_non_null(strstr(out.data, "{\"step\":3,\"framework\":\"pytest\",\"passed\":0,"
@@ -202,6 +202,68 @@ static void test_json_escapes_and_limits(void **unused)
                                      "\"message\":\"line\\tx\\nline\\tx"));
     ls_buf_free(&out);
     tr_run_clear(&r);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; p && (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* max_failures (the plugin's setting): a run lists exactly that many failed
+ * tests and still counts them all; it survives reset and clear. */
+static void test_max_failures_setting(void **unused)
+{
+    (void)unused;
+    tr_run r;
+    memset(&r, 0, sizeof(r));
+    r.max_failures = 3;
+    tr_run_reset(&r, "pytest");
+    for (int i = 0; i < 3; i++)
+        assert_non_null(tr_run_add_failure(&r, "t", 1));
+    assert_null(tr_run_add_failure(&r, "t", 1));
+    tr_run_clear(&r);
+    assert_int_equal(r.max_failures, 3);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(tr_run_add_failure(&r, "t", 1));
+    assert_null(tr_run_add_failure(&r, "t", 1));
+    tr_run_clear(&r);
+
+    /* through a stream: the sink's value reaches the parser's run */
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/gotest/fail-verbose.log", data_dir);
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    assert_non_null(text);
+    size_t listed[2];
+    char *json[2];
+    for (int k = 0; k < 2; k++) {
+        ls_buf out = LS_BUF_INIT;
+        tr_sink sink = {.emit = emit, .ud = &out, .max_failures = k == 0 ? 1000 : 2};
+        tr_stream *s = tr_stream_new(&sink);
+        for (char *line = text, *nl; line < text + len; line = nl + 1) {
+            nl = memchr(line, '\n', (size_t)(text + len - line));
+            if (!nl)
+                nl = text + len;
+            tr_stream_line(s, line, (size_t)(nl - line));
+        }
+        tr_stream_end(s);
+        tr_stream_free(s);
+        assert_non_null(out.data);
+        listed[k] = count_of(out.data, "{\"name\":");
+        json[k] = out.data;
+    }
+    assert_true(listed[0] > 2);
+    assert_int_equal(listed[1], 2);
+    const char *f0 = strstr(json[0], "\"failed\":"), *f1 = strstr(json[1], "\"failed\":");
+    assert_non_null(f0);
+    assert_non_null(f1);
+    assert_int_equal(atoi(f0 + 9), atoi(f1 + 9)); /* every failure counted */
+    free(json[0]);
+    free(json[1]);
+    free(text);
 }
 
 /* A runner's output spread over two steps' streams gives nothing in either
@@ -233,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_ansi_strip),
         cmocka_unit_test(test_json_escapes_and_limits),
         cmocka_unit_test(test_nothing_without_tests),
+        cmocka_unit_test(test_max_failures_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

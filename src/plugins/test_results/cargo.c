@@ -116,6 +116,7 @@ static bool cargo_own_line(const char *s, size_t len)
 static void cargo_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     cargo_state *st = state;
+    st->run.max_failures = sink->max_failures;
     uint64_t n;
     const char *p = s + 8, *end = s + len;
     if (tr_starts(s, len, "running ") && tr_read_u64(&p, end, &n) &&

@@ -62,6 +62,7 @@ static bool test_line(const char *s, size_t len, const char **name, size_t *nlen
 static void ctest_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     ctest_state *st = state;
+    st->run.max_failures = sink->max_failures;
     const char *name;
     size_t nlen;
     int kind;

@@ -180,6 +180,7 @@ static bool package_line(go_state *st, const char *s, size_t len)
 static void go_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     go_state *st = state;
+    st->run.max_failures = sink->max_failures;
     size_t ind = tr_indent(s, len);
     if (tr_starts(s, len, "=== RUN   ") || tr_starts(s, len, "=== CONT  ") ||
         tr_starts(s, len, "=== NAME  ") || tr_starts(s, len, "=== PAUSE ")) {

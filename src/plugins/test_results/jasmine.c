@@ -45,6 +45,7 @@ static void ensure(jasmine_state *st)
 static void jasmine_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     jasmine_state *st = state;
+    st->run.max_failures = sink->max_failures;
     if (tr_word_is(s, len, "Failures:")) {
         ensure(st);
         st->section = J_FAILURES;

@@ -57,6 +57,7 @@ static void finish(jest_state *st, const tr_sink *sink)
 static void jest_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     jest_state *st = state;
+    st->run.max_failures = sink->max_failures;
     size_t lead = len && s[0] == ' ' ? 1 : 0; /* " PASS " when coloured */
     if (tr_starts(s + lead, len - lead, "PASS ") || tr_starts(s + lead, len - lead, "FAIL ") ||
         tr_starts(s, len, "Test Suites:")) {

@@ -256,10 +256,8 @@ static void add_globs(json_t *v, glob_t *g, const char *base, int *flags)
     }
 }
 
-/* A whole-number setting (a size may say 64KiB, 8MiB) in [min, max]; the
- * default when absent, and the default with a message when wrong. */
-static int64_t setting_int(const ls_plugin_context *ctx, const char *key, int64_t def, int64_t min,
-                           int64_t max)
+int64_t tr_setting_int(const ls_plugin_context *ctx, const char *key, int64_t def, int64_t min,
+                       int64_t max)
 {
     const char *v = ctx->setting(ctx, key);
     int64_t out;
@@ -307,11 +305,12 @@ void tr_junit_collect(const ls_plugin_context *ctx, struct tr_plugin *p)
         json_decref(settings);
         return;
     }
-    int64_t max_files = setting_int(ctx, "junit_max_files", TR_JUNIT_MAX_FILES, 1, 1000000);
+    int64_t max_files = tr_setting_int(ctx, "junit_max_files", TR_JUNIT_MAX_FILES, 1, 1000000);
     int64_t max_bytes =
-        setting_int(ctx, "junit_max_bytes", TR_JUNIT_MAX_BYTES, 1, (int64_t)1 << 40);
+        tr_setting_int(ctx, "junit_max_bytes", TR_JUNIT_MAX_BYTES, 1, (int64_t)1 << 40);
     tr_run run;
     memset(&run, 0, sizeof(run));
+    run.max_failures = tr_plugin_max_failures(p);
     size_t n = g.gl_pathc < (size_t)max_files ? g.gl_pathc : (size_t)max_files;
     if (g.gl_pathc > n)
         ctx->output(ctx, "%zu JUnit XML files match; only the first %zu are read (junit_max_files)",
@@ -323,7 +322,7 @@ void tr_junit_collect(const ls_plugin_context *ctx, struct tr_plugin *p)
             ctx->output(ctx, "JUnit XML %s skipped: %s", g.gl_pathv[i], err);
         } else {
             for (size_t k = 0; k < run.n_failures; k++)
-                tr_failure_trim(&run.failures[k]);
+                tr_failure_trim(run.failures[k]);
             if (run.passed + run.failed + run.skipped + run.n_failures > 0)
                 tr_plugin_publish(p, step_name, number, &run);
         }

@@ -38,6 +38,14 @@ struct tr_plugin;
  * per file through tr_plugin_publish (settings: see test_results.c). */
 void tr_junit_collect(const ls_plugin_context *ctx, struct tr_plugin *p);
 
+/* A whole-number setting of the plugin (a size may say 64KiB) in [min, max]:
+ * def when absent, def with a message to the user when wrong (junit.c). */
+int64_t tr_setting_int(const ls_plugin_context *ctx, const char *key, int64_t def, int64_t min,
+                       int64_t max);
+
+/* The max_failures setting (test_results.c): failed tests listed per run. */
+size_t tr_plugin_max_failures(const struct tr_plugin *p);
+
 /* Publishes (test_results.c) a run of step `number`. */
 void tr_plugin_publish(struct tr_plugin *p, const char *step_name, int number, const tr_run *run);
 

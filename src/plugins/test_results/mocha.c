@@ -104,6 +104,7 @@ static void name_part(mocha_state *st, const char *s, size_t len)
 static void mocha_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     mocha_state *st = state;
+    st->run.max_failures = sink->max_failures;
     uint64_t n;
     int64_t ms;
     int which = count_line(s, len, &n, &ms);

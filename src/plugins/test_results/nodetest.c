@@ -63,7 +63,7 @@ static void close_pending(node_state *st)
     tr_failure *f = st->pending;
     st->pending = NULL;
     if (f && f->message.len == 0 && st->run.n_failures &&
-        f == &st->run.failures[st->run.n_failures - 1]) {
+        f == st->run.failures[st->run.n_failures - 1]) {
         free(f->name);
         ls_buf_free(&f->message);
         memset(f, 0, sizeof(*f));
@@ -83,6 +83,7 @@ static size_t test_name(const char *s, size_t len)
 static void node_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     node_state *st = state;
+    st->run.max_failures = sink->max_failures;
     size_t ind = tr_indent(s, len);
     const char *t = s + ind;
     size_t n = len - ind;

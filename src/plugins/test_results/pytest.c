@@ -128,7 +128,7 @@ static void short_summary(pytest_state *st, const char *s, size_t len)
     const char *dash = tr_find(id, (size_t)(end - id), " - ");
     size_t idlen = (size_t)((dash ? dash : end) - id);
     for (size_t i = 0; i < st->run.n_failures; i++) {
-        tr_failure *f = &st->run.failures[i];
+        tr_failure *f = st->run.failures[i];
         if (same_test(f->name, id, idlen)) {
             tr_failure_rename(f, id, idlen);
             return;
@@ -144,6 +144,7 @@ static void short_summary(pytest_state *st, const char *s, size_t len)
 static void pytest_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     pytest_state *st = state;
+    st->run.max_failures = sink->max_failures;
     const char *title;
     size_t tlen;
     counts c;

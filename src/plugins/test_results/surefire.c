@@ -49,6 +49,7 @@ static bool counts_line(const char *s, size_t len, sf_counts *c)
 static void surefire_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     surefire_state *st = state;
+    st->run.max_failures = sink->max_failures;
     /* "[INFO] ", "[ERROR] ", "[WARNING] " */
     if (len && s[0] == '[') {
         const char *rb = memchr(s, ']', len < 12 ? len : 12);

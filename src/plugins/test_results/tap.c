@@ -75,7 +75,7 @@ static void ensure_run(tap_state *st)
 static void drop_pending(tap_state *st)
 {
     if (st->pending && st->pending_drop && st->run.n_failures &&
-        st->pending == &st->run.failures[st->run.n_failures - 1]) {
+        st->pending == st->run.failures[st->run.n_failures - 1]) {
         tr_failure *f = st->pending;
         free(f->name);
         ls_buf_free(&f->message);
@@ -296,6 +296,7 @@ static void yaml_line(tap_state *st, const char *s, size_t len, size_t ind)
 static void tap_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     tap_state *st = state;
+    st->run.max_failures = sink->max_failures;
     size_t ind = tr_indent(s, len);
     const char *t = s + ind;
     size_t n = len - ind;

@@ -10,7 +10,11 @@
  *   junit_dir  where relative globs start: default the first repository's
  *              path, else the current directory
  *   junit_step the step number the JUnit runs are filed under (default: the
- *              last step) */
+ *              last step)
+ *   max_failures failed tests listed per run, with their messages (default
+ *              TR_DEFAULT_MAX_FAILURES = 100, at most TR_MAX_MAX_FAILURES); all
+ *              failures are counted. Keep it at most the server's
+ *              --max-test-failures (default 1000), which refuses longer lists. */
 #include "plugins/test_results/test_results.h"
 
 #include <errno.h>
@@ -39,6 +43,7 @@ struct tr_plugin {
     size_t n_steps;
     char path[96];
     bool can_publish, told_no_server;
+    size_t max_failures;
     ls_buf json;
     uint64_t runs, published, failed_publish;
 };
@@ -98,10 +103,17 @@ static void plugin_destroy(void *state)
     free(p);
 }
 
+size_t tr_plugin_max_failures(const struct tr_plugin *p)
+{
+    return p->max_failures;
+}
+
 static int plugin_init(const ls_plugin_context *ctx, void **ret_state)
 {
     tr_plugin *p = ls_xcalloc(1, sizeof(*p));
     p->ctx = ctx;
+    p->max_failures = (size_t)tr_setting_int(ctx, "max_failures", TR_DEFAULT_MAX_FAILURES, 1,
+                                             TR_MAX_MAX_FAILURES);
     p->n_steps = ctx->n_steps;
     p->steps = ls_xcalloc(p->n_steps + 1, sizeof(*p->steps));
     for (size_t i = 0; i < p->n_steps; i++) {
@@ -129,7 +141,7 @@ static int plugin_line(const ls_plugin_context *ctx, void *state, const ls_plugi
         return 0;
     tr_step *s = &p->steps[step->index];
     if (!s->stream) {
-        tr_sink sink = {.emit = emit, .ud = s};
+        tr_sink sink = {.emit = emit, .ud = s, .max_failures = p->max_failures};
         s->stream = tr_stream_new(&sink);
     }
     tr_stream_line(s->stream, line, len);

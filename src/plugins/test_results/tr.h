@@ -5,9 +5,10 @@
  * already removed, see tr_ansi.h), recognises its runner's output, counts
  * into a tr_run, and calls tr_emit() as soon as the run is complete (its
  * summary line, or the first line that cannot belong to it). Nothing keeps
- * the whole log: a run holds its counters and at most TR_MAX_FAILURES failed
- * tests, each with at most TR_MAX_MESSAGE bytes / TR_MAX_MESSAGE_LINES lines
- * of message.
+ * the whole log: a run holds its counters and at most max_failures failed
+ * tests (the plugin's max_failures setting, default TR_DEFAULT_MAX_FAILURES),
+ * each with at most TR_MAX_MESSAGE bytes / TR_MAX_MESSAGE_LINES lines of
+ * message.
  *
  * Counting rules (docs/plugins.md, "test-results"): every test case counts
  * once in exactly one of passed / failed / skipped and total is their sum;
@@ -25,10 +26,11 @@
 
 #include "common/buf.h"
 
-#define TR_MAX_FAILURES 100     /* failed tests listed per run (all are counted) */
-#define TR_MAX_NAME 512         /* bytes of a failed test's name */
-#define TR_MAX_MESSAGE 4096     /* bytes of a failure message */
-#define TR_MAX_MESSAGE_LINES 60 /* lines of a failure message */
+#define TR_DEFAULT_MAX_FAILURES 100 /* failed tests listed per run (all are counted) */
+#define TR_MAX_MAX_FAILURES 100000  /* the largest max_failures setting */
+#define TR_MAX_NAME 512             /* bytes of a failed test's name */
+#define TR_MAX_MESSAGE 4096         /* bytes of a failure message */
+#define TR_MAX_MESSAGE_LINES 60     /* lines of a failure message */
 #define TR_MAX_FRAMEWORK 32
 
 typedef struct tr_failure {
@@ -41,24 +43,28 @@ typedef struct tr_failure {
 typedef struct tr_run {
     char framework[TR_MAX_FRAMEWORK];
     uint64_t passed, failed, skipped;
-    int64_t duration_ms; /* -1: the runner printed none */
-    bool partial;        /* the log shows only part of the tests (e.g. go test without -v) */
-    tr_failure failures[TR_MAX_FAILURES];
-    size_t n_failures;
+    int64_t duration_ms;   /* -1: the runner printed none */
+    bool partial;          /* the log shows only part of the tests (e.g. go test without -v) */
+    tr_failure **failures; /* each allocated alone: a tr_failure * stays valid */
+    size_t n_failures, cap_failures;
+    size_t max_failures; /* failures listed at most; 0 = TR_DEFAULT_MAX_FAILURES; kept by reset */
 } tr_run;
 
 /* Where complete runs go. step_ud identifies the step to the callback. */
 typedef struct tr_sink {
     void (*emit)(void *ud, const tr_run *run);
     void *ud;
+    size_t max_failures; /* each parser sets its run's max_failures from it on every line */
 } tr_sink;
 
-/* Empties r (freeing its failures) and names its framework. */
+/* Empties r (freeing its failures) and names its framework; keeps max_failures. */
 void tr_run_reset(tr_run *r, const char *framework);
-/* Frees what r holds; r stays usable (as after reset with framework ""). */
+/* Frees what r holds; r stays usable (as after reset with framework ""), with
+ * its max_failures. */
 void tr_run_clear(tr_run *r);
 /* Adds a failed test named name[0..len) to the list (not to the counters).
- * Returns it, or NULL when TR_MAX_FAILURES are listed already. */
+ * Storage grows with the list, up to max_failures entries. Returns it, or
+ * NULL when max_failures are listed already. */
 tr_failure *tr_run_add_failure(tr_run *r, const char *name, size_t len);
 /* The listed failure with exactly this name, or NULL. */
 tr_failure *tr_run_find_failure(tr_run *r, const char *name, size_t len);

@@ -10,11 +10,15 @@
 void tr_run_clear(tr_run *r)
 {
     for (size_t i = 0; i < r->n_failures; i++) {
-        free(r->failures[i].name);
-        ls_buf_free(&r->failures[i].message);
+        free(r->failures[i]->name);
+        ls_buf_free(&r->failures[i]->message);
+        free(r->failures[i]);
     }
+    free(r->failures);
+    size_t max = r->max_failures;
     memset(r, 0, sizeof(*r));
     r->duration_ms = -1;
+    r->max_failures = max;
 }
 
 void tr_run_reset(tr_run *r, const char *framework)
@@ -25,10 +29,16 @@ void tr_run_reset(tr_run *r, const char *framework)
 
 tr_failure *tr_run_add_failure(tr_run *r, const char *name, size_t len)
 {
-    if (r->n_failures >= TR_MAX_FAILURES)
+    size_t max = r->max_failures ? r->max_failures : TR_DEFAULT_MAX_FAILURES;
+    if (r->n_failures >= max)
         return NULL;
-    tr_failure *f = &r->failures[r->n_failures++];
-    memset(f, 0, sizeof(*f));
+    if (r->n_failures == r->cap_failures) {
+        size_t cap = r->cap_failures ? 2 * r->cap_failures : 8;
+        r->cap_failures = cap < max ? cap : max;
+        r->failures = ls_xreallocarray(r->failures, r->cap_failures, sizeof(*r->failures));
+    }
+    tr_failure *f = ls_xcalloc(1, sizeof(*f));
+    r->failures[r->n_failures++] = f;
     tr_failure_rename(f, name, len);
     return f;
 }
@@ -38,9 +48,9 @@ tr_failure *tr_run_find_failure(tr_run *r, const char *name, size_t len)
     if (len > TR_MAX_NAME)
         len = TR_MAX_NAME;
     for (size_t i = r->n_failures; i-- > 0;) {
-        const char *n = r->failures[i].name;
+        const char *n = r->failures[i]->name;
         if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return &r->failures[i];
+            return r->failures[i];
     }
     return NULL;
 }
@@ -85,7 +95,7 @@ void tr_emit(const tr_sink *sink, tr_run *r)
 {
     if (r->passed + r->failed + r->skipped > 0 || r->n_failures > 0) {
         for (size_t i = 0; i < r->n_failures; i++)
-            tr_failure_trim(&r->failures[i]);
+            tr_failure_trim(r->failures[i]);
         sink->emit(sink->ud, r);
     }
     tr_run_clear(r);
@@ -173,7 +183,7 @@ void tr_run_json(const tr_run *r, int step, ls_buf *out)
         ls_buf_puts(out, ",\"duration_ms\":null");
     ls_buf_printf(out, ",\"partial\":%s,\"failures\":[", r->partial ? "true" : "false");
     for (size_t i = 0; i < r->n_failures; i++) {
-        const tr_failure *f = &r->failures[i];
+        const tr_failure *f = r->failures[i];
         ls_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
         json_str(out, f->name, strlen(f->name));
         ls_buf_puts(out, ",\"message\":");

@@ -102,6 +102,7 @@ static bool result_line(unittest_state *st, const char *s, size_t len)
 static void unittest_line(void *state, const tr_sink *sink, const char *s, size_t len)
 {
     unittest_state *st = state;
+    st->run.max_failures = sink->max_failures;
     if (!st->have_run) {
         tr_run_reset(&st->run, "unittest");
         st->have_run = true;
