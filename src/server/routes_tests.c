@@ -37,14 +37,14 @@ static const char *get_text(json_t *v, size_t max, bool may_be_empty)
     return s;
 }
 
-static int check_failures(json_t *arr, char *msg, size_t msglen)
+static int check_failures(json_t *arr, size_t max, char *msg, size_t msglen)
 {
     if (!json_is_array(arr)) {
         snprintf(msg, msglen, "\"failures\" must be an array of {\"name\":…,\"message\":…}");
         return -EINVAL;
     }
-    if (json_array_size(arr) > LS_MAX_TEST_FAILURES) {
-        snprintf(msg, msglen, "\"failures\" lists at most %d tests", LS_MAX_TEST_FAILURES);
+    if (json_array_size(arr) > max) {
+        snprintf(msg, msglen, "\"failures\" lists at most %zu tests (--max-test-failures)", max);
         return -EINVAL;
     }
     size_t i;
@@ -72,7 +72,7 @@ static int check_failures(json_t *arr, char *msg, size_t msglen)
     return 0;
 }
 
-int ls_test_run_parse(json_t *body, ls_test_run *ret, char *msg, size_t msglen)
+int ls_test_run_parse(json_t *body, size_t max_failures, ls_test_run *ret, char *msg, size_t msglen)
 {
     ls_test_run run;
     memset(&run, 0, sizeof(run));
@@ -144,7 +144,7 @@ int ls_test_run_parse(json_t *body, ls_test_run *ret, char *msg, size_t msglen)
         snprintf(msg, msglen, "\"failures\" is missing (an empty array when none)");
         return -EINVAL;
     }
-    if (check_failures(failures, msg, msglen) < 0)
+    if (check_failures(failures, max_failures, msg, msglen) < 0)
         return -EINVAL;
     run.failures_json = json_dumps(failures, JSON_COMPACT);
     if (!run.failures_json) {
@@ -207,7 +207,7 @@ static enum MHD_Result tests_post(ls_req *r)
     ls_test_run *runs = NULL;
     size_t n = 0;
     ls_step_info step;
-    int rc = ls_test_run_parse(body, &run, msg, sizeof(msg));
+    int rc = ls_test_run_parse(body, (size_t)r->srv->cfg.max_test_failures, &run, msg, sizeof(msg));
     if (rc < 0) {
         ret = ls_req_respond_error(r, MHD_HTTP_BAD_REQUEST, "bad_test_run", msg, NULL);
         goto out;

@@ -18,7 +18,6 @@
 
 #include "server/http.h"
 
-#define LS_MAX_TEST_FAILURES 1000            /* listed failures per run */
 #define LS_MAX_TEST_NAME 1024                /* bytes of a failed test's name */
 #define LS_MAX_TEST_MESSAGE 65536            /* bytes of a failure message */
 #define LS_MAX_TEST_COUNT 9007199254740991LL /* 2^53 - 1 */
@@ -28,9 +27,11 @@ extern const ls_handler ls_tests_get_handler;
 
 /* Validates a run document (a parsed POST body) and fills *ret (framework,
  * counters, duration, partial, step; failures_json is malloc'ed compact JSON
- * the caller frees). Returns 0, or -EINVAL with a message for the user in
- * msg. Pure: unit tested and fuzzed. */
+ * the caller frees). "failures" may list at most max_failures tests (the
+ * server's --max-test-failures). Returns 0, or -EINVAL with a message for
+ * the user in msg. Pure: unit tested and fuzzed. */
 struct ls_test_run;
-int ls_test_run_parse(json_t *body, struct ls_test_run *ret, char *msg, size_t msglen);
+int ls_test_run_parse(json_t *body, size_t max_failures, struct ls_test_run *ret, char *msg,
+                      size_t msglen);
 
 #endif

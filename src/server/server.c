@@ -49,6 +49,9 @@ static void server_flags(ls_server_config *c, ls_flag *f)
          "paused (its body read later), never refused; 0 = no limit"},
         {"max-test-runs", 0, LS_FLAG_INT, &c->max_test_runs, "1000",
          "test runs stored per build (POST .../tests beyond it: 409)"},
+        {"max-test-failures", 0, LS_FLAG_INT, &c->max_test_failures, "1000",
+         "failed tests one test run may list (POST .../tests with more: 400); keep it at "
+         "least the test-results plugin's max_failures (default 100)"},
         {"max-tool-events", 0, LS_FLAG_INT, &c->max_tool_events, "1000",
          "tool-usage events in one POST .../tool-usage (more: 413)"},
         {"max-json", 0, LS_FLAG_SIZE, &c->max_json_bytes, "1MiB",
@@ -138,6 +141,7 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"max-request-rate", c->max_request_rate, 0, INT64_MAX},
         {"max-json", c->max_json_bytes, 1024, 1024 * 1024 * 1024},
         {"max-test-runs", c->max_test_runs, 1, 1000000},
+        {"max-test-failures", c->max_test_failures, 1, 100000},
         {"max-tool-events", c->max_tool_events, 1, 1000000},
         {"sse-max-lag", c->sse_max_lag_bytes, 1024, INT64_MAX},
         {"sse-max-lag-lines", c->sse_max_lag_lines, 1, INT64_MAX},

@@ -64,8 +64,9 @@ typedef struct ls_server_config {
     int64_t search_max_matches;
     int64_t events_backlog;
     /* test results and tool usage (routes_tests.h, routes_tools.h) */
-    int64_t max_test_runs;   /* test runs stored per build */
-    int64_t max_tool_events; /* tool-usage events per POST */
+    int64_t max_test_runs;     /* test runs stored per build */
+    int64_t max_test_failures; /* failed tests listed per run */
+    int64_t max_tool_events;   /* tool-usage events per POST */
     /* several instances on one database (fanout.h) */
     char *nats_url; /* NULL or "" = single instance */
     int64_t remote_poll_interval_ms;

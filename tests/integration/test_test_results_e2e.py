@@ -243,5 +243,58 @@ class TestResultsEndToEnd(lstest.TestCase):
         self.assertIn("max-test-runs", p.err.text())
 
 
+    def failures_run(self, n):
+        return {"step": 1, "framework": "go", "passed": 0, "failed": n, "skipped": 0,
+                "total": n, "duration_ms": None, "partial": False,
+                "failures": [{"name": "T%d" % i, "message": ""} for i in range(n)]}
+
+    def test_max_test_failures_flag(self):
+        for args, limit in ((["--max-test-failures", "3"], 3), ([], 1000)):
+            srv = self.start_server(args)
+            b = lstest.request("POST", srv.url + "/api/v1/builds",
+                               {"name": "t", "steps": [{"name": "a"}]})
+            self.assertEqual(b.status, 201, b.text())
+            url = "%s/api/v1/builds/%d/tests" % (srv.url, b.json()["id"])
+            a = lstest.request("POST", url, self.failures_run(limit))
+            self.assertEqual(a.status, 201, a.text())
+            a = lstest.request("POST", url, self.failures_run(limit + 1))
+            self.assertEqual(a.status, 400, a.text())
+            self.assertEqual(a.json()["code"], "bad_test_run")
+            self.assertIn("at most %d tests (--max-test-failures)" % limit, a.json()["error"])
+            self.assertEqual([len(r["failures"]) for r in lstest.get_json(url)["runs"]], [limit])
+        p = self.start(["server", "--listen", "127.0.0.1:0", "--data",
+                        os.path.join(self.tmp, "bad"), "--max-test-failures", "0"])
+        self.assertEqual(p.wait(), 2, p.describe())
+        self.assertIn("max-test-failures", p.err.text())
+
+    def test_plugin_max_failures_setting(self):
+        """The plugin lists max_failures failed tests (default 100) and counts them all."""
+        srv = self.start_server()
+        proj = os.path.join(self.tmp, "many")
+        body = "import unittest\n\nclass M(unittest.TestCase):\n" + "".join(
+            "    def test_%03d(self):\n        self.fail('no %d')\n" % (i, i) for i in range(102))
+        write(os.path.join(proj, "test_many.py"), body)
+        cmd = "cd %s && /usr/bin/python3 -m unittest" % proj
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    test-results: {max_failures: 3}
+steps:
+  - {name: three, commands: [%s], ruleset: {continue: true}}
+""" % json.dumps(cmd))
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(180), 0, w.proc.describe())
+        got = self.wait_runs(srv, w.build_id, 1)
+        self.assertEqual([(r["failed"], len(r["failures"])) for r in got["runs"]], [(102, 3)])
+        # the default: 100 of the 102
+        srv = self.start_server()
+        p = self.write_pipeline("steps:\n  - {name: all, commands: [%s], ruleset: {continue: true}}\n"
+                                % json.dumps(cmd))
+        w = self.run_worker(p, srv.url)
+        self.assertEqual(w.wait(180), 0, w.proc.describe())
+        got = self.wait_runs(srv, w.build_id, 1)
+        self.assertEqual([(r["failed"], len(r["failures"])) for r in got["runs"]], [(102, 100)])
+
+
 if __name__ == "__main__":
     lstest.main()
