@@ -11,6 +11,7 @@ usage: test_tool_usage.py --binary PATH_TO_logstream
 import json
 import os
 import re
+import time
 
 import lstest
 
@@ -101,6 +102,37 @@ class ToolUsageEndToEnd(lstest.TestCase):
         a = lstest.request("POST", url, {"events": ev[:2]})
         self.assertIn(a.status, (200, 201), a.text())
         self.assertEqual(len(lstest.get_json(url)["events"]), 2)
+    def plugins_text(self, srv, build_id):
+        b = lstest.wait_build_final(srv.url, build_id)
+        plugins = [s for s in b["steps"] if s["kind"] == "plugins"][0]
+        deadline = time.monotonic() + 60
+        while True:
+            st = [s for s in lstest.get_json("%s/api/v1/builds/%d" % (srv.url, build_id))["steps"]
+                  if s["number"] == plugins["number"]][0]
+            if st["status"] not in ("pending", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return lstest.request("GET", lstest.step_logs_url(srv.url, build_id,
+                                                          plugins["number"])).text()
+
+    def test_summary_tools_setting(self):
+        """summary_tools (default 16) tool/action pairs are named in the summary;
+        the events of the others are counted together."""
+        srv = self.start_server()
+        out = os.path.join(self.tmp, "forwarded.ndjson")
+        for setting, want in (
+                ("    tool-usage: {summary_tools: 2}\n",
+                 "[tool-usage] 3 publish/deploy events: 1 docker push, 1 npm publish, "
+                 "1 of other tools\n"),
+                ("",
+                 "[tool-usage] 3 publish/deploy events: 1 docker push, 1 npm publish, "
+                 "1 kubectl apply\n")):
+            text = PIPELINE % {"out": out}
+            text = text.replace("  settings:\n", "  settings:\n" + setting, 1)
+            w = self.run_worker(self.write_pipeline(text), srv.url)
+            self.assertEqual(w.wait(), 0, w.proc.describe())
+            self.assertIn(want, self.plugins_text(srv, w.build_id))
+
 
 if __name__ == "__main__":
     lstest.main()

@@ -14,7 +14,8 @@
  * "max_pending" (events kept while the server cannot be reached, default
  * 1000), "max_per_post" (events in one request, default 1000: the server's
  * --max-tool-events), "retry_min" and "retry_max" (backoff between resends,
- * default 500ms and 30s). */
+ * default 500ms and 30s), "summary_tools" (tool/action pairs named in the
+ * final summary line, default 16; the others are counted together). */
 #include "plugins/tool_usage/tool_usage.h"
 
 #include <errno.h>
@@ -34,7 +35,7 @@
 #define DEFAULT_MAX_PER_POST 1000
 #define DEFAULT_RETRY_MIN_MS 500
 #define DEFAULT_RETRY_MAX_MS 30000
-#define MAX_TOOLS_IN_SUMMARY 16 /* tools named in the final summary line */
+#define DEFAULT_SUMMARY_TOOLS 16
 
 typedef struct tally {
     const char *tool, *action;
@@ -56,8 +57,9 @@ typedef struct tool_usage {
     int64_t next_try_ms; /* monotonic; 0 = now */
     int last_error;
     long last_status;
-    tally tallies[MAX_TOOLS_IN_SUMMARY];
-    size_t n_tallies;
+    tally *tallies; /* summary_tools of them */
+    size_t n_tallies, max_tallies;
+    unsigned long long untallied; /* events of the tool/action pairs beyond summary_tools */
 } tool_usage;
 
 /* A setting: a whole number, or a duration (250ms, 30s) when duration; the
@@ -154,8 +156,10 @@ static void count(tool_usage *u, const ls_tu_event *ev)
             return;
         }
     }
-    if (u->n_tallies < MAX_TOOLS_IN_SUMMARY)
+    if (u->n_tallies < u->max_tallies)
         u->tallies[u->n_tallies++] = (tally){ev->tool, ev->action, 1};
+    else
+        u->untallied++;
 }
 
 static void on_event(void *userdata, const ls_tu_event *ev)
@@ -189,6 +193,7 @@ static void tu_destroy(void *state)
     ls_tu_free(u->tu);
     ls_buf_free(&u->pending);
     free(u->ends);
+    free(u->tallies);
     free(u->step_numbers);
     free(u);
 }
@@ -206,6 +211,9 @@ static int tu_init(const ls_plugin_context *ctx, void **ret_state)
     int64_t retry_min = setting_num(ctx, "retry_min", true, DEFAULT_RETRY_MIN_MS, 1, 3600 * 1000);
     int64_t retry_max =
         setting_num(ctx, "retry_max", true, DEFAULT_RETRY_MAX_MS, retry_min, 24 * 3600 * 1000);
+    u->max_tallies =
+        (size_t)setting_num(ctx, "summary_tools", false, DEFAULT_SUMMARY_TOOLS, 1, 1000);
+    u->tallies = ls_xcalloc(u->max_tallies, sizeof(*u->tallies));
     u->ends = ls_xcalloc(u->max_pending, sizeof(*u->ends));
     if (u->publish && (!*ctx->server_url || !*ctx->build_id)) {
         ctx->trace(ctx, "no server URL or build id in the context: events are only shown");
@@ -241,6 +249,8 @@ static int tu_finalize(const ls_plugin_context *ctx, void *state)
         for (size_t i = 0; i < u->n_tallies; i++)
             ls_buf_printf(&sum, "%s%llu %s %s", i ? ", " : "", u->tallies[i].n, u->tallies[i].tool,
                           u->tallies[i].action);
+        if (u->untallied)
+            ls_buf_printf(&sum, ", %llu of other tools", u->untallied);
         ctx->output(ctx, "%llu publish/deploy event%s: %s", u->recognised,
                     u->recognised == 1 ? "" : "s", sum.data);
         ls_buf_free(&sum);
