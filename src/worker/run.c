@@ -472,11 +472,14 @@ static void forward_watch(run_ctx *c, const char *text, size_t len, bool continu
         return;
     }
     /* "[forward] N lines could not be forwarded ...", "[forward] ... refused a batch",
-     * the host's "forward stopped: circuit breaker ..." */
+     * the host's "forward stopped: circuit breaker ...", "forward abandoned: ..." and
+     * "forward cannot keep up: ... its lines are dropped" */
     bool failed = (len > 10 && !memcmp(text, "[forward] ", 10) &&
                    (memmem(text, len, "could not be forwarded", 22) ||
                     memmem(text, len, "lines are lost", 14))) ||
-                  (memmem(text, len, "forward stopped", 15) != NULL);
+                  memmem(text, len, "forward stopped", 15) ||
+                  memmem(text, len, "forward abandoned", 17) ||
+                  memmem(text, len, "forward cannot keep up", 22);
     if (failed && !atomic_load(&c->fw_failed)) {
         if (len > 10 && !memcmp(text, "[forward] ", 10))
             text += 10, len -= 10;
