@@ -78,6 +78,18 @@ sqlite3_stmt *ls_sqlite_stmt(ls_sqlite_conn *c, int id)
     return s;
 }
 
+sqlite3_stmt *ls_sqlite_prepare(ls_sqlite_conn *c, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        ls_sqlite_fail(c, rc, sql);
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    return stmt;
+}
+
 int ls_sqlite_exec(ls_sqlite_conn *c, const char *sql, const char *what)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);

@@ -34,6 +34,11 @@ void ls_sqlite_conn_close(ls_sqlite_conn *c);
  * NULL on failure (last error set). */
 sqlite3_stmt *ls_sqlite_stmt(ls_sqlite_conn *c, int id);
 
+/* Prepares sql as a one-off statement (not cached: for statements that run
+ * rarely). The caller sqlite3_finalize()s it. NULL on failure, with the last
+ * error set to "sql: SQLite's message" (as ls_sqlite_query_int). */
+sqlite3_stmt *ls_sqlite_prepare(ls_sqlite_conn *c, const char *sql);
+
 /* Records "what: SQLite's message" as the last error and maps rc to a
  * negative errno: SQLITE_FULL -> -ENOSPC, SQLITE_BUSY/LOCKED -> -EBUSY,
  * SQLITE_NOMEM -> -ENOMEM, anything else -> -EIO. */

@@ -15,24 +15,12 @@ static ls_store_sqlite *from_store(ls_store *st)
     return (ls_store_sqlite *)st;
 }
 
-static sqlite3_stmt *prepare(ls_sqlite_conn *c, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK) {
-        ls_sqlite_fail(c, rc, "preparing a statement");
-        sqlite3_finalize(stmt);
-        return NULL;
-    }
-    return stmt;
-}
-
 /* Reads the step's drop columns. */
 static int load_drop(ls_sqlite_conn *c, int64_t build_id, int step, uint64_t *first, uint64_t *last,
                      uint64_t *bytes)
 {
-    sqlite3_stmt *stmt = prepare(c, "SELECT drop_first, drop_last, drop_bytes FROM steps "
-                                    "WHERE build_id = ?1 AND number = ?2");
+    sqlite3_stmt *stmt = ls_sqlite_prepare(c, "SELECT drop_first, drop_last, drop_bytes FROM steps "
+                                              "WHERE build_id = ?1 AND number = ?2");
     if (!stmt)
         return -EIO;
     sqlite3_bind_int64(stmt, 1, build_id);
@@ -58,8 +46,9 @@ static int load_drop(ls_sqlite_conn *c, int64_t build_id, int step, uint64_t *fi
 static int find_head(ls_sqlite_conn *c, int64_t build_id, int step, uint64_t head_bytes,
                      uint64_t *ret_last)
 {
-    sqlite3_stmt *stmt = prepare(c, "SELECT last_seq, n_bytes, sealed FROM chunks "
-                                    "WHERE build_id = ?1 AND step = ?2 ORDER BY first_seq");
+    sqlite3_stmt *stmt =
+        ls_sqlite_prepare(c, "SELECT last_seq, n_bytes, sealed FROM chunks "
+                             "WHERE build_id = ?1 AND step = ?2 ORDER BY first_seq");
     if (!stmt)
         return -EIO;
     sqlite3_bind_int64(stmt, 1, build_id);
@@ -89,8 +78,9 @@ static int drop_chunk(ls_store_sqlite *s, int64_t build_id, int step, uint64_t f
                       uint64_t *bytes, uint64_t *ret_last)
 {
     ls_sqlite_conn *c = &s->writer;
-    sqlite3_stmt *sel = prepare(c, "SELECT last_seq, sealed, data FROM chunks "
-                                   "WHERE build_id = ?1 AND step = ?2 AND first_seq = ?3");
+    sqlite3_stmt *sel =
+        ls_sqlite_prepare(c, "SELECT last_seq, sealed, data FROM chunks "
+                             "WHERE build_id = ?1 AND step = ?2 AND first_seq = ?3");
     sqlite3_stmt *del = NULL;
     int r = -EIO;
     *ret_last = 0;
@@ -119,7 +109,8 @@ static int drop_chunk(ls_store_sqlite *s, int64_t build_id, int step, uint64_t f
         goto out;
     }
     sqlite3_reset(sel);
-    del = prepare(c, "DELETE FROM chunks WHERE build_id = ?1 AND step = ?2 AND first_seq = ?3");
+    del = ls_sqlite_prepare(
+        c, "DELETE FROM chunks WHERE build_id = ?1 AND step = ?2 AND first_seq = ?3");
     if (!del) {
         r = -EIO;
         goto out;
@@ -141,9 +132,9 @@ out:
 static int save_drop(ls_sqlite_conn *c, int64_t build_id, int step, uint64_t first, uint64_t last,
                      uint64_t bytes)
 {
-    sqlite3_stmt *stmt = prepare(c, "UPDATE steps SET drop_first = ?3, drop_last = ?4, "
-                                    "drop_bytes = ?5, truncated = 1 "
-                                    "WHERE build_id = ?1 AND number = ?2");
+    sqlite3_stmt *stmt = ls_sqlite_prepare(c, "UPDATE steps SET drop_first = ?3, drop_last = ?4, "
+                                              "drop_bytes = ?5, truncated = 1 "
+                                              "WHERE build_id = ?1 AND number = ?2");
     if (!stmt)
         return -EIO;
     sqlite3_bind_int64(stmt, 1, build_id);
@@ -203,8 +194,9 @@ int ls_store_sqlite_build_bytes(ls_store *st, int64_t build_id, uint64_t *ret_by
 {
     ls_store_sqlite *s = from_store(st);
     pthread_mutex_lock(&s->reader.lock);
-    sqlite3_stmt *stmt = prepare(&s->reader, "SELECT COALESCE(SUM(byte_count - drop_bytes), 0) "
-                                             "FROM steps WHERE build_id = ?1");
+    sqlite3_stmt *stmt =
+        ls_sqlite_prepare(&s->reader, "SELECT COALESCE(SUM(byte_count - drop_bytes), 0) "
+                                      "FROM steps WHERE build_id = ?1");
     int r = -EIO;
     if (stmt) {
         sqlite3_bind_int64(stmt, 1, build_id);
@@ -232,7 +224,7 @@ int ls_store_sqlite_delete_build(ls_store *st, int64_t build_id)
         goto out;
     /* the chunks first, explicitly: the bulk of the work, and independent of
      * whether this connection enforces the foreign keys' cascades */
-    stmt = prepare(&s->writer, "DELETE FROM chunks WHERE build_id = ?1");
+    stmt = ls_sqlite_prepare(&s->writer, "DELETE FROM chunks WHERE build_id = ?1");
     r = stmt ? 0 : -EIO;
     if (r == 0) {
         sqlite3_bind_int64(stmt, 1, build_id);
@@ -242,7 +234,7 @@ int ls_store_sqlite_delete_build(ls_store *st, int64_t build_id)
     stmt = NULL;
     if (r < 0)
         goto out;
-    stmt = prepare(&s->writer, "DELETE FROM builds WHERE id = ?1");
+    stmt = ls_sqlite_prepare(&s->writer, "DELETE FROM builds WHERE id = ?1");
     r = stmt ? 0 : -EIO;
     if (r == 0) {
         sqlite3_bind_int64(stmt, 1, build_id);
@@ -270,10 +262,10 @@ int ls_store_sqlite_list_finished_before(ls_store *st, int64_t before_ms, int64_
     size_t n = 0;
     int r = -EIO, rc;
     pthread_mutex_lock(&s->reader.lock);
-    sqlite3_stmt *stmt =
-        prepare(&s->reader, "SELECT id FROM builds WHERE finished_ms > 0 AND finished_ms < ?1 "
-                            "AND id > ?2 AND status IN ('success', 'failure', 'canceled') "
-                            "ORDER BY id LIMIT ?3");
+    sqlite3_stmt *stmt = ls_sqlite_prepare(
+        &s->reader, "SELECT id FROM builds WHERE finished_ms > 0 AND finished_ms < ?1 "
+                    "AND id > ?2 AND status IN ('success', 'failure', 'canceled') "
+                    "ORDER BY id LIMIT ?3");
     if (!stmt)
         goto out;
     sqlite3_bind_int64(stmt, 1, before_ms);

@@ -17,18 +17,6 @@ static ls_store_sqlite *from_store(ls_store *st)
     return (ls_store_sqlite *)st;
 }
 
-static sqlite3_stmt *prepare(ls_sqlite_conn *c, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK) {
-        ls_sqlite_fail(c, rc, "preparing a test-run statement");
-        sqlite3_finalize(stmt);
-        return NULL;
-    }
-    return stmt;
-}
-
 int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *ret_id)
 {
     ls_store_sqlite *s = from_store(st);
@@ -37,11 +25,12 @@ int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *
     pthread_mutex_lock(&s->writer.lock);
     /* one statement: the step must exist (the foreign key would say so too,
      * but only as a constraint error) */
-    check = prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
-    ins = prepare(&s->writer,
-                  "INSERT INTO test_runs(build_id, step, framework, passed, failed, skipped, "
-                  "duration_ms, partial, failures, created_ms) "
-                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    check =
+        ls_sqlite_prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
+    ins = ls_sqlite_prepare(
+        &s->writer, "INSERT INTO test_runs(build_id, step, framework, passed, failed, skipped, "
+                    "duration_ms, partial, failures, created_ms) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!check || !ins)
         goto out;
     sqlite3_bind_int64(check, 1, run->build_id);
@@ -90,10 +79,10 @@ int ls_store_sqlite_list_test_runs(ls_store *st, int64_t build_id, ls_test_run *
     size_t n = 0, cap = 0;
     int r = -EIO, rc;
     pthread_mutex_lock(&s->reader.lock);
-    sqlite3_stmt *stmt =
-        prepare(&s->reader, "SELECT id, step, framework, passed, failed, skipped, duration_ms, "
-                            "partial, failures, created_ms FROM test_runs WHERE build_id = ?1 "
-                            "ORDER BY id");
+    sqlite3_stmt *stmt = ls_sqlite_prepare(
+        &s->reader, "SELECT id, step, framework, passed, failed, skipped, duration_ms, "
+                    "partial, failures, created_ms FROM test_runs WHERE build_id = ?1 "
+                    "ORDER BY id");
     if (!stmt)
         goto out;
     sqlite3_bind_int64(stmt, 1, build_id);

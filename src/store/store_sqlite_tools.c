@@ -18,18 +18,6 @@ static ls_store_sqlite *from_store(ls_store *st)
     return (ls_store_sqlite *)st;
 }
 
-static sqlite3_stmt *prepare(ls_sqlite_conn *c, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK) {
-        ls_sqlite_fail(c, rc, "preparing a tool-usage statement");
-        sqlite3_finalize(stmt);
-        return NULL;
-    }
-    return stmt;
-}
-
 /* Inserts one event inside the caller's transaction; *ret_added says whether
  * a row was added. */
 static int insert_one(ls_store_sqlite *s, sqlite3_stmt *check, sqlite3_stmt *ins,
@@ -79,11 +67,12 @@ int ls_store_sqlite_add_tool_events(ls_store *st, const ls_tool_event *events, s
     if (r < 0)
         goto out;
     r = -EIO;
-    check = prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
-    ins = prepare(&s->writer,
-                  "INSERT OR IGNORE INTO tool_events(build_id, step, seq, line, tool, action, "
-                  "target, details, dry_run, outcome, source, created_ms) "
-                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    check =
+        ls_sqlite_prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
+    ins = ls_sqlite_prepare(
+        &s->writer, "INSERT OR IGNORE INTO tool_events(build_id, step, seq, line, tool, action, "
+                    "target, details, dry_run, outcome, source, created_ms) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
     if (!check || !ins)
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -119,9 +108,9 @@ int ls_store_sqlite_list_tool_events(ls_store *st, int64_t build_id, int64_t aft
     int r = -EIO, rc;
     pthread_mutex_lock(&s->reader.lock);
     sqlite3_stmt *stmt =
-        prepare(&s->reader, "SELECT id, step, seq, line, tool, action, target, details, "
-                            "dry_run, outcome, source, created_ms FROM tool_events "
-                            "WHERE build_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+        ls_sqlite_prepare(&s->reader, "SELECT id, step, seq, line, tool, action, target, details, "
+                                      "dry_run, outcome, source, created_ms FROM tool_events "
+                                      "WHERE build_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
     if (!stmt)
         goto out;
     sqlite3_bind_int64(stmt, 1, build_id);
