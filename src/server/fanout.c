@@ -37,6 +37,8 @@ typedef struct watch {
     int count;             /* followers here */
     natsSubscription *sub; /* owned by the publisher thread */
     json_t *seen;          /* builds: {"build": STATUS, "N": "STATUS EXIT"} last sent */
+    uint64_t nats_seq;     /* steps: the highest seq NATS brought */
+    bool end_waiting;      /* steps: NATS brought an end that waits for lines */
 } watch;
 
 struct ls_fanout {
@@ -52,6 +54,7 @@ struct ls_fanout {
     size_t queued_bytes;
     bool subs_dirty; /* a watch count went to or from 0 */
     bool poll_soon;  /* a gap or a waiting end: poll now */
+    bool behind;     /* a gap or a waiting end not filled yet: poll at the fast interval */
     bool stop;
     bool dropping; /* reported the current streak of dropped messages */
     watch *watches[WATCH_BUCKETS];
@@ -93,6 +96,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
     if (!atomic_exchange(&f->connected, false) || atomic_load(&f->closing))
         return;
     atomic_fetch_add(&f->disconnects, 1);
+    pthread_mutex_lock(&f->mu);
+    f->poll_soon = true; /* and every --remote-poll-interval from now on */
+    pthread_cond_signal(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
     fprintf(stderr, "logstream server: lost the NATS connection (--nats); reconnecting; meanwhile "
                     "followers of steps streamed to other instances read the database every "
                     "--remote-poll-interval\n");
@@ -125,11 +132,14 @@ typedef struct remote_feed {
     ls_live_step *step;
     int rc; /* first refusal other than a duplicate */
     uint64_t appended;
+    uint64_t max_seq;
 } remote_feed;
 
 static int append_remote(void *arg, const ls_line *line)
 {
     remote_feed *rf = arg;
+    if (line->seq > rf->max_seq)
+        rf->max_seq = line->seq;
     int rc = ls_live_append_remote_locked(rf->step, line);
     if (rc == -EEXIST)
         return 0;
@@ -143,6 +153,25 @@ static int append_remote(void *arg, const ls_line *line)
     }
     rf->appended++;
     return 0;
+}
+
+static watch *watch_find(ls_fanout *f, int64_t build, int step);
+
+/* Polls at once; with seq or end, the step is behind what NATS brought (seq:
+ * the highest seq it brought; end: a final status waits for lines) until the
+ * store fills it, and the poller keeps to --remote-poll-interval meanwhile. */
+static void poll_soon_step(ls_fanout *f, int64_t build, int step, uint64_t seq, bool end)
+{
+    pthread_mutex_lock(&f->mu);
+    watch *w = step ? watch_find(f, build, step) : NULL;
+    if (w && seq > w->nats_seq)
+        w->nats_seq = seq;
+    if (w && end)
+        w->end_waiting = true;
+    f->behind = true;
+    f->poll_soon = true;
+    pthread_cond_signal(&f->poll_cond);
+    pthread_mutex_unlock(&f->mu);
 }
 
 static void poll_soon(ls_fanout *f)
@@ -166,7 +195,7 @@ static void receive_lines(ls_fanout *f, int64_t build, int step, const char *dat
     atomic_fetch_add(&f->received_lines, rf.appended);
     if (rf.rc == -ERANGE || (n < 0 && rf.rc == 0)) {
         atomic_fetch_add(&f->gaps, 1);
-        poll_soon(f);
+        poll_soon_step(f, build, step, rf.max_seq, false);
     } else if (rf.rc == -EBUSY || rf.rc == -E2BIG) {
         poll_soon(f); /* the store decides once this instance's own lines are stored */
     }
@@ -182,8 +211,8 @@ static void receive_status(ls_fanout *f, int64_t build, int step, const char *da
         return;
     bool taken = ls_live_set_status_remote(s, st.status, st.has_exit_code, st.exit_code, st.lines);
     ls_live_release(s);
-    if (!taken)
-        poll_soon(f); /* the end waits for lines that NATS may have lost */
+    if (!taken) /* the end waits for lines that NATS may have lost */
+        poll_soon_step(f, build, step, st.lines, true);
 }
 
 /* "STATUS EXIT" of a step object. */
@@ -578,12 +607,14 @@ static size_t watched_keys(ls_fanout *f, watch_key **ret)
 }
 
 /* Refreshes a followed step whose lines come from another instance from the
- * store: lines NATS lost and the step's status. */
-static void poll_step(ls_fanout *f, int64_t build, int number)
+ * store: lines NATS lost and the step's status. Returns true while the step
+ * is still behind what NATS brought (a gap, an end waiting for lines). */
+static bool poll_step(ls_fanout *f, int64_t build, int number)
 {
+    bool behind = false;
     ls_live_step *s = ls_live_find(f->srv->live, build, number);
     if (!s)
-        return;
+        return false;
     ls_live_state st;
     ls_live_get_state(s, &st);
     if (!ls_live_is_remote(s) || (st.final && st.durable_seq == st.received_seq))
@@ -596,8 +627,16 @@ static void poll_step(ls_fanout *f, int64_t build, int number)
     ls_linesource_init_of(&info, &init);
     if (ls_live_refresh(s, &init))
         atomic_fetch_add(&f->poll_refreshes, 1);
+    ls_live_get_state(s, &st);
+    pthread_mutex_lock(&f->mu);
+    watch *w = watch_find(f, build, number);
+    if (w && w->end_waiting && st.final)
+        w->end_waiting = false;
+    behind = w && (st.received_seq < w->nats_seq || w->end_waiting);
+    pthread_mutex_unlock(&f->mu);
 out:
     ls_live_release(s);
+    return behind;
 }
 
 /* Sends the build's followers the step and build changes they were not sent
@@ -683,7 +722,9 @@ static void deadline_in(struct timespec *ts, int64_t ms)
 }
 
 /* Sleeps while nothing is followed; else polls every --remote-poll-interval
- * (at once after a gap). */
+ * while NATS is not connected (or database-only) or a step is behind what
+ * NATS brought, every --remote-safety-poll-interval while NATS is healthy (what
+ * it lost without a sign: a build event), and at once after a gap. */
 static void *poll_main(void *arg)
 {
     ls_fanout *f = arg;
@@ -694,8 +735,10 @@ static void *poll_main(void *arg)
             continue;
         }
         if (!f->poll_soon) {
+            bool fast = f->db_only || f->behind || !atomic_load(&f->connected);
             struct timespec ts;
-            deadline_in(&ts, f->srv->cfg.remote_poll_interval_ms);
+            deadline_in(&ts, fast ? f->srv->cfg.remote_poll_interval_ms
+                                  : f->srv->cfg.remote_safety_poll_ms);
             while (!f->stop && !f->poll_soon &&
                    pthread_cond_timedwait(&f->poll_cond, &f->mu, &ts) != ETIMEDOUT)
                 ;
@@ -703,17 +746,20 @@ static void *poll_main(void *arg)
                 break;
         }
         f->poll_soon = false;
+        f->behind = false; /* set again by a step still behind, or a new gap */
         watch_key *keys = NULL;
         size_t n = watched_keys(f, &keys);
         pthread_mutex_unlock(&f->mu);
+        bool behind = false;
         for (size_t i = 0; i < n; i++) {
             if (keys[i].step)
-                poll_step(f, keys[i].build, keys[i].step);
+                behind |= poll_step(f, keys[i].build, keys[i].step);
             else
                 poll_build(f, keys[i].build);
         }
         free(keys);
         pthread_mutex_lock(&f->mu);
+        f->behind |= behind;
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;

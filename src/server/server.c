@@ -116,6 +116,10 @@ static void server_flags(ls_server_config *c, ls_flag *f)
         {"remote-poll-interval", 0, LS_FLAG_DURATION, &c->remote_poll_interval_ms, "250ms",
          "on PostgreSQL: how often a step followed here but streamed to another instance is "
          "read from the database (without --nats, or what NATS lost, e.g. while it is down)"},
+        {"remote-safety-poll-interval", 0, LS_FLAG_DURATION, &c->remote_safety_poll_ms, "5s",
+         "with --nats, while NATS is connected and brought every line: how often followed "
+         "steps and builds of other instances are still read from the database (what NATS "
+         "lost without a sign)"},
         {"nats-max-pending", 0, LS_FLAG_SIZE, &c->nats_max_pending, "16MiB",
          "with --nats: bytes queued for NATS (and buffered while reconnecting); beyond it live "
          "messages are dropped (other instances read those lines from the database)"},
@@ -166,6 +170,7 @@ static int check_config(const ls_server_config *c, char *err, size_t errlen)
         {"zstd-level", c->zstd_level, -7, 19},
         {"build-token-ttl", c->build_token_ttl_ms, 60000, INT64_MAX / 2},
         {"remote-poll-interval", c->remote_poll_interval_ms, 10, 60000},
+        {"remote-safety-poll-interval", c->remote_safety_poll_ms, 10, 3600000},
         {"nats-max-pending", c->nats_max_pending, 64 * 1024, 1024 * 1024 * 1024},
         {"nats-reconnect-wait", c->nats_reconnect_wait_ms, 10, 600000},
     };

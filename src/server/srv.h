@@ -70,6 +70,7 @@ typedef struct ls_server_config {
     /* several instances on one database (fanout.h) */
     char *nats_url; /* NULL or "" = single instance */
     int64_t remote_poll_interval_ms;
+    int64_t remote_safety_poll_ms; /* the same while NATS is healthy */
     int64_t nats_max_pending;
     int64_t nats_reconnect_wait_ms;
 } ls_server_config;

@@ -82,7 +82,7 @@ class Fanout(lstest.TestCase):
         return [json.loads(s) for s in a.text().splitlines() if s]
 
     def test_viewer_on_other_instance_gets_every_line_live(self):
-        a, b = self.pair()
+        a, b = self.pair(["--remote-safety-poll-interval", "60s"])
         n = 300
         listing = lstest.SSEReader(b.url + "/api/v1/events")  # the builds list, on B
         w = self.run_worker(self.write_pipeline(pipeline(n, "0.01")), a.url)
@@ -127,6 +127,11 @@ class Fanout(lstest.TestCase):
         self.assertGreater(metric(b.url, "logstream_nats_received_lines_total"), 0)
         self.assertGreater(metric(a.url, "logstream_nats_published_total"), 0)
         self.assertEqual(metric(b.url, "logstream_nats_connected"), 1)
+        # NATS healthy: B read the database only at the start (NATS's
+        # (re)connect, each follower's first look), not every
+        # --remote-poll-interval (200 ms: 30 reads or more for the two
+        # followers over the step's 3 s or more)
+        self.assertLess(metric(b.url, "logstream_remote_polls_total"), 10)
         for srv in (a, b):
             self.check_log(self.stored(srv.url, w.build_id), n)
         # B subscribed to the step and the build only while it had followers:
