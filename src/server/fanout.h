@@ -7,10 +7,12 @@
  * build's subject while it has them, appends the remote lines to its live
  * object (never storing them: the accepting instance does) and wakes its
  * followers at once. What NATS loses (an outage, a gap, a slow consumer) comes
- * from the store: a poller reads the store every --remote-poll-interval for
- * every followed step whose lines this instance does not accept itself, and
- * refreshes the live object (ls_live_refresh), so followers still get every
- * line and the step's end, only later.
+ * from the store: a poller reads the store for every followed step whose
+ * lines this instance does not accept itself, and refreshes the live object
+ * (ls_live_refresh), so followers still get every line and the step's end,
+ * only later: every --remote-poll-interval while NATS is not connected or a
+ * step is behind what NATS brought (a gap, an end waiting for lines), at once
+ * after a gap, and every --remote-safety-poll-interval while NATS is healthy.
  *
  * Publishing never blocks the caller (MHD's thread): messages go to a queue
  * bounded by --nats-max-pending, sent by the fan-out's own thread; a message
