@@ -85,6 +85,7 @@ class LineReader:
             with self._cond:
                 self.lines.append((time.monotonic(), text))
                 self._cond.notify_all()
+        pipe.close()  # at EOF: no ResourceWarning for the pipe left open
         with self._cond:
             self.closed = True
             self._cond.notify_all()
@@ -580,7 +581,12 @@ class SSEReader:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError("no 'end' event within %ss; got %r" % (timeout, out))
-            ev = self.next(left)
+            try:
+                ev = self.next(left)
+            except queue.Empty:
+                raise AssertionError("no 'end' event within %ss (the stream stayed open, %d "
+                                     "events); last events: %r"
+                                     % (timeout, len(out), out[-5:])) from None
             if ev is None:
                 return out
             out.append(ev)
