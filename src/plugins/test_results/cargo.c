@@ -82,7 +82,7 @@ static bool result_line(cargo_state *st, const char *s, size_t len)
         if (tr_read_milli(&d, end, &ms)) {
             if (!st->have_duration)
                 st->run.duration_ms = 0;
-            st->run.duration_ms += ms;
+            st->run.duration_ms = tr_add_ms(st->run.duration_ms, ms);
             st->have_duration = true;
         }
     }

@@ -170,7 +170,7 @@ static bool package_line(go_state *st, const char *s, size_t len)
         if (tr_read_milli(&p, end, &ms) && p < end && *p == 's') {
             if (!st->have_duration)
                 st->run.duration_ms = 0;
-            st->run.duration_ms += ms;
+            st->run.duration_ms = tr_add_ms(st->run.duration_ms, ms);
             st->have_duration = true;
         }
     }

@@ -63,12 +63,8 @@ static void close_pending(node_state *st)
     tr_failure *f = st->pending;
     st->pending = NULL;
     if (f && f->message.len == 0 && st->run.n_failures &&
-        f == st->run.failures[st->run.n_failures - 1]) {
-        free(f->name);
-        ls_buf_free(&f->message);
-        memset(f, 0, sizeof(*f));
-        st->run.n_failures--;
-    }
+        f == st->run.failures[st->run.n_failures - 1])
+        tr_run_drop_last_failure(&st->run);
 }
 
 /* "name (1.23ms)" or "name (1.23ms) # reason": the name. */

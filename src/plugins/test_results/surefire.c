@@ -76,7 +76,7 @@ static void surefire_line(void *state, const tr_sink *sink, const char *s, size_
         if (c.timed) {
             if (!st->have_time)
                 st->run.duration_ms = 0;
-            st->run.duration_ms += c.ms;
+            st->run.duration_ms = tr_add_ms(st->run.duration_ms, c.ms);
             st->have_time = true;
         }
         if (!st->results || c.timed)

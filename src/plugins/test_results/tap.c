@@ -75,13 +75,8 @@ static void ensure_run(tap_state *st)
 static void drop_pending(tap_state *st)
 {
     if (st->pending && st->pending_drop && st->run.n_failures &&
-        st->pending == st->run.failures[st->run.n_failures - 1]) {
-        tr_failure *f = st->pending;
-        free(f->name);
-        ls_buf_free(&f->message);
-        memset(f, 0, sizeof(*f));
-        st->run.n_failures--;
-    }
+        st->pending == st->run.failures[st->run.n_failures - 1])
+        tr_run_drop_last_failure(&st->run);
     st->pending = NULL;
     st->pending_drop = false;
     st->in_yaml = st->in_error_block = st->in_diag = false;

@@ -50,6 +50,13 @@ typedef struct tr_run {
     size_t max_failures; /* failures listed at most; 0 = TR_DEFAULT_MAX_FAILURES; kept by reset */
 } tr_run;
 
+/* a + b for durations (both >= 0), stopping at INT64_MAX instead of
+ * overflowing (per-binary durations summed from a hostile log). */
+static inline int64_t tr_add_ms(int64_t a, int64_t b)
+{
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
 /* Where complete runs go. step_ud identifies the step to the callback. */
 typedef struct tr_sink {
     void (*emit)(void *ud, const tr_run *run);
@@ -66,6 +73,8 @@ void tr_run_clear(tr_run *r);
  * Storage grows with the list, up to max_failures entries. Returns it, or
  * NULL when max_failures are listed already. */
 tr_failure *tr_run_add_failure(tr_run *r, const char *name, size_t len);
+/* Unlists the last failure added and frees it (a no-op when none). */
+void tr_run_drop_last_failure(tr_run *r);
 /* The listed failure with exactly this name, or NULL. */
 tr_failure *tr_run_find_failure(tr_run *r, const char *name, size_t len);
 /* Replaces a failure's name. */

@@ -43,6 +43,16 @@ tr_failure *tr_run_add_failure(tr_run *r, const char *name, size_t len)
     return f;
 }
 
+void tr_run_drop_last_failure(tr_run *r)
+{
+    if (!r->n_failures)
+        return;
+    tr_failure *f = r->failures[--r->n_failures];
+    free(f->name);
+    ls_buf_free(&f->message);
+    free(f);
+}
+
 tr_failure *tr_run_find_failure(tr_run *r, const char *name, size_t len)
 {
     if (len > TR_MAX_NAME)
@@ -242,8 +252,8 @@ bool tr_read_milli(const char **p, const char *end, int64_t *ret)
     const char *s = *p;
     if (!tr_read_u64(&s, end, &whole))
         return false;
-    if (whole > (uint64_t)INT64_MAX / 1000)
-        whole = (uint64_t)INT64_MAX / 1000;
+    if (whole >= (uint64_t)INT64_MAX / 1000) /* room for the fraction's 999 ms */
+        whole = (uint64_t)INT64_MAX / 1000 - 1;
     int64_t v = (int64_t)whole * 1000;
     if (s + 1 < end && *s == '.' && s[1] >= '0' && s[1] <= '9') {
         s++;
