@@ -11,18 +11,7 @@
 #include "common/alloc.h"
 #include "common/timeutil.h"
 #include "server/sse.h"
-#include "server/sse_ping.h"
-#include "server/waker.h"
-
-typedef struct sev_client {
-    ls_server_events *ev;
-    ls_waker waker;
-    ls_ping_entry ping;
-    ls_buf queue; /* formatted events not yet sent, under ev->mu */
-    size_t pos;
-    bool overflow; /* under ev->mu */
-    struct sev_client *prev, *next;
-} sev_client;
+#include "server/sse_clients.h"
 
 typedef struct kept_event {
     uint64_t n;
@@ -38,7 +27,7 @@ struct ls_server_events {
     kept_event *kept;  /* ring of the newest events */
     size_t cap, first; /* ring size; index of the oldest */
     size_t count;
-    sev_client *head;
+    ls_sse_client *head;
 };
 
 ls_server_events *ls_server_events_new(ls_server *srv)
@@ -85,20 +74,13 @@ int ls_server_events_parse_id(const char *s, uint64_t *ret_epoch, uint64_t *ret_
     return 0;
 }
 
-/* With ev->mu held: appends an event to a client's queue; a client that
- * falls more than --sse-max-lag behind is marked for disconnection. */
-static void enqueue(ls_server_events *ev, sev_client *c, const char *name, const char *data,
+/* With ev->mu held: appends event n to a client's queue. */
+static void enqueue(ls_server_events *ev, ls_sse_client *c, const char *name, const char *data,
                     uint64_t n)
 {
-    if (c->overflow)
-        return;
     char id[48];
     snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, ev->epoch, n);
-    ls_sse_format_event(&c->queue, name, data, id);
-    if (c->queue.len - c->pos > (size_t)ev->srv->cfg.sse_max_lag_bytes) {
-        c->overflow = true;
-        atomic_fetch_add(&ev->srv->metrics.sse_disconnected_slow, 1);
-    }
+    ls_sse_client_enqueue(c, name, data, id);
 }
 
 void ls_server_events_publish(ls_server_events *ev, const char *name, json_t *obj)
@@ -110,7 +92,7 @@ void ls_server_events_publish(ls_server_events *ev, const char *name, json_t *ob
         return;
     pthread_mutex_lock(&ev->mu);
     uint64_t n = ++ev->last_n;
-    for (sev_client *c = ev->head; c; c = c->next) {
+    for (ls_sse_client *c = ev->head; c; c = c->next) {
         enqueue(ev, c, name, data, n);
         ls_waker_wake(&c->waker);
     }
@@ -135,72 +117,14 @@ void ls_server_events_publish(ls_server_events *ev, const char *name, json_t *ob
 
 static void client_free(void *cls)
 {
-    sev_client *c = cls;
-    ls_server_events *ev = c->ev;
-    pthread_mutex_lock(&ev->mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (ev->head == c)
-        ev->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&ev->mu);
-    ls_pinger_remove(ev->srv->pinger, &c->ping);
-    ls_waker_destroy(&c->waker);
-    ls_buf_free(&c->queue);
-    atomic_fetch_sub(&ev->srv->metrics.sse_clients, 1);
+    ls_sse_client *c = cls;
+    ls_sse_client_finish(&c->srv->server_events->head, c);
     free(c);
-}
-
-/* Copies queued bytes to buf (under ev->mu). Returns bytes, 0 when nothing
- * is queued, or an MHD end code. */
-static ssize_t take_queued(sev_client *c, char *buf, size_t max)
-{
-    if (c->overflow)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = c->queue.len - c->pos;
-    if (n == 0)
-        return 0;
-    if (n > max)
-        n = max;
-    memcpy(buf, c->queue.data + c->pos, n);
-    c->pos += n;
-    if (c->pos == c->queue.len) {
-        ls_buf_reset(&c->queue);
-        c->pos = 0;
-    }
-    return (ssize_t)n;
-}
-
-static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    sev_client *c = cls;
-    ls_server_events *ev = c->ev;
-    (void)pos;
-    for (;;) {
-        if (!ls_waker_arm(&c->waker))
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        pthread_mutex_lock(&ev->mu);
-        ssize_t n = take_queued(c, buf, max);
-        pthread_mutex_unlock(&ev->mu);
-        if (n != 0) {
-            if (n > 0)
-                ls_pinger_touch(&c->ping);
-            return n;
-        }
-        if (ls_pinger_due(ev->srv->pinger, &c->ping) && max >= 8) {
-            memcpy(buf, ": ping\n\n", 8);
-            ls_pinger_touch(&c->ping);
-            return 8;
-        }
-        if (ls_waker_suspend(&c->waker))
-            return 0;
-    }
 }
 
 /* With ev->mu held: queues what a client resuming after `after` missed, or
  * a reset when the backlog no longer has it. */
-static void queue_resume(ls_server_events *ev, sev_client *c, const char *last_event_id)
+static void queue_resume(ls_server_events *ev, ls_sse_client *c, const char *last_event_id)
 {
     uint64_t epoch, n;
     if (!last_event_id || !*last_event_id)
@@ -221,22 +145,16 @@ static void queue_resume(ls_server_events *ev, sev_client *c, const char *last_e
 static enum MHD_Result events_begin(ls_req *r)
 {
     ls_server_events *ev = r->srv->server_events;
-    sev_client *c = ls_xcalloc(1, sizeof(*c));
-    c->ev = ev;
-    ls_waker_init(&c->waker, r->srv->wakers, r->conn);
-    ls_buf_puts(&c->queue, "retry: 2000\n\n");
+    ls_sse_client *c = ls_xcalloc(1, sizeof(*c));
+    ls_sse_client_init(c, r, &ev->mu);
     pthread_mutex_lock(&ev->mu);
     queue_resume(ev, c, ls_req_header(r, "Last-Event-ID"));
     enqueue(ev, c, "ready", "{}", ev->last_n);
-    c->next = ev->head;
-    if (ev->head)
-        ev->head->prev = c;
-    ev->head = c;
+    ls_sse_client_link(&ev->head, c);
     pthread_mutex_unlock(&ev->mu);
-    ls_pinger_add(r->srv->pinger, &c->ping, &c->waker);
-    atomic_fetch_add(&r->srv->metrics.sse_clients, 1);
-    return ls_req_respond_stream(r, MHD_HTTP_OK, "text/event-stream", read_events, c, client_free,
-                                 true);
+    ls_sse_client_start(c);
+    return ls_req_respond_stream(r, MHD_HTTP_OK, "text/event-stream", ls_sse_client_read, c,
+                                 client_free, true);
 }
 
 const ls_handler ls_server_events_handler = {.begin = events_begin};
