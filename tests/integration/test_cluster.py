@@ -11,9 +11,11 @@ a. A worker streams 20 steps through nginx: every viewer on every instance
    gets every line of every step in order, no gap, no duplicate, then `end`;
    the stored logs equal what the steps printed, byte for byte (raw download
    from each instance).
-b. kill -9 of the instance holding the worker's stream, mid-step: the worker
-   reconnects through nginx to another instance and resumes from the durable
-   seq; stored logs equal what the steps printed; viewers on the surviving
+b. three workers (builds) at once through nginx, kill -9 of the instance
+   holding the most of their streams, mid-step: its workers reconnect through
+   nginx to another instance and resume from the durable seq; the stored logs
+   of every build equal what the steps printed, byte for byte; viewers of the
+   first build on the surviving
    instances get everything, and the killed instance's viewers, resumed on a
    survivor with Last-Event-ID, miss nothing and see nothing twice.
 c. nats-server stopped for 10 s mid-step: viewers on every instance keep
@@ -403,6 +405,14 @@ class Cluster(lstest.TestCase):
         pipe = self.pipeline(steps, "cluster-b")
         w = self.run_worker_via(pipe, ng, instances[0])
         viewers = self.open_viewers(instances, w.build_id, len(steps))
+        # two more workers at once (12 steps each, no viewers): nginx spreads
+        # the streams, so the killed instance holds one or more of them
+        others = []
+        for k in (2, 3):
+            osteps = self.gen_steps([(560 + 20 * i, 40, 0.1) for i in range(1, 13)])
+            ow = self.run_worker_via(self.pipeline(osteps, "cluster-b%d" % k), ng, instances[0])
+            others.append((ow, osteps))
+        workers = [(w, steps)] + others
         # wait for a step >= 4 to be part way through (80 lines durable, less
         # than half), then kill the instance that holds the worker's stream
         victim, step_at_kill = None, None
@@ -415,15 +425,21 @@ class Cluster(lstest.TestCase):
             running = [s for s in b["steps"] if s["status"] == "running"]
             if running and running[0]["number"] >= 4 and \
                     80 <= running[0]["lines"] < len(steps[running[0]["number"] - 1][1]) // 2:
-                for inst in instances:
-                    if (self.metric(inst, "logstream_active_streams") or 0) >= 1:
-                        victim, step_at_kill = inst, running[0]["number"]
-                        break
+                # the instance with the most of the workers' streams
+                held = [(self.metric(inst, "logstream_active_streams") or 0, i)
+                        for i, inst in enumerate(instances)]
+                n, i = max(held)
+                if n >= 1:
+                    victim, step_at_kill = instances[i], running[0]["number"]
             if victim is None:
                 time.sleep(0.05)
+        for ow, _ in others:
+            self.assertIsNone(ow.proc.p.poll(), "a build ended before the kill\n"
+                              + ow.proc.describe())
         os.killpg(victim.proc.p.pid, signal.SIGKILL)
         victim.proc.p.wait()
-        sys.stderr.write("\n  killed %s during step %d\n" % (victim.name, step_at_kill))
+        sys.stderr.write("\n  killed %s (%d of the workers' streams) during step %d\n"
+                         % (victim.name, n, step_at_kill))
         survivors = [inst for inst in instances if inst is not victim]
         # the victim's viewers are cut; each resumes on a survivor with
         # Last-Event-ID, as the web UI's EventSource does through nginx
@@ -441,17 +457,23 @@ class Cluster(lstest.TestCase):
             resumed += 1
         # the step at the kill and the ones after it had not ended
         self.assertGreaterEqual(resumed, len(steps) - step_at_kill + 1, resumed)
-        self.assertEqual(w.wait(BUILD_TIMEOUT), 0, w.proc.describe())
-        # the worker noticed and resumed on another instance (through nginx)
-        self.assertTrue(w.proc.err.wait_for(r"upload interrupted", 0), w.proc.describe())
+        for ww, _ in workers:
+            self.assertEqual(ww.wait(BUILD_TIMEOUT), 0, ww.proc.describe())
+        # the workers streaming to the victim noticed and resumed on another
+        # instance (through nginx): at least one
+        cut = [ww for ww, _ in workers if ww.proc.err.wait_for(r"upload interrupted", 0)]
+        self.assertGreaterEqual(len(cut), 1, "\n".join(ww.proc.describe() for ww, _ in workers))
         for v in viewers:
             if v.instance is not victim:
                 self.assert_viewer_complete(v, steps[v.step - 1][1])
         for inst in survivors:
-            self.assert_stored(inst, w.build_id, steps)
-        notes = [t for _, t in w.proc.err.lines if "resumed" in t or "interrupted" in t]
-        sys.stderr.write("  worker: %s\n  %d viewers of the killed instance resumed on the "
-                         "others\n" % ("; ".join(notes[:6]), resumed))
+            for ww, wsteps in workers:
+                self.assert_stored(inst, ww.build_id, wsteps)
+        for ww in cut:
+            notes = [t for _, t in ww.proc.err.lines if "resumed" in t or "interrupted" in t]
+            sys.stderr.write("  worker of build %d: %s\n" % (ww.build_id, "; ".join(notes[:6])))
+        sys.stderr.write("  %d of %d workers cut and resumed; %d viewers of the killed instance "
+                         "resumed on the others\n" % (len(cut), len(workers), resumed))
 
     # ---- c ----
 
