@@ -621,6 +621,40 @@ steps:
         # the side file is gone with the build
         self.assertEqual(glob.glob(os.path.join(spool, "*.forward")), [])
 
+    def test_host_killed_after_the_step_before_finalize(self):
+        """The step ended with its lines handed to the host; the host dies before
+        forward confirmed them: the full log goes to the server at the end."""
+        srv = self.start_server()
+        sink = Collector()
+        self.addCleanup(sink.stop)
+        go = os.path.join(self.tmp, "go")
+        p = self.write_pipeline("""
+plugins:
+  settings:
+    forward: {target: http, url: %s, batch_wait: 20ms, replace_log: [a]}
+steps:
+  - name: a
+    commands: ["seq 1 50"]
+  - name: b
+    commands: ["echo b", "while [ ! -f %s ]; do sleep 0.05; done"]
+""" % (sink.url, go))
+        w = self.run_worker(p, srv.url)
+        self.wait_logs(srv, w.build_id, 2, r"^b$")
+        hosts = host_pids_of(w.proc.p.pid)
+        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
+        os.kill(hosts[0], signal.SIGKILL)
+        self.wait_logs(srv, w.build_id, 3, r"^plugin host exited with signal 9")
+        open(go, "w").close()
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        b = lstest.wait_build_final(srv.url, w.build_id)
+        self.assertEqual(b["steps"][0]["status"], "success")
+        text = self.step_lines(srv, w.build_id, 1)
+        where = "HTTP endpoint at %s" % sink.url
+        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
+        self.assertRegex(text[1], r"^forwarding to %s failed: the plugin host (has exited|ended "
+                         r"with status \d+); the full log follows$" % re.escape(where))
+        self.assertEqual(text[2:], ["$ seq 1 50"] + [str(i) for i in range(1, 51)])
+
     def test_target_down_for_the_whole_step_full_log_after_the_notice(self):
         srv = self.start_server()
         dead = "http://127.0.0.1:%d/ingest" % lstest.free_port()  # nothing listens there
