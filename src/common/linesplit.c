@@ -8,6 +8,7 @@
 struct ls_linesplit {
     size_t max_len;
     ls_linesplit_cb cb;
+    ls_linesplit_hold_cb hold; /* NULL = cut anywhere */
     void *userdata;
     char *buf; /* max_len bytes: the pending partial line */
     size_t pending;
@@ -39,6 +40,38 @@ void ls_linesplit_free(ls_linesplit *s)
         return;
     free(s->buf);
     free(s);
+}
+
+void ls_linesplit_set_hold(ls_linesplit *s, ls_linesplit_hold_cb hold)
+{
+    s->hold = hold;
+}
+
+/* Bytes at the end of p[0, n) to keep for the next piece: at most n, and at
+ * most n - 1 unless all may be kept. */
+static size_t hold_back(const ls_linesplit *s, const char *p, size_t n, bool all_ok)
+{
+    size_t h = s->hold && n ? s->hold(s->userdata, p, n) : 0;
+    if (h > n)
+        h = n;
+    if (h == n && !all_ok)
+        h = n - 1;
+    return h;
+}
+
+/* Delivers the first n - hold buffered bytes as a continued piece and moves
+ * the held bytes to the front (the piece is consumed even when the callback
+ * fails). */
+static int cut_pending(ls_linesplit *s, bool all_ok)
+{
+    size_t keep = hold_back(s, s->buf, s->pending, all_ok);
+    size_t n = s->pending - keep;
+    if (n == 0)
+        return 0;
+    int r = deliver(s, s->buf, n, true);
+    memmove(s->buf, s->buf + n, keep);
+    s->pending = keep;
+    return r;
 }
 
 size_t ls_linesplit_pending(const ls_linesplit *s)
@@ -79,19 +112,20 @@ static int complete_pending(ls_linesplit *s, const char *data, size_t len, size_
     memcpy(s->buf + s->pending, data, room);
     s->pending = s->max_len;
     *used = room;
-    return emit_pending(s, true);
+    return cut_pending(s, false);
 }
 
 /* Delivers one complete line straight from the caller's memory, cut into
- * max_len pieces. */
+ * pieces of at most max_len bytes (less what the hold-back keeps). */
 static int emit_line(ls_linesplit *s, const char *p, size_t n)
 {
     while (n > s->max_len) {
-        int r = deliver(s, p, s->max_len, true);
+        size_t piece = s->max_len - hold_back(s, p, s->max_len, false);
+        int r = deliver(s, p, piece, true);
         if (r < 0)
             return r;
-        p += s->max_len;
-        n -= s->max_len;
+        p += piece;
+        n -= piece;
     }
     return deliver(s, p, n, false);
 }
@@ -102,9 +136,10 @@ static int emit_line(ls_linesplit *s, const char *p, size_t n)
 static int keep_tail(ls_linesplit *s, const char *p, size_t n)
 {
     while (n > s->max_len) {
-        int r = deliver(s, p, s->max_len, true);
-        p += s->max_len;
-        n -= s->max_len;
+        size_t piece = s->max_len - hold_back(s, p, s->max_len, false);
+        int r = deliver(s, p, piece, true);
+        p += piece;
+        n -= piece;
         if (r < 0)
             return r;
     }
@@ -116,15 +151,17 @@ static int keep_tail(ls_linesplit *s, const char *p, size_t n)
 int ls_linesplit_feed(ls_linesplit *s, const char *data, size_t len)
 {
     int r = 0;
-    if (s->pending > 0 && len > 0) {
-        size_t used = 0;
-        r = complete_pending(s, data, len, &used);
-        if (r < 0)
-            goto out;
-        data += used;
-        len -= used;
-    }
-    while (len > 0 && s->pending == 0) {
+    while (len > 0) {
+        if (s->pending > 0) {
+            /* A cut of a full buffer may keep bytes pending: go round again. */
+            size_t used = 0;
+            r = complete_pending(s, data, len, &used);
+            if (r < 0)
+                goto out;
+            data += used;
+            len -= used;
+            continue;
+        }
         const char *nl = memchr(data, '\n', len);
         if (!nl) {
             r = keep_tail(s, data, len);
@@ -152,5 +189,5 @@ int ls_linesplit_send_partial(ls_linesplit *s)
 {
     if (s->pending == 0)
         return 0;
-    return emit_pending(s, true);
+    return cut_pending(s, true);
 }

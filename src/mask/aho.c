@@ -24,11 +24,14 @@
 struct ls_aho {
     uint32_t *table;   /* nstates * ncls entries */
     uint32_t *out_len; /* per state: longest pattern that is a suffix of it */
+    uint32_t *prefix;  /* per state: longest suffix of it that is a proper prefix of
+                        * some pattern (the state's depth when it has a trie child) */
     size_t nstates;
     size_t ncls;
     uint8_t cls[256]; /* byte -> class; class 0 = bytes in no pattern */
 
     size_t min_len; /* shortest pattern */
+    size_t max_len; /* longest pattern */
     size_t q;       /* bytes per filter gram: min(MAX_Q, min_len) */
     size_t step;    /* sampling step W */
     bool use_filter;
@@ -93,8 +96,9 @@ static void build_trie(ls_aho *a, const unsigned char *const *pats, const size_t
 
 /* Breadth-first pass turning the trie into the full DFA: a missing transition
  * goes where the failure state's does, and each state's output includes its
- * failure state's. */
-static void build_dfa(ls_aho *a)
+ * failure state's. Also fills prefix[] (a failure state is shallower, so it is
+ * done before the states failing to it). */
+static void build_dfa(ls_aho *a, const uint32_t *depth)
 {
     size_t ncls = a->ncls;
     uint32_t *fail = ls_xcalloc(a->nstates, sizeof(*fail));
@@ -109,6 +113,10 @@ static void build_dfa(ls_aho *a)
         uint32_t s = queue[head++];
         uint32_t *row = &a->table[(size_t)s * ncls];
         const uint32_t *frow = &a->table[(size_t)fail[s] * ncls];
+        bool has_child = false;
+        for (size_t c = 0; c < ncls; c++)
+            has_child |= row[c] != 0;
+        a->prefix[s] = has_child ? depth[s] : a->prefix[fail[s]];
         for (size_t c = 0; c < ncls; c++) {
             uint32_t t = row[c];
             if (t == 0) {
@@ -159,12 +167,13 @@ static void build_filter(ls_aho *a, const unsigned char *const *pats, size_t n)
 
 ls_aho *ls_aho_build(const unsigned char *const *pats, const size_t *lens, size_t n)
 {
-    size_t total = 0, min_len = SIZE_MAX;
+    size_t total = 0, min_len = SIZE_MAX, max_len = 0;
     for (size_t i = 0; i < n; i++) {
         if (lens[i] == 0)
             return NULL;
         total += lens[i];
         min_len = lens[i] < min_len ? lens[i] : min_len;
+        max_len = lens[i] > max_len ? lens[i] : max_len;
     }
     if (n == 0 || total >= LS_AHO_MAX_BYTES)
         return NULL;
@@ -174,12 +183,14 @@ ls_aho *ls_aho_build(const unsigned char *const *pats, const size_t *lens, size_
     size_t max_states = total + 1;
     a->table = ls_xcalloc(max_states * a->ncls, sizeof(*a->table));
     a->out_len = ls_xcalloc(max_states, sizeof(*a->out_len));
+    a->prefix = ls_xcalloc(max_states, sizeof(*a->prefix));
     uint32_t *depth = ls_xcalloc(max_states, sizeof(*depth));
     build_trie(a, pats, lens, n, depth);
     a->table = ls_xreallocarray(a->table, a->nstates * a->ncls, sizeof(*a->table));
-    build_dfa(a);
+    build_dfa(a, depth);
 
     a->min_len = min_len;
+    a->max_len = max_len;
     a->q = min_len < MAX_Q ? min_len : MAX_Q;
     a->step = min_len - a->q + 1;
     if (a->step > MAX_STEP)
@@ -201,6 +212,7 @@ void ls_aho_free(ls_aho *a)
         return;
     free(a->table);
     free(a->out_len);
+    free(a->prefix);
     free(a->filter);
     free(a);
 }
@@ -212,8 +224,18 @@ size_t ls_aho_states(const ls_aho *a)
 
 size_t ls_aho_memory(const ls_aho *a)
 {
-    return sizeof(*a) + a->nstates * (a->ncls + 1) * sizeof(uint32_t) +
+    return sizeof(*a) + a->nstates * (a->ncls + 2) * sizeof(uint32_t) +
            (a->use_filter ? ((size_t)1 << a->filter_bits) / 8 : 0);
+}
+
+size_t ls_aho_prefix_suffix(const ls_aho *a, const unsigned char *text, size_t len)
+{
+    /* The answer is at most max_len bytes long: the bytes before cannot change it. */
+    size_t from = len > a->max_len ? len - a->max_len : 0;
+    uint32_t e = 0;
+    for (size_t pos = from; pos < len; pos++)
+        e = a->table[(e & ENTRY_OFFSET) + a->cls[text[pos]]];
+    return a->prefix[(e & ENTRY_OFFSET) / (uint32_t)a->ncls];
 }
 
 /* First sampled position >= from whose gram passes the filter, or SIZE_MAX. */

@@ -31,6 +31,12 @@ void ls_aho_free(ls_aho *a);
 /* Reports every match in text. */
 void ls_aho_scan(const ls_aho *a, const unsigned char *text, size_t len, ls_aho_match_cb cb,
                  void *userdata);
+/* Length of the longest suffix of text that is a proper prefix of some
+ * pattern: bytes that may be the start of a match which more text would
+ * complete (0 when none). It is the depth of the deepest state on the failure
+ * chain of the state reached after text that still has a trie child; only the
+ * last (longest pattern) bytes of text are scanned. */
+size_t ls_aho_prefix_suffix(const ls_aho *a, const unsigned char *text, size_t len);
 /* Number of DFA states (for tests and the benchmark). */
 size_t ls_aho_states(const ls_aho *a);
 /* Bytes of memory the automaton uses. */

@@ -289,3 +289,28 @@ size_t ls_masker_apply(ls_masker *m, const char *text, size_t len, ls_buf *out)
     ls_buf_append(out, text + done, len - done);
     return m->nregions;
 }
+
+size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (m->dirty)
+        rebuild(m);
+    if (!m->aho)
+        return 0;
+    const unsigned char *t = (const unsigned char *)text;
+    size_t cut = len - ls_aho_prefix_suffix(m->aho, t, len);
+    if (cut == 0)
+        return len;
+    /* A match wholly in text that straddles the cut moves the cut to its start
+     * (regions are disjoint and do not touch: one at most contains it). */
+    m->nregions = 0;
+    ls_aho_scan(m->aho, t, len, on_match, m);
+    for (size_t i = 0; i < m->nregions; i++) {
+        if (m->regions[i].start < cut && cut < m->regions[i].end) {
+            cut = m->regions[i].start;
+            break;
+        }
+    }
+    return len - cut;
+}

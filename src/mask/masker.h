@@ -46,4 +46,16 @@ size_t ls_masker_pattern_bytes(const ls_masker *m);
  * regions. */
 size_t ls_masker_apply(ls_masker *m, const char *text, size_t len, ls_buf *out);
 
+/* Bytes at the end of text (a piece of a line about to be cut off the rest of
+ * it) that must be kept for the next piece so that no secret is cut in two:
+ * at least the longest suffix of text that is a proper prefix of a pattern
+ * (the rest of the line may complete it), extended back to the start of a
+ * match that the cut would otherwise split (with overlapping patterns, a
+ * suffix can be the prefix of one pattern while a whole other one ends there:
+ * "abcd" and "cdXY" in "..abcd" give 4, not 2). Cutting text at len - result
+ * leaves every match, present or yet to come, whole on one side. 0 without
+ * patterns; may be len (keep it all). Rebuilds the automaton when secrets
+ * were added since the last call (hence not const). */
+size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len);
+
 #endif

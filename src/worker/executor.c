@@ -35,6 +35,8 @@ typedef struct proc_stream {
     ls_linesplit *split;
     int64_t last_read_mono; /* monotonic time of the last bytes read */
     int64_t last_read_ts;   /* wall clock of the same read: the lines' timestamp */
+    bool partial_held;      /* the idle partial line was held back whole: no idle
+                             * deadline until more bytes come */
 } proc_stream;
 
 struct ls_proc {
@@ -44,6 +46,7 @@ struct ls_proc {
     char *buf;
     size_t read_chunk;
     ls_proc_line_cb on_line;
+    ls_proc_hold_cb hold_back;
     void *userdata;
     int64_t idle_flush_ms, kill_grace_ms, drain_idle_ms, drain_max_ms;
     int64_t deadline_mono; /* timeout; 0 = none */
@@ -119,12 +122,20 @@ static int deliver_line(void *userdata, const char *text, size_t len, bool conti
     return 0;
 }
 
+static size_t stream_hold(void *userdata, const char *text, size_t len)
+{
+    proc_stream *s = userdata;
+    return s->proc->hold_back(s->proc->userdata, text, len);
+}
+
 static void stream_init(ls_proc *p, proc_stream *s, char id, int fd, size_t max_line)
 {
     s->proc = p;
     s->id = id;
     s->fd = fd;
     s->split = fd >= 0 ? ls_linesplit_new(max_line, deliver_line, s) : NULL;
+    if (s->split && p->hold_back)
+        ls_linesplit_set_hold(s->split, stream_hold);
 }
 
 int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
@@ -147,6 +158,7 @@ int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
     size_t max_line = opts->max_line ? opts->max_line : LS_DEFAULT_MAX_LINE;
     p->pid = sp.pid;
     p->on_line = opts->on_line;
+    p->hold_back = opts->hold_back;
     p->userdata = opts->userdata;
     p->read_chunk = opts->read_chunk ? opts->read_chunk : DEFAULT_READ_CHUNK;
     p->buf = ls_xmalloc(p->read_chunk);
@@ -225,6 +237,7 @@ static void stream_read(proc_stream *s)
         }
         s->last_read_mono = ls_mono_ms();
         s->last_read_ts = ls_now_ms();
+        s->partial_held = false;
         ls_linesplit_feed(s->split, p->buf, (size_t)n);
         if ((size_t)n < p->read_chunk)
             return; /* drained: the next read would say EAGAIN */
@@ -272,6 +285,13 @@ static int64_t drain_deadline(const ls_proc *p, const proc_stream *s)
     return idle < max ? idle : max;
 }
 
+/* A partial line waits to be sent after idle_flush_ms (not one the hold-back
+ * kept whole since the last read: its deadline would fire again and again). */
+static bool idle_partial(const proc_stream *s)
+{
+    return ls_linesplit_pending(s->split) > 0 && !s->partial_held;
+}
+
 /* Timeout, SIGKILL escalation, idle partial lines and the end of draining. */
 static void run_timers(ls_proc *p, int64_t now)
 {
@@ -290,8 +310,11 @@ static void run_timers(ls_proc *p, int64_t now)
             continue;
         if (p->exited && now >= drain_deadline(p, s))
             stream_finish(s);
-        else if (ls_linesplit_pending(s->split) && now >= s->last_read_mono + p->idle_flush_ms)
+        else if (idle_partial(s) && now >= s->last_read_mono + p->idle_flush_ms) {
             ls_linesplit_send_partial(s->split); /* the line goes on in the next piece */
+            /* What the hold-back kept waits for more bytes (or the end). */
+            s->partial_held = ls_linesplit_pending(s->split) > 0;
+        }
     }
 }
 
@@ -327,7 +350,7 @@ static int64_t next_deadline(const ls_proc *p, int64_t now)
             continue;
         if (p->exited)
             d = min_deadline(d, drain_deadline(p, s));
-        else if (ls_linesplit_pending(s->split))
+        else if (idle_partial(s))
             d = min_deadline(d, s->last_read_mono + p->idle_flush_ms);
     }
     return d;

@@ -26,6 +26,14 @@ typedef struct ls_proc ls_proc;
 typedef void (*ls_proc_line_cb)(void *userdata, char stream, const char *text, size_t len,
                                 bool continued, int64_t ts_ms);
 
+/* Optional: bytes at the end of text, a piece about to be cut off the rest of
+ * its line (at max_line, or a partial line after idle_flush_ms), to keep for
+ * the next piece instead (the worker keeps a possible start of a secret:
+ * ls_masker_hold_back). Capped so that a max_line piece keeps a byte; a
+ * partial line held whole waits for more output or the end of the stream,
+ * and is not offered again until more bytes come. */
+typedef size_t (*ls_proc_hold_cb)(void *userdata, const char *text, size_t len);
+
 typedef struct ls_proc_options {
     const char *script;  /* shell script text (see ls_script_build) */
     char *const *env;    /* NULL-terminated environment for the process */
@@ -35,6 +43,7 @@ typedef struct ls_proc_options {
     int64_t idle_flush_ms; /* 0 = 200 */
     int64_t timeout_ms;    /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
     ls_proc_line_cb on_line;
+    ls_proc_hold_cb hold_back; /* NULL = lines are cut anywhere; gets userdata */
     void *userdata;
     int64_t kill_grace_ms;   /* 0 = 5000: SIGTERM -> SIGKILL delay after a timeout */
     int64_t drain_idle_ms;   /* 0 = 250: once the shell exited, stop reading output that
