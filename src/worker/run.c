@@ -526,6 +526,12 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
     push_line(rs, &line);
 }
 
+/* The executor cuts a line only where no secret is split (issue 5). */
+static size_t hold_back(void *userdata, const char *text, size_t len)
+{
+    return ls_masker_hold_back(((run_stream *)userdata)->ctx->masker, text, len);
+}
+
 /* Hands a line to the upload stream (spool first). */
 static void push_line(run_stream *rs, const ls_line *line)
 {
@@ -676,6 +682,7 @@ static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step
         .idle_flush_ms = c->f.idle_flush,
         .timeout_ms = step->timeout_ms,
         .on_line = on_line,
+        .hold_back = hold_back,
         .userdata = rs,
         .kill_grace_ms = c->f.stop_grace,
     };
