@@ -20,6 +20,8 @@
 #include "store/store.h"
 
 #define WATCH_BUCKETS 256u
+/* Builds read per query when the builds list is polled (a page, not a limit). */
+#define LIST_PAGE 100u
 
 /* One queued message. */
 typedef struct pub_msg {
@@ -55,6 +57,11 @@ struct ls_fanout {
     bool subs_dirty; /* a watch count went to or from 0 */
     bool poll_soon;  /* a gap or a waiting end: poll now */
     bool behind;     /* a gap or a waiting end not filled yet: poll at the fast interval */
+    /* the builds list (GET /api/v1/events) while NATS is down: the newest
+     * build id and the builds not ended that this instance knows of (from
+     * its own events, NATS's and the store at start), {"ID": "SIG"} */
+    int64_t list_max_id;
+    json_t *list_open;
     bool stop;
     bool dropping; /* reported the current streak of dropped messages */
     watch *watches[WATCH_BUCKETS];
@@ -278,6 +285,8 @@ static void note_seen(ls_fanout *f, int64_t build, const char *name, json_t *obj
     pthread_mutex_unlock(&f->mu);
 }
 
+static bool note_listed(ls_fanout *f, json_t *b);
+
 static void receive_event(ls_fanout *f, ls_fanout_kind kind, int64_t build, const char *data,
                           size_t len)
 {
@@ -297,6 +306,8 @@ static void receive_event(ls_fanout *f, ls_fanout_kind kind, int64_t build, cons
         note_seen(f, build, name, obj);
         ls_build_events_publish(f->srv->events, build, name, obj, end);
     } else {
+        if (strcmp(name, "build") == 0)
+            note_listed(f, obj);
         ls_server_events_publish(f->srv->server_events, name, obj);
     }
     json_decref(obj);
@@ -320,6 +331,43 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
             receive_event(f, kind, build, data, len);
     }
     natsMsg_Destroy(msg);
+}
+
+/* "STATUS STARTED FINISHED" of a build object (of the builds list). */
+static void build_sig(json_t *b, char *buf, size_t len)
+{
+    const char *status = json_string_value(json_object_get(b, "status"));
+    snprintf(buf, len, "%s %" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT, status ? status : "?",
+             json_integer_value(json_object_get(b, "started_ms")),
+             json_integer_value(json_object_get(b, "finished_ms")));
+}
+
+/* Notes a build of the builds list (a "build" server event) the list's
+ * clients got: its id, and its signature while it has not ended. Returns
+ * false when it was noted with this signature already. */
+static bool note_listed(ls_fanout *f, json_t *b)
+{
+    json_int_t id = json_integer_value(json_object_get(b, "id"));
+    const char *status = json_string_value(json_object_get(b, "status"));
+    ls_status st;
+    if (id <= 0 || !status || ls_status_parse(status, &st) < 0)
+        return false;
+    char key[24], sig[96];
+    snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
+    build_sig(b, sig, sizeof(sig));
+    pthread_mutex_lock(&f->mu);
+    bool news = id > f->list_max_id;
+    if (news)
+        f->list_max_id = id;
+    const char *old = json_string_value(json_object_get(f->list_open, key));
+    if (old)
+        news |= strcmp(old, sig) != 0;
+    if (ls_status_is_final(st))
+        json_object_del(f->list_open, key);
+    else
+        json_object_set_new(f->list_open, key, json_string(sig));
+    pthread_mutex_unlock(&f->mu);
+    return news;
 }
 
 /* ---- publishing --------------------------------------------------------------- */
@@ -398,6 +446,8 @@ void ls_fanout_publish_server_event(ls_fanout *f, const char *name, json_t *obj)
 {
     if (!f)
         return;
+    if (strcmp(name, "build") == 0)
+        note_listed(f, obj);
     char *json = json_dumps(obj, JSON_COMPACT);
     if (!json)
         return;
@@ -710,6 +760,67 @@ static void poll_build(ls_fanout *f, int64_t build)
     json_decref(obj);
 }
 
+/* Sends the builds list's clients (GET /api/v1/events) what NATS did not
+ * bring while it is down: the builds created since the newest one this
+ * instance knows of, and the changes of the builds it knows have not ended. */
+static void poll_list(ls_fanout *f)
+{
+    ls_server *srv = f->srv;
+    pthread_mutex_lock(&f->mu);
+    int64_t max_id = f->list_max_id;
+    json_t *open = json_deep_copy(f->list_open);
+    pthread_mutex_unlock(&f->mu);
+    atomic_fetch_add(&f->polls, 1);
+    /* new builds: newest first, a page at a time, then sent oldest first */
+    json_t *news = json_array();
+    int64_t before = 0;
+    for (;;) {
+        ls_build_info *v = NULL;
+        size_t n = 0;
+        if (ls_store_list_builds(srv->store, before, LIST_PAGE, &v, &n) < 0)
+            break; /* again next interval */
+        bool done = n < LIST_PAGE;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].id <= max_id) {
+                done = true;
+                break;
+            }
+            json_array_insert_new(news, 0, ls_build_json(srv, &v[i], NULL, 0));
+            before = v[i].id;
+        }
+        free(v);
+        if (done)
+            break;
+    }
+    /* changes of the builds not ended */
+    const char *key;
+    json_t *sig;
+    json_object_foreach(open, key, sig)
+    {
+        ls_build_info b;
+        if (ls_store_get_build(srv->store, strtoll(key, NULL, 10), &b, NULL, NULL) < 0)
+            continue;
+        json_array_append_new(news, ls_build_json(srv, &b, NULL, 0));
+    }
+    json_decref(open);
+    size_t i;
+    json_t *b;
+    json_array_foreach(news, i, b)
+    {
+        if (!note_listed(f, b))
+            continue;
+        atomic_fetch_add(&f->poll_refreshes, 1);
+        ls_server_events_publish(srv->server_events, "build", b);
+    }
+    json_decref(news);
+}
+
+/* The builds list is polled (NATS does not bring its events). */
+static bool list_polled(ls_fanout *f)
+{
+    return f->db_only || !atomic_load(&f->connected);
+}
+
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -730,12 +841,12 @@ static void *poll_main(void *arg)
     ls_fanout *f = arg;
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
-        if (f->n_watches == 0 && !f->poll_soon) {
+        if (f->n_watches == 0 && !f->poll_soon && !list_polled(f)) {
             pthread_cond_wait(&f->poll_cond, &f->mu);
             continue;
         }
         if (!f->poll_soon) {
-            bool fast = f->db_only || f->behind || !atomic_load(&f->connected);
+            bool fast = f->behind || list_polled(f);
             struct timespec ts;
             deadline_in(&ts, fast ? f->srv->cfg.remote_poll_interval_ms
                                   : f->srv->cfg.remote_safety_poll_ms);
@@ -751,6 +862,8 @@ static void *poll_main(void *arg)
         size_t n = watched_keys(f, &keys);
         pthread_mutex_unlock(&f->mu);
         bool behind = false;
+        if (list_polled(f))
+            poll_list(f);
         for (size_t i = 0; i < n; i++) {
             if (keys[i].step)
                 behind |= poll_step(f, keys[i].build, keys[i].step);
@@ -779,6 +892,19 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
     pthread_cond_init(&f->poll_cond, &ca);
     pthread_condattr_destroy(&ca);
     int rc = -EINVAL;
+    f->list_open = json_object();
+    /* what the builds list poller starts from: the newest builds (as many as
+     * --events-backlog) and which of them have not ended */
+    ls_build_info *v = NULL;
+    size_t nv = 0;
+    if (ls_store_list_builds(srv->store, 0, (size_t)srv->cfg.events_backlog, &v, &nv) == 0) {
+        for (size_t i = nv; i-- > 0;) {
+            json_t *b = ls_build_json(srv, &v[i], NULL, 0);
+            note_listed(f, b);
+            json_decref(b);
+        }
+        free(v);
+    }
     f->db_only = !srv->cfg.nats_url || !*srv->cfg.nats_url;
     if (f->db_only) {
         fprintf(stderr, "logstream server: PostgreSQL without --nats: followers of steps streamed "
@@ -911,6 +1037,7 @@ freed:
         f->head = m->next;
         free(m);
     }
+    json_decref(f->list_open);
     pthread_cond_destroy(&f->pub_cond);
     pthread_cond_destroy(&f->poll_cond);
     pthread_mutex_destroy(&f->mu);
@@ -965,7 +1092,8 @@ void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
 poller:
     gauge(out, "logstream_fanout_watches", "Steps and builds followed here.", (int64_t)watches);
     counter(out, "logstream_remote_polls_total",
-            "Database reads for followed steps and builds of other instances.",
+            "Database reads for followed steps and builds of other instances (and for the "
+            "builds list while NATS is down).",
             atomic_load(&f->polls));
     counter(out, "logstream_remote_poll_updates_total",
             "Polls that found lines, a status or an event that NATS had not delivered.",

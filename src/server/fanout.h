@@ -13,6 +13,9 @@
  * only later: every --remote-poll-interval while NATS is not connected or a
  * step is behind what NATS brought (a gap, an end waiting for lines), at once
  * after a gap, and every --remote-safety-poll-interval while NATS is healthy.
+ * While NATS is down (or database-only) the poller also reads the newest
+ * builds and those not ended every --remote-poll-interval, so the builds list
+ * (GET /api/v1/events) gets the builds created and changed elsewhere.
  *
  * Publishing never blocks the caller (MHD's thread): messages go to a queue
  * bounded by --nats-max-pending, sent by the fan-out's own thread; a message

@@ -39,6 +39,20 @@ def pipeline(lines, sleep):
             % json.dumps(cmd))
 
 
+def listed_until_success(test, listing, build, timeout=60):
+    """The build objects of the 'build' events of a builds list stream until
+    build reports success."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while not any(o.get("id") == build and o.get("status") == "success" for o in seen):
+        test.assertLess(time.monotonic(), deadline, "builds list events: %r" % seen)
+        ev = listing.next(deadline - time.monotonic())
+        test.assertIsNotNone(ev)
+        if ev.type == "build":
+            seen.append(json.loads(ev.data))
+    return seen
+
+
 def follow(events):
     """The line objects of the 'lines' events, with their arrival times."""
     out = []
@@ -308,6 +322,7 @@ class Fanout(lstest.TestCase):
             self.assertTrue(srv.proc.err.wait_for("PostgreSQL without --nats", 20),
                             srv.proc.describe())
         n = 60
+        listing = lstest.SSEReader(b.url + "/api/v1/events")  # the builds list, on B
         w = self.run_worker(self.write_pipeline(pipeline(n, "0.05")), a.url)
         sse = lstest.SSEReader(lstest.step_logs_url(b.url, w.build_id, 1))
         bev = lstest.SSEReader("%s/api/v1/builds/%d/events" % (b.url, w.build_id))
@@ -339,6 +354,27 @@ class Fanout(lstest.TestCase):
         st = lstest.get_json("%s/api/v1/builds/%d/steps/1/stream" % (b.url, w.build_id))
         self.assertEqual(st["durable_seq"], n + 1)
         self.assertGreater(metric(b.url, "logstream_remote_poll_updates_total"), 0)
+        # the builds list on B got the build created on A, and its end
+        # (read from the database: the states it had at the polls, here
+        # running, not pending, which lasted a few ms)
+        listed_until_success(self, listing, w.build_id)
+
+    def test_builds_list_with_nats_down(self):
+        """NATS down: the builds list stream of B gets the builds created and
+        changed on A from the database."""
+        a, b = self.pair()
+        listing = lstest.SSEReader(b.url + "/api/v1/events")
+        self.nats.stop()
+        for srv in (a, b):
+            self.assertTrue(srv.proc.err.wait_for("lost the NATS connection", 20),
+                            srv.proc.describe())
+        w = self.run_worker(self.write_pipeline(pipeline(20, "0.05")), a.url)
+        seen = listed_until_success(self, listing, w.build_id)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.assertEqual(seen[0]["id"], w.build_id, seen)  # the new build, then its changes
+        # once each: no change sent twice
+        sigs = [(o["id"], o["status"], o.get("started_ms"), o.get("finished_ms")) for o in seen]
+        self.assertEqual(len(sigs), len(set(sigs)), seen)
 
 
 if __name__ == "__main__":
