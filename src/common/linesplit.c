@@ -51,12 +51,9 @@ void ls_linesplit_set_hold(ls_linesplit *s, ls_linesplit_hold_cb hold)
  * most n - 1 unless all may be kept. */
 static size_t hold_back(const ls_linesplit *s, const char *p, size_t n, bool all_ok)
 {
-    size_t h = s->hold && n ? s->hold(s->userdata, p, n) : 0;
-    if (h > n)
-        h = n;
-    if (h == n && !all_ok)
-        h = n - 1;
-    return h;
+    size_t max = all_ok ? n : n - 1;
+    size_t h = s->hold && n ? s->hold(s->userdata, p, n, max) : 0;
+    return h > max ? max : h;
 }
 
 /* Delivers the first n - hold buffered bytes as a continued piece and moves

@@ -15,10 +15,13 @@ typedef struct ls_linesplit ls_linesplit;
 typedef int (*ls_linesplit_cb)(void *userdata, const char *text, size_t len, bool continued);
 
 /* Optional: asked before a line is cut (a max_len piece, or a partial line
- * sent by ls_linesplit_send_partial) how many bytes at the end of the piece
- * text[0, len) to keep for the next piece (the worker keeps a possible start
- * of a secret, so that the masker sees it whole: ls_masker_hold_back). */
-typedef size_t (*ls_linesplit_hold_cb)(void *userdata, const char *text, size_t len);
+ * sent by ls_linesplit_send_partial) how many bytes, at most max_hold, at the
+ * end of the piece text[0, len) to keep for the next piece (the worker keeps
+ * a possible start of a secret, so that the masker sees it whole:
+ * ls_masker_hold_back). max_hold is len - 1 for a max_len piece, len for a
+ * partial line. */
+typedef size_t (*ls_linesplit_hold_cb)(void *userdata, const char *text, size_t len,
+                                       size_t max_hold);
 
 /* Creates a splitter delivering lines of at most max_len bytes. Returns NULL
  * when max_len is 0 or cb is NULL. A line of exactly max_len bytes is one
@@ -27,10 +30,10 @@ ls_linesplit *ls_linesplit_new(size_t max_len, ls_linesplit_cb cb, void *userdat
 /* Sets the hold-back callback (called with the splitter's userdata; NULL,
  * the default, keeps nothing back). A max_len piece then carries
  * max_len - hold bytes and the held bytes start the next piece; the hold is
- * capped at max_len - 1 so that a piece always has a byte (a pattern longer
- * than max_len cannot be kept whole: such a line is cut into pieces as short
- * as one byte while the text is a prefix of it). A partial line may be held
- * back whole: see ls_linesplit_send_partial. */
+ * at most max_len - 1 so that a piece always has a byte (a pattern longer
+ * than max_len cannot be kept whole: such a line may be cut into pieces as
+ * short as one byte while the text is a prefix of it). A partial line may be
+ * held back whole: see ls_linesplit_send_partial. */
 void ls_linesplit_set_hold(ls_linesplit *s, ls_linesplit_hold_cb hold);
 /* Frees; NULL is a no-op. A pending partial line is dropped: flush first. */
 void ls_linesplit_free(ls_linesplit *s);

@@ -290,27 +290,38 @@ size_t ls_masker_apply(ls_masker *m, const char *text, size_t len, ls_buf *out)
     return m->nregions;
 }
 
-size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len)
+/* The region strictly around cut, or NULL (regions are disjoint and do not
+ * touch: one at most). */
+static const region *region_around(const ls_masker *m, size_t cut)
 {
-    if (len == 0)
+    for (size_t i = 0; i < m->nregions; i++) {
+        if (m->regions[i].start < cut && cut < m->regions[i].end)
+            return &m->regions[i];
+    }
+    return NULL;
+}
+
+size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len, size_t max_hold)
+{
+    if (len == 0 || max_hold == 0)
         return 0;
+    if (max_hold > len)
+        max_hold = len;
     if (m->dirty)
         rebuild(m);
     if (!m->aho)
         return 0;
     const unsigned char *t = (const unsigned char *)text;
     size_t cut = len - ls_aho_prefix_suffix(m->aho, t, len);
-    if (cut == 0)
-        return len;
-    /* A match wholly in text that straddles the cut moves the cut to its start
-     * (regions are disjoint and do not touch: one at most contains it). */
     m->nregions = 0;
     ls_aho_scan(m->aho, t, len, on_match, m);
-    for (size_t i = 0; i < m->nregions; i++) {
-        if (m->regions[i].start < cut && cut < m->regions[i].end) {
-            cut = m->regions[i].start;
-            break;
-        }
-    }
-    return len - cut;
+    /* A match wholly in text that straddles the cut moves it to its start. */
+    const region *r = region_around(m, cut);
+    if (r)
+        cut = r->start;
+    if (len - cut <= max_hold)
+        return len - cut;
+    /* Too much to keep: the latest allowed cut, moved past a match it splits. */
+    r = region_around(m, len - max_hold);
+    return r ? len - r->end : max_hold;
 }

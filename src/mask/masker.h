@@ -54,8 +54,13 @@ size_t ls_masker_apply(ls_masker *m, const char *text, size_t len, ls_buf *out);
  * suffix can be the prefix of one pattern while a whole other one ends there:
  * "abcd" and "cdXY" in "..abcd" give 4, not 2). Cutting text at len - result
  * leaves every match, present or yet to come, whole on one side. 0 without
- * patterns; may be len (keep it all). Rebuilds the automaton when secrets
- * were added since the last call (hence not const). */
-size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len);
+ * patterns; may be len (keep it all). The result is at most max_hold (a
+ * caller that must cut, at the max line length, passes len - 1): when more
+ * would be needed, the cut goes at len - max_hold, or after the end of a
+ * match it would split - a match in text stays whole, a match the rest of
+ * the line might complete may be cut (a secret longer than the piece cannot
+ * be kept whole anyway). Rebuilds the automaton when secrets were added since
+ * the last call (hence not const). */
+size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len, size_t max_hold);
 
 #endif

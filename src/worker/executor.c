@@ -122,10 +122,10 @@ static int deliver_line(void *userdata, const char *text, size_t len, bool conti
     return 0;
 }
 
-static size_t stream_hold(void *userdata, const char *text, size_t len)
+static size_t stream_hold(void *userdata, const char *text, size_t len, size_t max_hold)
 {
     proc_stream *s = userdata;
-    return s->proc->hold_back(s->proc->userdata, text, len);
+    return s->proc->hold_back(s->proc->userdata, text, len, max_hold);
 }
 
 static void stream_init(ls_proc *p, proc_stream *s, char id, int fd, size_t max_line)

@@ -29,10 +29,10 @@ typedef void (*ls_proc_line_cb)(void *userdata, char stream, const char *text, s
 /* Optional: bytes at the end of text, a piece about to be cut off the rest of
  * its line (at max_line, or a partial line after idle_flush_ms), to keep for
  * the next piece instead (the worker keeps a possible start of a secret:
- * ls_masker_hold_back). Capped so that a max_line piece keeps a byte; a
+ * ls_masker_hold_back), at most max_hold (a max_line piece keeps a byte); a
  * partial line held whole waits for more output or the end of the stream,
  * and is not offered again until more bytes come. */
-typedef size_t (*ls_proc_hold_cb)(void *userdata, const char *text, size_t len);
+typedef size_t (*ls_proc_hold_cb)(void *userdata, const char *text, size_t len, size_t max_hold);
 
 typedef struct ls_proc_options {
     const char *script;  /* shell script text (see ls_script_build) */
