@@ -527,9 +527,9 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
 }
 
 /* The executor cuts a line only where no secret is split (issue 5). */
-static size_t hold_back(void *userdata, const char *text, size_t len)
+static size_t hold_back(void *userdata, const char *text, size_t len, size_t max_hold)
 {
-    return ls_masker_hold_back(((run_stream *)userdata)->ctx->masker, text, len);
+    return ls_masker_hold_back(((run_stream *)userdata)->ctx->masker, text, len, max_hold);
 }
 
 /* Hands a line to the upload stream (spool first). */
