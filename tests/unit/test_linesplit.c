@@ -1,4 +1,4 @@
-/* links: common */
+/* links: mask common */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/linesplit.h"
+#include "mask/masker.h"
 
 /* Records every delivered piece as "text|" or "text+|" (continued) in out. */
 typedef struct recorder {
@@ -231,6 +232,237 @@ static void test_random_chunks_match_reference(void **state)
     }
 }
 
+/* ---- hold-back (issue 5) ------------------------------------------------ */
+
+/* A recorder whose splitter holds back what the masker says; every piece is
+ * also kept masked, and a line's masked pieces joined. */
+typedef struct hold_rec {
+    recorder rec;
+    ls_masker *m;
+    ls_buf masked; /* masked pieces; "\n" after a line's last piece */
+    ls_buf raw;    /* the pieces as delivered; "\n" after a line's last piece */
+    size_t max_piece, hold_calls;
+    bool empty_continued; /* a continued piece had no byte */
+} hold_rec;
+
+static size_t hold_rec_hold(void *userdata, const char *text, size_t len, size_t max_hold)
+{
+    hold_rec *h = userdata;
+    h->hold_calls++;
+    return ls_masker_hold_back(h->m, text, len, max_hold);
+}
+
+static int hold_rec_cb(void *userdata, const char *text, size_t len, bool continued)
+{
+    hold_rec *h = userdata;
+    record_cb(&h->rec, text, len, continued);
+    ls_masker_apply(h->m, text, len, &h->masked);
+    ls_buf_append(&h->raw, text, len);
+    if (!continued) {
+        ls_buf_putc(&h->masked, '\n');
+        ls_buf_putc(&h->raw, '\n');
+    } else if (len == 0) {
+        h->empty_continued = true;
+    }
+    h->max_piece = len > h->max_piece ? len : h->max_piece;
+    return 0;
+}
+
+static void hold_rec_init(hold_rec *h, const char *secret)
+{
+    memset(h, 0, sizeof(*h));
+    h->m = ls_masker_new(4);
+    if (secret)
+        assert_int_equal(ls_masker_add(h->m, secret, strlen(secret)), 0);
+}
+
+static void hold_rec_free(hold_rec *h)
+{
+    ls_masker_free(h->m);
+    ls_buf_free(&h->rec.out);
+    ls_buf_free(&h->masked);
+    ls_buf_free(&h->raw);
+}
+
+static const char *str_or_empty(const ls_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+/* Without a hold-back callback, a partial line is cut where it stops (the
+ * leak of issue 5, and still the behaviour of the server's splitters). */
+static void test_no_hold_cuts_anywhere(void **state)
+{
+    hold_rec h;
+    hold_rec_init(&h, "HUNTER2X");
+    ls_linesplit *s = ls_linesplit_new(64, hold_rec_cb, &h);
+    assert_int_equal(ls_linesplit_feed(s, "pw=HUNT", 7), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(ls_linesplit_feed(s, "ER2X ok\n", 8), 0);
+    assert_string_equal(out_str(&h.rec), "pw=HUNT+|ER2X ok|");
+    ls_linesplit_free(s);
+    hold_rec_free(&h);
+}
+
+/* A partial piece stops before a possible start of the secret; the held
+ * bytes start the next piece, which holds the secret whole. */
+static void test_partial_holds_prefix(void **state)
+{
+    hold_rec h;
+    hold_rec_init(&h, "HUNTER2X");
+    ls_linesplit *s = ls_linesplit_new(64, hold_rec_cb, &h);
+    ls_linesplit_set_hold(s, hold_rec_hold);
+    assert_int_equal(ls_linesplit_feed(s, "pw=HUNT", 7), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_string_equal(out_str(&h.rec), "pw=+|");
+    assert_int_equal(ls_linesplit_pending(s), 4);
+    assert_int_equal(ls_linesplit_feed(s, "ER2X ok\n", 8), 0);
+    assert_string_equal(out_str(&h.rec), "pw=+|HUNTER2X ok|");
+    assert_string_equal(str_or_empty(&h.masked), "pw=*** ok\n");
+    ls_linesplit_free(s);
+    hold_rec_free(&h);
+}
+
+/* A partial line that may all be the start of the secret is not sent at all:
+ * more bytes, or the end of the stream (everything, masked as usual), decide. */
+static void test_partial_held_whole(void **state)
+{
+    hold_rec h;
+    hold_rec_init(&h, "HUNTER2X");
+    ls_linesplit *s = ls_linesplit_new(64, hold_rec_cb, &h);
+    ls_linesplit_set_hold(s, hold_rec_hold);
+    assert_int_equal(ls_linesplit_feed(s, "HUN", 3), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(h.rec.calls, 0);
+    assert_int_equal(ls_linesplit_pending(s), 3);
+    assert_int_equal(ls_linesplit_feed(s, "TER", 3), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(h.rec.calls, 0);
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_string_equal(out_str(&h.rec), "HUNTER|");
+    ls_linesplit_free(s);
+    hold_rec_free(&h);
+}
+
+/* A max-length piece stops before a possible start of the secret, from the
+ * caller's memory and from the buffer alike. */
+static void test_max_len_holds_prefix(void **state)
+{
+    const char *line = "0123456HUNTER2X9\n"; /* "HUNTER2X" across offset 10 */
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        hold_rec h;
+        hold_rec_init(&h, "HUNTER2X");
+        ls_linesplit *s = ls_linesplit_new(10, hold_rec_cb, &h);
+        ls_linesplit_set_hold(s, hold_rec_hold);
+        for (size_t i = 0; i < strlen(line); i += bytewise ? 1 : strlen(line))
+            assert_int_equal(ls_linesplit_feed(s, line + i, bytewise ? 1 : strlen(line)), 0);
+        assert_string_equal(out_str(&h.rec), "0123456+|HUNTER2X9|");
+        assert_string_equal(str_or_empty(&h.masked), "0123456***9\n");
+        ls_linesplit_free(s);
+        hold_rec_free(&h);
+    }
+}
+
+/* A secret longer than max_len cannot be kept whole: the hold is capped so
+ * that every piece still has a byte, and the line comes out complete. */
+static size_t hold_everything(void *userdata, const char *text, size_t len, size_t max_hold)
+{
+    (void)userdata, (void)text, (void)max_hold;
+    return len; /* more than allowed: the splitter caps it */
+}
+
+static void test_max_len_progress(void **state)
+{
+    recorder r = {LS_BUF_INIT, 0, 0};
+    ls_linesplit *s = ls_linesplit_new(4, record_cb, &r);
+    ls_linesplit_set_hold(s, hold_everything);
+    assert_int_equal(ls_linesplit_feed(s, "abcdefg\n", 8), 0);
+    assert_string_equal(out_str(&r), "a+|b+|c+|defg|");
+    ls_buf_reset(&r.out);
+    assert_int_equal(ls_linesplit_feed(s, "abc", 3), 0);
+    assert_int_equal(ls_linesplit_send_partial(s), 0);
+    assert_int_equal(ls_linesplit_feed(s, "defgh", 5), 0);
+    assert_int_equal(ls_linesplit_feed(s, "ij", 2), 0);
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_string_equal(out_str(&r), "a+|b+|c+|d+|e+|f+|ghij|");
+    ls_linesplit_free(s);
+    ls_buf_free(&r.out);
+
+    hold_rec h;
+    hold_rec_init(&h, "ABCDEFGHIJKLMNOP"); /* longer than max_len */
+    s = ls_linesplit_new(5, hold_rec_cb, &h);
+    ls_linesplit_set_hold(s, hold_rec_hold);
+    const char *line = "xABCDEFGHIJKLMNOPx\n";
+    assert_int_equal(ls_linesplit_feed(s, line, strlen(line)), 0);
+    assert_int_equal(ls_linesplit_flush(s), 0);
+    assert_string_equal(str_or_empty(&h.raw), line);
+    assert_true(h.max_piece <= 5);
+    assert_false(h.empty_continued);
+    ls_linesplit_free(s);
+    hold_rec_free(&h);
+}
+
+/* Random lines with secrets (alone, and overlapping "K3YAB12" / "AB12ZZQ")
+ * between filler, fed in random chunks with partial sends in between: the
+ * pieces join up to the input, no piece exceeds max_len, and the masked
+ * pieces equal each line masked whole - no secret is ever cut in two. */
+static void test_random_no_secret_cut(void **state)
+{
+    static const char *const secrets[] = {"HUNTER2X", "K3YAB12", "AB12ZZQ", "P4SS\nW0RD"};
+    static const char *const pieces[] = {"HUNTER2X", "K3YAB12", "AB12ZZQ", "K3YAB12ZZQ",
+                                         "HUN",      "AB1",     "P4SS",    "W0RD"};
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 300; round++) {
+        hold_rec h;
+        hold_rec_init(&h, NULL);
+        for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+            assert_int_equal(ls_masker_add(h.m, secrets[i], strlen(secrets[i])), 0);
+        ls_buf in = LS_BUF_INIT;
+        while (in.len < 400) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            unsigned k = (unsigned)(rng % 16);
+            if (k < 8)
+                ls_buf_puts(&in, pieces[k]);
+            else if (k == 8)
+                ls_buf_putc(&in, '\n');
+            ls_buf_putc(&in, (char)('a' + rng % 26)); /* filler: no match touches another */
+        }
+        ls_buf_putc(&in, '\n');
+        size_t max_len = 10 + (size_t)(round % 23);
+        ls_linesplit *s = ls_linesplit_new(max_len, hold_rec_cb, &h);
+        ls_linesplit_set_hold(s, hold_rec_hold);
+        for (size_t off = 0; off < in.len;) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            size_t n = 1 + rng % (round % 2 ? 5 : 60);
+            n = n > in.len - off ? in.len - off : n;
+            assert_int_equal(ls_linesplit_feed(s, in.data + off, n), 0);
+            off += n;
+            if (rng % 3 == 0)
+                assert_int_equal(ls_linesplit_send_partial(s), 0);
+        }
+        assert_int_equal(ls_linesplit_flush(s), 0);
+        assert_string_equal(str_or_empty(&h.raw), in.data);
+        assert_true(h.max_piece <= max_len);
+        assert_false(h.empty_continued);
+        ls_buf want = LS_BUF_INIT;
+        for (const char *p = in.data; p < in.data + in.len;) {
+            const char *nl = memchr(p, '\n', (size_t)(in.data + in.len - p));
+            ls_masker_apply(h.m, p, (size_t)(nl - p), &want);
+            ls_buf_putc(&want, '\n');
+            p = nl + 1;
+        }
+        if (strcmp(str_or_empty(&h.masked), want.data) != 0)
+            fail_msg("round %d (max_len %zu):\n pieces %s\n got  %s\n want %s", round, max_len,
+                     out_str(&h.rec), str_or_empty(&h.masked), want.data);
+        assert_true(h.hold_calls > 0);
+        ls_linesplit_free(s);
+        hold_rec_free(&h);
+        ls_buf_free(&in);
+        ls_buf_free(&want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +474,12 @@ int main(void)
         cmocka_unit_test(test_send_partial),
         cmocka_unit_test(test_error_propagates),
         cmocka_unit_test(test_random_chunks_match_reference),
+        cmocka_unit_test(test_no_hold_cuts_anywhere),
+        cmocka_unit_test(test_partial_holds_prefix),
+        cmocka_unit_test(test_partial_held_whole),
+        cmocka_unit_test(test_max_len_holds_prefix),
+        cmocka_unit_test(test_max_len_progress),
+        cmocka_unit_test(test_random_no_secret_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -437,6 +437,146 @@ static void test_automaton_limits(void **state)
     assert_null(ls_aho_build(pp, &zero, 0));
 }
 
+/* ---- hold-back (issue 5: a line is never cut inside a secret) ----------- */
+
+typedef struct hold_case {
+    const char *secrets[3]; /* NULL-terminated */
+    const char *text;
+    size_t want;
+} hold_case;
+
+static const hold_case hold_cases[] = {
+    /* no patterns */
+    {{NULL}, "abc SEC", 0},
+    {{NULL}, "", 0},
+    /* one secret: a suffix that is a proper prefix of it */
+    {{"SECRET", NULL}, "xx SEC", 3},
+    {{"SECRET", NULL}, "xx S", 1},
+    {{"SECRET", NULL}, "SECRE", 5},      /* all of it */
+    {{"SECRET", NULL}, "xx SECRETS", 1}, /* "S" may start it again */
+    /* whole, but its last "T" starts an encoded form (base64 "TRUNSRV"): the
+     * cut goes before the whole match, not inside it */
+    {{"SECRET", NULL}, "xx SECRET", 6},
+    {{"SECRET", NULL}, "xx SECRET!", 0}, /* whole: masked in this piece */
+    {{"SECRET", NULL}, "xx SEX", 0},
+    {{"SECRET", NULL}, "xx SECRETSEC", 3},
+    /* several secrets: the longest suffix wins */
+    {{"SECRET", "TOKEN99", NULL}, "a TOK", 3},
+    {{"SECRET", "TOKEN99", NULL}, "a SECRETTO", 2},
+    {{"SECRET", "ETOKEN9", NULL}, "a SECRET", 6}, /* "SECRET" whole, but "ET" starts ETOKEN9 */
+    /* a secret that is a prefix of another */
+    {{"KEYKEY", "KEYKEYKEY", NULL}, "a KEYKEY", 6},
+    /* a suffix of the secret is a prefix of it: after a whole match, "WXYZ"
+     * still begins another one, but the cut moves back before the match */
+    {{"WXYZWXYZ", NULL}, "a WXYZWXYZ", 8},
+    {{"WXYZWXYZ", NULL}, "a WXYZWX", 6},
+    /* overlapping secrets: the suffix "CDXY" starts one, a whole other one
+     * ends there; cutting before "CDXY" would split "ABCD": cut before it */
+    {{"ABCD", "CDXYZ", NULL}, "a ABCD", 4},
+    {{"ABCD", "CDXYZ", NULL}, "a ABC", 3},
+    {{"ABCD", "CDXYZ", NULL}, "a QCD", 2},
+};
+
+static void test_hold_back_table(void **state)
+{
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(hold_cases) / sizeof(hold_cases[0]); i++) {
+        const hold_case *c = &hold_cases[i];
+        ls_masker *m = ls_masker_new(MIN_LEN);
+        for (size_t k = 0; c->secrets[k]; k++)
+            assert_int_equal(ls_masker_add(m, c->secrets[k], strlen(c->secrets[k])), 0);
+        size_t got = ls_masker_hold_back(m, c->text, strlen(c->text), strlen(c->text));
+        if (got != c->want) {
+            print_error("case %zu: hold_back('%s') = %zu, want %zu\n", i, c->text, got, c->want);
+            bad++;
+        }
+        ls_masker_free(m);
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* A secret added after a first call (::add-mask:: mid-step) counts at once. */
+static void test_hold_back_after_add(void **state)
+{
+    ls_masker *m = ls_masker_new(MIN_LEN);
+    assert_int_equal(ls_masker_hold_back(m, "xx SEC", 6, 6), 0);
+    assert_int_equal(ls_masker_add(m, "SECRET", 6), 0);
+    assert_int_equal(ls_masker_hold_back(m, "xx SEC", 6, 6), 3);
+    assert_int_equal(ls_masker_add(m, "x SECOND", 8), 0);
+    assert_int_equal(ls_masker_hold_back(m, "xx SEC", 6, 6), 5);
+    ls_masker_free(m);
+}
+
+/* A caller that must cut (max_hold < what would be kept): a match in the
+ * text stays whole, the cut goes after it; else at len - max_hold. */
+static void test_hold_back_capped(void **state)
+{
+    ls_masker *m = ls_masker_new(MIN_LEN);
+    assert_int_equal(ls_masker_add(m, "K3YAB12", 7), 0);
+    assert_int_equal(ls_masker_add(m, "AB12ZZQ", 7), 0);
+    assert_int_equal(ls_masker_add(m, "LONGSECRETVALUE", 15), 0);
+    /* "K3Y" may start K3YAB12: all of it is kept when allowed */
+    assert_int_equal(ls_masker_hold_back(m, "K3YAB1", 6, 6), 6);
+    assert_int_equal(ls_masker_hold_back(m, "K3YAB1", 6, 5), 5);
+    /* "AB12ZZ" may start AB12ZZQ but cutting before it splits K3YAB12: kept
+     * from "K3Y" on when allowed, else cut after K3YAB12 */
+    assert_int_equal(ls_masker_hold_back(m, "xK3YAB12ZZ", 10, 9), 9);
+    assert_int_equal(ls_masker_hold_back(m, "K3YAB12ZZ", 9, 8), 2);
+    /* one merged match fills the text: not cut inside, nothing kept */
+    assert_int_equal(ls_masker_hold_back(m, "K3YAB12ZZQ", 10, 9), 0);
+    /* a secret longer than the piece: the latest cut allowed */
+    assert_int_equal(ls_masker_hold_back(m, "xLONGSECR", 9, 9), 8);
+    assert_int_equal(ls_masker_hold_back(m, "xLONGSECR", 9, 8), 8);
+    assert_int_equal(ls_masker_hold_back(m, "LONGSECR", 8, 7), 7);
+    assert_int_equal(ls_masker_hold_back(m, "LONGSECR", 8, 0), 0);
+    ls_masker_free(m);
+}
+
+/* A multi-line secret: each line is a pattern, held on its own line. */
+static void test_hold_back_multiline(void **state)
+{
+    ls_masker *m = ls_masker_new(MIN_LEN);
+    const char *secret = "FIRSTLINE\nSECONDLINE";
+    assert_int_equal(ls_masker_add(m, secret, strlen(secret)), 0);
+    assert_int_equal(ls_masker_hold_back(m, "x SECON", 7, 7), 5);
+    assert_int_equal(ls_masker_hold_back(m, "x FIRST", 7, 7), 5);
+    ls_masker_free(m);
+}
+
+/* ls_aho_prefix_suffix against a naive search, on small alphabets. */
+static void test_prefix_suffix_naive(void **state)
+{
+    uint64_t rng = 0x5eed5eed12345678ULL;
+    for (int round = 0; round < 400; round++) {
+        unsigned alpha = 2 + round % 3;
+        size_t npat = 1 + rng_next(&rng) % 8;
+        unsigned char pats[8][12];
+        const unsigned char *pp[8];
+        size_t lens[8];
+        for (size_t i = 0; i < npat; i++) {
+            lens[i] = 1 + rng_next(&rng) % 11;
+            for (size_t j = 0; j < lens[i]; j++)
+                pats[i][j] = (unsigned char)('a' + rng_next(&rng) % alpha);
+            pp[i] = pats[i];
+        }
+        unsigned char text[64];
+        size_t len = rng_next(&rng) % sizeof(text);
+        for (size_t j = 0; j < len; j++)
+            text[j] = (unsigned char)('a' + rng_next(&rng) % (alpha + 1));
+        size_t want = 0;
+        for (size_t k = len; k > 0 && !want; k--)
+            for (size_t i = 0; i < npat; i++)
+                if (k < lens[i] && memcmp(text + len - k, pats[i], k) == 0)
+                    want = k;
+        ls_aho *a = ls_aho_build(pp, lens, npat);
+        assert_non_null(a);
+        size_t got = ls_aho_prefix_suffix(a, text, len);
+        if (got != want)
+            fail_msg("round %d: prefix_suffix = %zu, naive %zu", round, got, want);
+        ls_aho_free(a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +590,11 @@ int main(void)
         cmocka_unit_test(test_multiline_secret),
         cmocka_unit_test(test_automaton_matches_naive),
         cmocka_unit_test(test_automaton_limits),
+        cmocka_unit_test(test_hold_back_table),
+        cmocka_unit_test(test_hold_back_after_add),
+        cmocka_unit_test(test_hold_back_capped),
+        cmocka_unit_test(test_hold_back_multiline),
+        cmocka_unit_test(test_prefix_suffix_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
