@@ -27,6 +27,7 @@ typedef struct capture {
     /* For the ordering checks: the monotonic time a given line arrived. */
     const char *watch_text;
     int64_t watch_mono;
+    size_t hold_calls;
 } capture;
 
 static void on_line(void *userdata, char stream, const char *text, size_t len, bool continued,
@@ -208,6 +209,42 @@ static void test_partial_line_flushed_when_idle(void **state)
     assert_int_equal(run_opts(&o3, &c3, 10000), 0);
     assert_string_equal(str(&c3.out), "ab+\ncd+\nef+\n\n");
     capture_free(&c3);
+}
+
+/* Holds back everything from the last '#' (a stand-in for the start of a
+ * secret), counting the calls. */
+static size_t hold_from_hash(void *userdata, const char *text, size_t len, size_t max_hold)
+{
+    capture *c = userdata;
+    c->hold_calls++;
+    const char *h = memrchr(text, '#', len);
+    size_t keep = h ? len - (size_t)(h - text) : 0;
+    return keep < max_hold ? keep : max_hold;
+}
+
+/* A partial line goes out without its held tail, which starts the next piece;
+ * one held whole waits for more output without the idle deadline firing again
+ * and again (the hold-back is asked once per read, not in a busy loop). */
+static void test_partial_line_hold_back(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {.script = "printf 'ab#cd'; sleep 0.8; echo ef; printf '#gh'; sleep 0.8; "
+                                   "echo ij",
+                         .idle_flush_ms = 100,
+                         .hold_back = hold_from_hash};
+    assert_int_equal(run_opts(&o, &c, 10000), 0);
+    assert_string_equal(str(&c.out), "ab+\n#cdef\n#ghij\n");
+    assert_true(c.hold_calls >= 2);
+    assert_true(c.hold_calls <= 8);
+    capture_free(&c);
+
+    /* At max_line the hold is capped so that a piece keeps a byte. */
+    capture c2 = {0};
+    ls_proc_options o2 = {
+        .script = "echo '#abcdefghij'", .max_line = 4, .hold_back = hold_from_hash};
+    assert_int_equal(run_opts(&o2, &c2, 10000), 0);
+    assert_string_equal(str(&c2.out), "#+\nabcd+\nefgh+\nij\n");
+    capture_free(&c2);
 }
 
 static void test_partial_line_at_exit(void **state)
@@ -495,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_streams_are_separate),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_partial_line_flushed_when_idle),
+        cmocka_unit_test(test_partial_line_hold_back),
         cmocka_unit_test(test_partial_line_at_exit),
         cmocka_unit_test(test_long_line_split),
         cmocka_unit_test(test_timeout_kills_quickly),
