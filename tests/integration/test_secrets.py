@@ -9,6 +9,11 @@ with ::add-mask:: -- and none of them appears in what leaves the worker:
 - the stored log (raw text and NDJSON),
 - the service's log.
 
+A secret printed across a cut of the line -- half of it, a pause past
+--idle-flush, the rest (the first half went out as a continued piece), or a
+line longer than --max-line with the secret across the split point -- is
+masked too (issue 5): the worker never cuts a line inside a possible secret.
+
 (The masker's own table of secrets x encodings x positions, adjacent and
 overlapping secrets, is tests/unit/test_masker.c; the plugins' input is
 covered by test_plugins_e2e.py.)
@@ -69,6 +74,56 @@ def leaks(text):
     for name, form in forms.items():
         if form in text:
             found.append(name)
+    return found
+
+SPLIT = "half-and-half-K9x2Qw7Ze4"
+SPLIT_RUNTIME = "added-mid-step-Vb3Nq81"
+
+# Pauses mid-line (0.8 s, --idle-flush is 50ms) inside a secret, and prints
+# lines longer than --max-line (64) with a secret across byte 64.
+SPLIT_PRINTER = r'''
+import os, sys, time
+s, r = os.environ["APP_SPLIT"], os.environ["APP_RT"]
+def out(text, pause=0):
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    time.sleep(pause)
+out("before " + s[:9], 0.8)
+out(s[9:] + " after\n")
+out("L" * 50 + s + "M" * 30 + "\n")
+out("N" * 60 + s[:4], 0.8)
+out(s[4:] + "O" * 100 + "\n")
+out("::add-mask::" + r + "\n")
+out("runtime " + r[:12], 0.8)
+out(r[12:] + " end\n")
+out("P" * 55 + r + "\n")
+out("plain " + "Q" * 140 + "\n")
+out("spool-check\n")
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+print("done")
+'''
+
+SPLIT_EXPECTED = [
+    "before *** after",
+    "L" * 50 + "***" + "M" * 30,
+    "N" * 60 + "***" + "O" * 100,
+    "::add-mask::***",
+    "runtime *** end",
+    "P" * 55 + "***",
+    "plain " + "Q" * 140,
+    "spool-check",
+    "done",
+]
+
+
+def halves(text):
+    """The halves of the split secrets found in text."""
+    found = []
+    for secret in (SPLIT, SPLIT_RUNTIME):
+        for half in (secret[:len(secret) // 2], secret[len(secret) // 2:]):
+            if half in text:
+                found.append(half)
     return found
 
 
@@ -161,6 +216,62 @@ services:
         self.assertEqual(leaks(svc_log), [], svc_log)
         self.assertNotIn(SECRET, w.proc.out.text() + w.proc.err.text())
 
+    def test_secret_across_a_cut_of_the_line(self):
+        """Issue 5: a secret printed across an idle flush or the max line
+        length is masked; the log is otherwise what was printed."""
+        srv = self.start_server()
+        printer = os.path.join(self.tmp, "split_printer.py")
+        with open(printer, "w") as f:
+            f.write(SPLIT_PRINTER)
+        flag = os.path.join(self.tmp, "go")
+        spool = os.path.join(self.tmp, "spool")
+        pipe = self.write_pipeline("""version: "1"
+name: split-secrets
+steps:
+  - name: print
+    secrets: [APP_SPLIT]
+    environment:
+      APP_RT: %s
+    commands:
+      - python3 %s %s
+""" % (SPLIT_RUNTIME, printer, flag))
+        w = self.run_worker(pipe, srv.url, ["--spool-dir", spool, "--heartbeat", "1s",
+                                            "--idle-flush", "50ms", "--max-line", "64"],
+                            env={"APP_SPLIT": SPLIT})
+        url = lstest.step_logs_url(srv.url, w.build_id, 1)
+        sse = lstest.SSEReader(url + "?since=0", timeout=60)
+        deadline = time.monotonic() + 60
+        while True:
+            a = lstest.request("GET", url + "?tail=1")
+            if a.status == 200 and "spool-check" in a.text():
+                break
+            self.assertLess(time.monotonic(), deadline, "the step did not print")
+            time.sleep(0.1)
+        files = [p for p in glob.glob(os.path.join(spool, "**"), recursive=True)
+                 if os.path.isfile(p)]
+        self.assertTrue(files, "no spool files in %s" % spool)
+        spooled = b""
+        for p in files:
+            with open(p, "rb") as f:
+                spooled += f.read()
+        spooled = spooled.decode("utf-8", "replace")
+        self.assertIn("***", spooled)
+        self.assertEqual(halves(spooled), [], spooled[:3000])
+        with open(flag, "w"):
+            pass
+        self.assertEqual(w.wait(90), 0, w.proc.describe())
+        events = sse.read_until_end(60)
+        sse.close()
+        streamed = "\n".join(e.data for e in events)
+        self.assertIn("done", streamed)
+        self.assertEqual(halves(streamed), [], streamed[:3000])
+        raw = lstest.request("GET", url).text()
+        nd = lstest.request("GET", url + "?since=0").text()
+        self.assertEqual(halves(nd), [], nd[:3000])
+        self.assertEqual(halves(raw), [], raw)
+        # the line was cut (continued pieces), and raw reads join the pieces
+        self.assertTrue(any(json.loads(x).get("continued") for x in nd.splitlines() if x), nd)
+        self.assertEqual(raw.split("\n")[1:], SPLIT_EXPECTED + [""], raw)
 
 if __name__ == "__main__":
     lstest.main()
