@@ -597,6 +597,10 @@ static void watch_change(ls_fanout *f, int64_t build, int step, int delta)
         if (w->count < 0)
             w->count = 0;
         if ((before == 0) != (w->count == 0)) {
+            /* a new follower: one read at --remote-poll-interval covers
+             * what was sent before the subscription was made */
+            if (before == 0)
+                f->behind = true;
             f->subs_dirty = true;
             pthread_cond_signal(&f->pub_cond);
             pthread_cond_signal(&f->poll_cond);
