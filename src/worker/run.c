@@ -526,10 +526,16 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
     push_line(rs, &line);
 }
 
-/* The executor cuts a line only where no secret is split (issue 5). */
+/* The executor cuts a line only where no secret is split (issue 5). A line
+ * that starts as "::add-mask::" is held whole: cut, only the first piece of
+ * its value would become a secret and the rest would be shown. */
 static size_t hold_back(void *userdata, const char *text, size_t len, size_t max_hold)
 {
-    return ls_masker_hold_back(((run_stream *)userdata)->ctx->masker, text, len, max_hold);
+    run_stream *rs = userdata;
+    size_t plen = strlen(ADD_MASK);
+    if (!rs->prev_continued && memcmp(text, ADD_MASK, len < plen ? len : plen) == 0)
+        return max_hold;
+    return ls_masker_hold_back(rs->ctx->masker, text, len, max_hold);
 }
 
 /* Hands a line to the upload stream (spool first). */

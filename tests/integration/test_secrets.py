@@ -78,12 +78,13 @@ def leaks(text):
 
 SPLIT = "half-and-half-K9x2Qw7Ze4"
 SPLIT_RUNTIME = "added-mid-step-Vb3Nq81"
+SPLIT_COMMAND = "its-own-add-mask-Tz5Lm20"  # an ::add-mask:: line cut by a pause
 
 # Pauses mid-line (0.8 s, --idle-flush is 50ms) inside a secret, and prints
 # lines longer than --max-line (64) with a secret across byte 64.
 SPLIT_PRINTER = r'''
 import os, sys, time
-s, r = os.environ["APP_SPLIT"], os.environ["APP_RT"]
+s, r, c = os.environ["APP_SPLIT"], os.environ["APP_RT"], os.environ["APP_CMD"]
 def out(text, pause=0):
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -97,6 +98,9 @@ out("::add-mask::" + r + "\n")
 out("runtime " + r[:12], 0.8)
 out(r[12:] + " end\n")
 out("P" * 55 + r + "\n")
+out("::add-mask::" + c[:9], 0.8)
+out(c[9:] + "\n")
+out("cmd " + c + "\n")
 out("plain " + "Q" * 140 + "\n")
 out("spool-check\n")
 while not os.path.exists(sys.argv[1]):
@@ -111,6 +115,8 @@ SPLIT_EXPECTED = [
     "::add-mask::***",
     "runtime *** end",
     "P" * 55 + "***",
+    "::add-mask::***",
+    "cmd ***",
     "plain " + "Q" * 140,
     "spool-check",
     "done",
@@ -120,7 +126,7 @@ SPLIT_EXPECTED = [
 def halves(text):
     """The halves of the split secrets found in text."""
     found = []
-    for secret in (SPLIT, SPLIT_RUNTIME):
+    for secret in (SPLIT, SPLIT_RUNTIME, SPLIT_COMMAND):
         for half in (secret[:len(secret) // 2], secret[len(secret) // 2:]):
             if half in text:
                 found.append(half)
@@ -232,9 +238,10 @@ steps:
     secrets: [APP_SPLIT]
     environment:
       APP_RT: %s
+      APP_CMD: %s
     commands:
       - python3 %s %s
-""" % (SPLIT_RUNTIME, printer, flag))
+""" % (SPLIT_RUNTIME, SPLIT_COMMAND, printer, flag))
         w = self.run_worker(pipe, srv.url, ["--spool-dir", spool, "--heartbeat", "1s",
                                             "--idle-flush", "50ms", "--max-line", "64"],
                             env={"APP_SPLIT": SPLIT})
