@@ -34,6 +34,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -373,6 +374,64 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Nginx:
+    """Debian's nginx in the foreground, with a generated config in its own
+    directory, listening on a free loopback port (self.port, self.url).
+    http_body is the text inside `http { }` after the common settings: the
+    test's upstream and server blocks, with {port} where the server listens
+    (a str.format template: double the other braces)."""
+
+    def __init__(self, dir, http_body, connections=256, start_timeout=20.0):
+        self.dir = dir
+        os.makedirs(os.path.join(dir, "logs"), exist_ok=True)
+        self.port = free_port()
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = ("{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n"
+                "error_log {d}/logs/error.log info;\n"
+                "events {{ worker_connections {conns}; }}\n"
+                "http {{\n    access_log {d}/logs/access.log;\n"
+                "    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n"
+                "    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n"
+                "    scgi_temp_path {d}/scgi;\n").format(user=user, d=dir, conns=connections)
+        conf += http_body.format(port=self.port) + "}\n"
+        self.conf = os.path.join(dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.p = subprocess.Popen(["nginx", "-p", dir, "-c", self.conf, "-e",
+                                   os.path.join(dir, "logs", "error.log")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        self.url = "http://127.0.0.1:%d" % self.port
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.p.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("nginx did not start: %s\n%s" % (
+                        self.p.stderr.read().decode("utf-8", "replace") if self.p.poll() is not None
+                        else "timeout", self.error_log()))
+                time.sleep(0.1)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.dir, "logs", "error.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.p.stderr.close()
 
 
 class NatsServer:

@@ -35,8 +35,6 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -74,33 +72,13 @@ WORKER_FLAGS = ["--no-plugins", "--backoff-base", "50ms", "--backoff-max", "500m
 BUILD_TIMEOUT = 400.0
 
 
-class Nginx:
-    """Debian's nginx in the foreground with a generated config in a temp dir,
-    balancing round robin over upstream ports; streams both ways unbuffered
-    (the config docs/deploy-cluster.md recommends, on loopback)."""
-
-    def __init__(self, tmp, upstream_ports):
-        self.dir = os.path.join(tmp, "nginx")
-        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
-        self.port = lstest.free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        servers = "".join("        server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n" % p
-                          for p in upstream_ports)
-        conf = """
-{user}daemon off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log info;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {d}/logs/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream logstream {{
-{servers}        keepalive 16;
+def start_nginx(tmp, upstream_ports):
+    """nginx balancing round robin over upstream ports; streams both ways
+    unbuffered (the config docs/deploy-cluster.md recommends, on loopback)."""
+    servers = "".join("        server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n" % p
+                      for p in upstream_ports)
+    return lstest.Nginx(os.path.join(tmp, "nginx"), """    upstream logstream {{
+%s        keepalive 16;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -119,44 +97,7 @@ http {{
             proxy_next_upstream error timeout;
         }}
     }}
-}}
-""".format(user=user, d=self.dir, port=self.port, servers=servers)
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        self.p = subprocess.Popen(["nginx", "-p", self.dir, "-c", self.conf, "-e",
-                                   os.path.join(self.dir, "logs", "error.log")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  start_new_session=True)
-        self.url = "http://127.0.0.1:%d" % self.port
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.p.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("nginx did not start: %s\n%s" % (
-                        self.p.stderr.read().decode("utf-8", "replace") if self.p.poll() is not None
-                        else "timeout", self.error_log()))
-                time.sleep(0.1)
-
-    def error_log(self):
-        try:
-            with open(os.path.join(self.dir, "logs", "error.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        self.p.stderr.close()
+""" % servers.replace("{", "{{").replace("}", "}}"), connections=1024)
 
 
 class Viewer:
@@ -260,7 +201,7 @@ class Cluster(lstest.TestCase):
         instances = [first] + [self.start_peer_server(first, extra) for _ in range(n - 1)]
         for i, inst in enumerate(instances):
             inst.name = "instance %d (port %d)" % (i + 1, inst.port)
-        ng = Nginx(self.tmp, [inst.port for inst in instances])
+        ng = start_nginx(self.tmp, [inst.port for inst in instances])
         self._cleanups_extra.append(ng.stop)
         self._cleanups_extra.append(lambda: self._dump_on_failure(ng, nats))
         return nats, instances, ng

@@ -32,9 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultproxy  # noqa: E402
@@ -100,79 +98,25 @@ def sanitized():
         return b"__asan_init" in f.read()
 
 
-class Nginx:
-    """Debian's nginx in the foreground with a generated config in a temp dir."""
-
-    def __init__(self, tmp, upstream_port, request_buffering):
-        self.dir = os.path.join(tmp, "nginx-%s" % ("buf" if request_buffering else "stream"))
-        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
-        self.port = free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf = """
-{user}daemon off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {d}/logs/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
+def start_nginx(tmp, upstream_port, request_buffering):
+    """nginx in front of one server: idle connections closed after 10 s,
+    request bodies buffered or streamed."""
+    name = "nginx-%s" % ("buf" if request_buffering else "stream")
+    return lstest.Nginx(os.path.join(tmp, name), """    server {{
         listen 127.0.0.1:{port};
         client_max_body_size 0;
         client_body_timeout 10s;
         location / {{
-            proxy_pass http://127.0.0.1:{up};
+            proxy_pass http://127.0.0.1:%d;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_read_timeout 10s;
             proxy_send_timeout 10s;
-            proxy_request_buffering {buf};
+            proxy_request_buffering %s;
             proxy_buffering off;
         }}
     }}
-}}
-""".format(user=user, d=self.dir, port=self.port, up=upstream_port,
-           buf="on" if request_buffering else "off")
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        self.p = subprocess.Popen(["nginx", "-p", self.dir, "-c", self.conf, "-e",
-                                   os.path.join(self.dir, "logs", "error.log")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  start_new_session=True)
-        self.url = "http://127.0.0.1:%d" % self.port
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.p.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("nginx did not start: %s\n%s" % (
-                        self.p.stderr.read().decode("utf-8", "replace") if self.p.poll() is not None
-                        else "timeout", self.error_log()))
-                time.sleep(0.1)
-
-    def error_log(self):
-        try:
-            with open(os.path.join(self.dir, "logs", "error.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait()
+""" % (upstream_port, "on" if request_buffering else "off"))
 
 
 class Faults(lstest.TestCase):
@@ -301,7 +245,7 @@ class Faults(lstest.TestCase):
     def nginx(self, upstream_port, request_buffering):
         if not shutil.which("nginx"):
             self.skipTest("nginx is not installed (scripts/install-deps.sh installs it)")
-        n = Nginx(self.tmp, upstream_port, request_buffering)
+        n = start_nginx(self.tmp, upstream_port, request_buffering)
         self._cleanups_extra.append(n.stop)
         return n
 
