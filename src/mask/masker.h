@@ -59,8 +59,10 @@ size_t ls_masker_apply(ls_masker *m, const char *text, size_t len, ls_buf *out);
  * would be needed, the cut goes at len - max_hold, or after the end of a
  * match it would split - a match in text stays whole, a match the rest of
  * the line might complete may be cut (a secret longer than the piece cannot
- * be kept whole anyway). Rebuilds the automaton when secrets were added since
- * the last call (hence not const). */
+ * be kept whole anyway, nor a run of overlapping secrets longer than the
+ * piece: up to a secret's length of such a run may show; fuzz/
+ * fuzz_linesplit_masked.c checks that nothing shows otherwise). Rebuilds the
+ * automaton when secrets were added since the last call (hence not const). */
 size_t ls_masker_hold_back(ls_masker *m, const char *text, size_t len, size_t max_hold);
 
 #endif
