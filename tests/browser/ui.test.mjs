@@ -475,7 +475,9 @@ steps:
   const hit = page.locator(`.lv-row[data-seq="${target}"]`);
   await hit.waitFor({ timeout: 20000 });
   assert.ok(await hit.isVisible());
-  // highlighted across the bold and the plain part of the line
+  // highlighted across the bold and the plain part of the line (the row may
+  // be drawn before the search result marks it: wait for the marks)
+  await hit.locator('.hl').first().waitFor({ timeout: 20000 });
   assert.equal((await hit.locator('.hl').allTextContents()).join(''), 'Needle-deep');
   assert.equal(await hit.locator('.lv-text').textContent(), 'the Needle-deep-inside here');
   assert.match(await page.locator('.lv-search-count').textContent(), /^1 of 1 match$/);

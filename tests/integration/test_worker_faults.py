@@ -181,11 +181,15 @@ class WorkerFaults(lstest.TestCase):
         self.assertEqual(b["steps"][0]["lines"], n + 1)
         sys.stderr.write("\n  1,000,000 lines: worker done in %.1fs, worker peak RSS %.1f MB\n"
                          % (elapsed, peak / 1024.0))
-        # Memory stays flat whatever the log size: < 20 MB (ASan's shadow
-        # memory and quarantine add about 8 MB to a sanitized build).
+        # Memory stays flat whatever the log size: < 20 MB, the issue's
+        # target, checked in the optimised build (13-14 MB there). ASan's
+        # shadow memory and quarantine add 10-15 MB to the unoptimised
+        # sanitized build (24-29 MB seen), more when the uploader lags on a
+        # loaded machine: a looser bound that still catches growth with the
+        # log size (1M lines of text would be 7 MB more per copy).
         with open(lstest.binary(), "rb") as f:
             sanitized = b"__asan_init" in f.read()
-        limit_mb = 28 if sanitized else 20
+        limit_mb = 36 if sanitized else 20
         self.assertLess(peak / 1024.0, limit_mb, "worker peak RSS")
 
     # (d)
