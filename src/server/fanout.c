@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/alloc.h"
 #include "common/timeutil.h"
@@ -19,61 +18,7 @@
 #include "server/server_events.h"
 #include "store/store.h"
 
-#define WATCH_BUCKETS 256u
-/* Builds read per query when the builds list is polled (a page, not a limit). */
-#define LIST_PAGE 100u
-
-/* One queued message. */
-typedef struct pub_msg {
-    struct pub_msg *next;
-    char subject[LS_FANOUT_SUBJECT_MAX];
-    size_t len;
-    char data[];
-} pub_msg;
-
-/* Followers of one step (step > 0) or of one build's events (step == 0). */
-typedef struct watch {
-    struct watch *next;
-    int64_t build;
-    int step;
-    int count;             /* followers here */
-    natsSubscription *sub; /* owned by the publisher thread */
-    json_t *seen;          /* builds: {"build": STATUS, "N": "STATUS EXIT"} last sent */
-    uint64_t nats_seq;     /* steps: the highest seq NATS brought */
-    bool end_waiting;      /* steps: NATS brought an end that waits for lines */
-} watch;
-
-struct ls_fanout {
-    ls_server *srv;
-    bool db_only; /* PostgreSQL without --nats: no NATS, the poller only */
-    natsOptions *opts;
-    natsConnection *nc;
-    natsSubscription *server_sub; /* logstream.events, always */
-
-    pthread_mutex_t mu; /* queue, watches, flags below */
-    pthread_cond_t pub_cond, poll_cond;
-    pub_msg *head, *tail;
-    size_t queued_bytes;
-    bool subs_dirty; /* a watch count went to or from 0 */
-    bool poll_soon;  /* a gap or a waiting end: poll now */
-    bool behind;     /* a gap or a waiting end not filled yet: poll at the fast interval */
-    /* the builds list (GET /api/v1/events) while NATS is down: the newest
-     * build id and the builds not ended that this instance knows of (from
-     * its own events, NATS's and the store at start), {"ID": "SIG"} */
-    int64_t list_max_id;
-    json_t *list_open;
-    bool stop;
-    bool dropping; /* reported the current streak of dropped messages */
-    watch *watches[WATCH_BUCKETS];
-    size_t n_watches;
-    pthread_t pub_thread, poll_thread;
-    bool pub_started, poll_started;
-
-    atomic_bool connected;
-    atomic_bool closing; /* ls_fanout_stop closes the connection: no messages about it */
-    atomic_uint_fast64_t published, dropped, received, received_lines, gaps, reconnects,
-        disconnects, polls, poll_refreshes, subscriptions;
-};
+#include "server/fanout_internal.h"
 
 /* ---- the connection --------------------------------------------------------- */
 
@@ -162,15 +107,13 @@ static int append_remote(void *arg, const ls_line *line)
     return 0;
 }
 
-static watch *watch_find(ls_fanout *f, int64_t build, int step);
-
 /* Polls at once; with seq or end, the step is behind what NATS brought (seq:
  * the highest seq it brought; end: a final status waits for lines) until the
  * store fills it, and the poller keeps to --remote-poll-interval meanwhile. */
 static void poll_soon_step(ls_fanout *f, int64_t build, int step, uint64_t seq, bool end)
 {
     pthread_mutex_lock(&f->mu);
-    watch *w = step ? watch_find(f, build, step) : NULL;
+    watch *w = step ? ls_fanout_watch_find(f, build, step) : NULL;
     if (w && seq > w->nats_seq)
         w->nats_seq = seq;
     if (w && end)
@@ -223,7 +166,7 @@ static void receive_status(ls_fanout *f, int64_t build, int step, const char *da
 }
 
 /* "STATUS EXIT" of a step object. */
-static void step_sig(json_t *step, char *buf, size_t len)
+void ls_fanout_step_sig(json_t *step, char *buf, size_t len)
 {
     json_t *code = json_object_get(step, "exit_code");
     const char *status = json_string_value(json_object_get(step, "status"));
@@ -248,14 +191,14 @@ static json_t *seen_of(json_t *build)
         char key[24], sig[64];
         snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(step, "number")));
-        step_sig(step, sig, sizeof(sig));
+        ls_fanout_step_sig(step, sig, sizeof(sig));
         json_object_set_new(seen, key, json_string(sig));
     }
     return seen;
 }
 
 /* With f->mu held: the watch of build/step, or NULL. */
-static watch *watch_find(ls_fanout *f, int64_t build, int step)
+watch *ls_fanout_watch_find(ls_fanout *f, int64_t build, int step)
 {
     size_t b = ((uint64_t)build * 31u + (unsigned)step) % WATCH_BUCKETS;
     for (watch *w = f->watches[b]; w; w = w->next)
@@ -269,7 +212,7 @@ static watch *watch_find(ls_fanout *f, int64_t build, int step)
 static void note_seen(ls_fanout *f, int64_t build, const char *name, json_t *obj)
 {
     pthread_mutex_lock(&f->mu);
-    watch *w = watch_find(f, build, 0);
+    watch *w = ls_fanout_watch_find(f, build, 0);
     if (w && w->seen) {
         const char *status = json_string_value(json_object_get(obj, "status"));
         if (strcmp(name, "build") == 0 && status) {
@@ -278,14 +221,12 @@ static void note_seen(ls_fanout *f, int64_t build, const char *name, json_t *obj
             char key[24], val[64];
             snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(obj, "number")));
-            step_sig(obj, val, sizeof(val));
+            ls_fanout_step_sig(obj, val, sizeof(val));
             json_object_set_new(w->seen, key, json_string(val));
         }
     }
     pthread_mutex_unlock(&f->mu);
 }
-
-static bool note_listed(ls_fanout *f, json_t *b);
 
 static void receive_event(ls_fanout *f, ls_fanout_kind kind, int64_t build, const char *data,
                           size_t len)
@@ -307,7 +248,7 @@ static void receive_event(ls_fanout *f, ls_fanout_kind kind, int64_t build, cons
         ls_build_events_publish(f->srv->events, build, name, obj, end);
     } else {
         if (strcmp(name, "build") == 0)
-            note_listed(f, obj);
+            ls_fanout_note_listed(f, obj);
         ls_server_events_publish(f->srv->server_events, name, obj);
     }
     json_decref(obj);
@@ -345,7 +286,7 @@ static void build_sig(json_t *b, char *buf, size_t len)
 /* Notes a build of the builds list (a "build" server event) the list's
  * clients got: its id, and its signature while it has not ended. Returns
  * false when it was noted with this signature already. */
-static bool note_listed(ls_fanout *f, json_t *b)
+bool ls_fanout_note_listed(ls_fanout *f, json_t *b)
 {
     json_int_t id = json_integer_value(json_object_get(b, "id"));
     const char *status = json_string_value(json_object_get(b, "status"));
@@ -447,7 +388,7 @@ void ls_fanout_publish_server_event(ls_fanout *f, const char *name, json_t *obj)
     if (!f)
         return;
     if (strcmp(name, "build") == 0)
-        note_listed(f, obj);
+        ls_fanout_note_listed(f, obj);
     char *json = json_dumps(obj, JSON_COMPACT);
     if (!json)
         return;
@@ -527,7 +468,7 @@ static void sync_subscriptions(ls_fanout *f)
             continue;
         /* the watch is still there (only this thread frees watches); if it
          * lost its followers meanwhile, the next sync unsubscribes */
-        watch *w = watch_find(f, v[i].build, v[i].step);
+        watch *w = ls_fanout_watch_find(f, v[i].build, v[i].step);
         if (!w || w->sub) { /* cannot happen; never leak a subscription */
             natsSubscription_Destroy(v[i].old);
             continue;
@@ -581,7 +522,7 @@ static void watch_change(ls_fanout *f, int64_t build, int step, int delta)
     if (!f)
         return;
     pthread_mutex_lock(&f->mu);
-    watch *w = watch_find(f, build, step);
+    watch *w = ls_fanout_watch_find(f, build, step);
     if (!w && delta > 0) {
         size_t b = ((uint64_t)build * 31u + (unsigned)step) % WATCH_BUCKETS;
         w = ls_xcalloc(1, sizeof(*w));
@@ -634,252 +575,10 @@ void ls_fanout_note_build(ls_fanout *f, int64_t build, json_t *obj)
     if (!f)
         return;
     pthread_mutex_lock(&f->mu);
-    watch *w = watch_find(f, build, 0);
+    watch *w = ls_fanout_watch_find(f, build, 0);
     if (w && !w->seen)
         w->seen = seen_of(obj);
     pthread_mutex_unlock(&f->mu);
-}
-
-/* ---- the poller ------------------------------------------------------------------ */
-
-typedef struct watch_key {
-    int64_t build;
-    int step;
-} watch_key;
-
-/* With f->mu held: the followed steps and builds. */
-static size_t watched_keys(ls_fanout *f, watch_key **ret)
-{
-    watch_key *v = f->n_watches ? ls_xcalloc(f->n_watches, sizeof(*v)) : NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < WATCH_BUCKETS; i++)
-        for (watch *w = f->watches[i]; w; w = w->next)
-            if (w->count > 0 && n < f->n_watches)
-                v[n++] = (watch_key){w->build, w->step};
-    *ret = v;
-    return n;
-}
-
-/* Refreshes a followed step whose lines come from another instance from the
- * store: lines NATS lost and the step's status. Returns true while the step
- * is still behind what NATS brought (a gap, an end waiting for lines). */
-static bool poll_step(ls_fanout *f, int64_t build, int number)
-{
-    bool behind = false;
-    ls_live_step *s = ls_live_find(f->srv->live, build, number);
-    if (!s)
-        return false;
-    ls_live_state st;
-    ls_live_get_state(s, &st);
-    if (!ls_live_is_remote(s) || (st.final && st.durable_seq == st.received_seq))
-        goto out;
-    ls_step_info info;
-    atomic_fetch_add(&f->polls, 1);
-    if (ls_store_get_step(f->srv->store, build, number, &info) < 0)
-        goto out; /* tried again next interval */
-    ls_live_init init;
-    ls_linesource_init_of(&info, &init);
-    if (ls_live_refresh(s, &init))
-        atomic_fetch_add(&f->poll_refreshes, 1);
-    ls_live_get_state(s, &st);
-    pthread_mutex_lock(&f->mu);
-    watch *w = watch_find(f, build, number);
-    if (w && w->end_waiting && st.final)
-        w->end_waiting = false;
-    behind = w && (st.received_seq < w->nats_seq || w->end_waiting);
-    pthread_mutex_unlock(&f->mu);
-out:
-    ls_live_release(s);
-    return behind;
-}
-
-/* Sends the build's followers the step and build changes they were not sent
- * (NATS lost them): compares the stored build with what was sent. The first
- * poll of a build only records what it sees (the followers got it with the
- * build's snapshot). */
-static void poll_build(ls_fanout *f, int64_t build)
-{
-    pthread_mutex_lock(&f->mu);
-    watch *fw = watch_find(f, build, 0);
-    const char *seen_status =
-        fw && fw->seen ? json_string_value(json_object_get(fw->seen, "build")) : NULL;
-    ls_status bst;
-    bool ended = seen_status && ls_status_parse(seen_status, &bst) == 0 && ls_status_is_final(bst);
-    pthread_mutex_unlock(&f->mu);
-    if (ended)
-        return; /* its followers got the end */
-    atomic_fetch_add(&f->polls, 1);
-    json_t *obj = ls_build_json_load(f->srv, build);
-    if (!obj)
-        return;
-    json_t *steps = json_object_get(obj, "steps");
-    const char *bstatus = json_string_value(json_object_get(obj, "status"));
-    json_t *changed = json_array();
-    bool build_changed = false;
-    pthread_mutex_lock(&f->mu);
-    watch *w = watch_find(f, build, 0);
-    if (w && w->count > 0) {
-        bool first = !w->seen;
-        if (first)
-            w->seen = json_object();
-        size_t i;
-        json_t *step;
-        json_array_foreach(steps, i, step)
-        {
-            char key[24], sig[64];
-            snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(step, "number")));
-            step_sig(step, sig, sizeof(sig));
-            const char *old = json_string_value(json_object_get(w->seen, key));
-            if (!old || strcmp(old, sig) != 0) {
-                json_object_set_new(w->seen, key, json_string(sig));
-                if (!first && old)
-                    json_array_append(changed, step);
-            }
-        }
-        const char *old = json_string_value(json_object_get(w->seen, "build"));
-        if (bstatus && (!old || strcmp(old, bstatus) != 0)) {
-            build_changed = !first && old;
-            json_object_set_new(w->seen, "build", json_string(bstatus));
-        }
-    }
-    pthread_mutex_unlock(&f->mu);
-    size_t i;
-    json_t *step;
-    json_array_foreach(changed, i, step)
-    {
-        atomic_fetch_add(&f->poll_refreshes, 1);
-        ls_build_events_publish(f->srv->events, build, "step", step, false);
-    }
-    if (build_changed) {
-        ls_status bs = LS_STATUS_PENDING;
-        ls_status_parse(bstatus, &bs);
-        json_t *copy = json_deep_copy(obj);
-        json_object_del(copy, "steps");
-        atomic_fetch_add(&f->poll_refreshes, 1);
-        ls_build_events_publish(f->srv->events, build, "build", copy, ls_status_is_final(bs));
-        json_decref(copy);
-    }
-    json_decref(changed);
-    json_decref(obj);
-}
-
-/* Sends the builds list's clients (GET /api/v1/events) what NATS did not
- * bring while it is down: the builds created since the newest one this
- * instance knows of, and the changes of the builds it knows have not ended. */
-static void poll_list(ls_fanout *f)
-{
-    ls_server *srv = f->srv;
-    pthread_mutex_lock(&f->mu);
-    int64_t max_id = f->list_max_id;
-    json_t *open = json_deep_copy(f->list_open);
-    pthread_mutex_unlock(&f->mu);
-    atomic_fetch_add(&f->polls, 1);
-    /* new builds: newest first, a page at a time, then sent oldest first */
-    json_t *news = json_array();
-    int64_t before = 0;
-    for (;;) {
-        ls_build_info *v = NULL;
-        size_t n = 0;
-        if (ls_store_list_builds(srv->store, before, LIST_PAGE, &v, &n) < 0)
-            break; /* again next interval */
-        bool done = n < LIST_PAGE;
-        for (size_t i = 0; i < n; i++) {
-            if (v[i].id <= max_id) {
-                done = true;
-                break;
-            }
-            json_array_insert_new(news, 0, ls_build_json(srv, &v[i], NULL, 0));
-            before = v[i].id;
-        }
-        free(v);
-        if (done)
-            break;
-    }
-    /* changes of the builds not ended */
-    const char *key;
-    json_t *sig;
-    json_object_foreach(open, key, sig)
-    {
-        ls_build_info b;
-        if (ls_store_get_build(srv->store, strtoll(key, NULL, 10), &b, NULL, NULL) < 0)
-            continue;
-        json_array_append_new(news, ls_build_json(srv, &b, NULL, 0));
-    }
-    json_decref(open);
-    size_t i;
-    json_t *b;
-    json_array_foreach(news, i, b)
-    {
-        if (!note_listed(f, b))
-            continue;
-        atomic_fetch_add(&f->poll_refreshes, 1);
-        ls_server_events_publish(srv->server_events, "build", b);
-    }
-    json_decref(news);
-}
-
-/* The builds list is polled (NATS does not bring its events). */
-static bool list_polled(ls_fanout *f)
-{
-    return f->db_only || !atomic_load(&f->connected);
-}
-
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
-/* Sleeps while nothing is followed; else polls every --remote-poll-interval
- * while NATS is not connected (or database-only) or a step is behind what
- * NATS brought, every --remote-safety-poll-interval while NATS is healthy (what
- * it lost without a sign: a build event), and at once after a gap. */
-static void *poll_main(void *arg)
-{
-    ls_fanout *f = arg;
-    pthread_mutex_lock(&f->mu);
-    while (!f->stop) {
-        if (f->n_watches == 0 && !f->poll_soon && !list_polled(f)) {
-            pthread_cond_wait(&f->poll_cond, &f->mu);
-            continue;
-        }
-        if (!f->poll_soon) {
-            bool fast = f->behind || list_polled(f);
-            struct timespec ts;
-            deadline_in(&ts, fast ? f->srv->cfg.remote_poll_interval_ms
-                                  : f->srv->cfg.remote_safety_poll_ms);
-            while (!f->stop && !f->poll_soon &&
-                   pthread_cond_timedwait(&f->poll_cond, &f->mu, &ts) != ETIMEDOUT)
-                ;
-            if (f->stop)
-                break;
-        }
-        f->poll_soon = false;
-        f->behind = false; /* set again by a step still behind, or a new gap */
-        watch_key *keys = NULL;
-        size_t n = watched_keys(f, &keys);
-        pthread_mutex_unlock(&f->mu);
-        bool behind = false;
-        if (list_polled(f))
-            poll_list(f);
-        for (size_t i = 0; i < n; i++) {
-            if (keys[i].step)
-                behind |= poll_step(f, keys[i].build, keys[i].step);
-            else
-                poll_build(f, keys[i].build);
-        }
-        free(keys);
-        pthread_mutex_lock(&f->mu);
-        f->behind |= behind;
-    }
-    pthread_mutex_unlock(&f->mu);
-    return NULL;
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -904,7 +603,7 @@ int ls_fanout_start(ls_server *srv, ls_fanout **ret, char *err, size_t errlen)
     if (ls_store_list_builds(srv->store, 0, (size_t)srv->cfg.events_backlog, &v, &nv) == 0) {
         for (size_t i = nv; i-- > 0;) {
             json_t *b = ls_build_json(srv, &v[i], NULL, 0);
-            note_listed(f, b);
+            ls_fanout_note_listed(f, b);
             json_decref(b);
         }
         free(v);
@@ -982,7 +681,7 @@ threads:
     rc = -pthread_create(&f->pub_thread, NULL, pub_main, f);
     if (rc == 0) {
         f->pub_started = true;
-        rc = -pthread_create(&f->poll_thread, NULL, poll_main, f);
+        rc = -pthread_create(&f->poll_thread, NULL, ls_fanout_poll_main, f);
     }
     if (rc < 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
