@@ -23,3 +23,16 @@ int64_t ls_mono_ns(void)
 {
     return clock_ns(CLOCK_MONOTONIC);
 }
+
+void ls_mono_deadline(struct timespec *ret, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    *ret = ts;
+}

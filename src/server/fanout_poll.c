@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/timeutil.h"
 #include "server/build_events.h"
 #include "server/fanout_internal.h"
 #include "server/linesource.h"
@@ -203,17 +204,6 @@ static bool list_polled(ls_fanout *f)
     return f->db_only || !atomic_load(&f->connected);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Sleeps while nothing is followed; else polls every --remote-poll-interval
  * while NATS is not connected (or database-only) or a step is behind what
  * NATS brought, every --remote-safety-poll-interval while NATS is healthy (what
@@ -230,8 +220,8 @@ void *ls_fanout_poll_main(void *arg)
         if (!f->poll_soon) {
             bool fast = f->behind || list_polled(f);
             struct timespec ts;
-            deadline_in(&ts, fast ? f->srv->cfg.remote_poll_interval_ms
-                                  : f->srv->cfg.remote_safety_poll_ms);
+            ls_mono_deadline(&ts, fast ? f->srv->cfg.remote_poll_interval_ms
+                                       : f->srv->cfg.remote_safety_poll_ms);
             while (!f->stop && !f->poll_soon &&
                    pthread_cond_timedwait(&f->poll_cond, &f->mu, &ts) != ETIMEDOUT)
                 ;

@@ -154,17 +154,6 @@ void ls_flusher_flush_now(ls_flusher *fl)
     wake_space_waiters(fl);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Sleeps until kicked, stopped, or the interval (or, when nothing is
  * pending, the sweep interval) passes. Returns false when stopping. */
 static bool wait_for_work(ls_flusher *fl)
@@ -172,7 +161,7 @@ static bool wait_for_work(ls_flusher *fl)
     bool idle = ls_live_pending_bytes(fl->srv->live) == 0;
     int64_t wait_ms = idle ? SWEEP_INTERVAL_MS : fl->srv->cfg.flush_interval_ms;
     struct timespec ts;
-    deadline_in(&ts, wait_ms);
+    ls_mono_deadline(&ts, wait_ms);
     pthread_mutex_lock(&fl->mu);
     atomic_store(&fl->idle, idle);
     while (!fl->kicked && !fl->stop) {

@@ -179,17 +179,6 @@ int ls_limits_retention_pass(ls_server *srv)
     return deleted;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void *retention_main(void *arg)
 {
     ls_limits *lim = arg;
@@ -207,7 +196,7 @@ static void *retention_main(void *arg)
                     rc, (long long)srv->cfg.retention_ms);
         failing = rc < 0;
         struct timespec ts;
-        deadline_in(&ts, srv->cfg.retention_interval_ms);
+        ls_mono_deadline(&ts, srv->cfg.retention_interval_ms);
         pthread_mutex_lock(&lim->mu);
         while (!lim->stop) {
             if (pthread_cond_timedwait(&lim->cond, &lim->mu, &ts) == ETIMEDOUT)

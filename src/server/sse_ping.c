@@ -143,14 +143,7 @@ static void *pinger_main(void *arg)
             continue;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        wait_ms += 1;
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ls_mono_deadline(&ts, wait_ms + 1);
         pthread_cond_timedwait(&p->cond, &p->mu, &ts);
     }
     pthread_mutex_unlock(&p->mu);

@@ -584,13 +584,7 @@ int ls_plugin_driver_wait(ls_plugin_driver *d, int64_t deadline_ms)
         if (left <= 0)
             break;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ls_mono_deadline(&ts, left);
         pthread_cond_timedwait(&d->done_cond, &d->lock, &ts);
     }
     bool done = d->done;

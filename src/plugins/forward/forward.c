@@ -687,17 +687,6 @@ static int send_batch(forward *f, fw_batch *b, char *err, size_t errlen)
 
 /* ---- the sender thread ---- */
 
-static void add_ms(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static bool batch_ready(forward *f, fw_batch *b, int64_t now)
 {
     return b->next || b->n >= (size_t)f->s.batch_lines || b->data.len >= (size_t)f->s.batch_bytes ||
@@ -719,7 +708,7 @@ static void *sender_main(void *arg)
                 break;
             if (b && b->n) {
                 struct timespec ts;
-                add_ms(&ts, b->first_mono_ms + f->s.batch_wait_ms - now);
+                ls_mono_deadline(&ts, b->first_mono_ms + f->s.batch_wait_ms - now);
                 pthread_cond_timedwait(&f->work, &f->lock, &ts);
             } else {
                 pthread_cond_wait(&f->work, &f->lock);
@@ -741,7 +730,7 @@ static void *sender_main(void *arg)
             if (atomic_exchange(&f->failing, 1) != 1)
                 pthread_cond_broadcast(&f->space); /* a waiting process_line tells the user */
             struct timespec ts;
-            add_ms(&ts, ls_backoff_next(&bo));
+            ls_mono_deadline(&ts, ls_backoff_next(&bo));
             /* an abort (finalize gave up, destroy) wakes this wait */
             pthread_cond_timedwait(&f->work, &f->lock, &ts);
             continue;
@@ -971,7 +960,7 @@ static int fw_finalize(const ls_plugin_context *ctx, void *state)
     f->flushing = true;
     pthread_cond_broadcast(&f->work);
     struct timespec deadline;
-    add_ms(&deadline, f->s.flush_timeout_ms);
+    ls_mono_deadline(&deadline, f->s.flush_timeout_ms);
     while (f->head && !f->aborted) {
         if (pthread_cond_timedwait(&f->progress, &f->lock, &deadline) == ETIMEDOUT)
             break;
