@@ -14,6 +14,7 @@
 #include "server/build_events.h"
 #include "server/linesource.h"
 #include "server/live.h"
+#include "server/metrics.h"
 #include "server/routes_builds.h"
 #include "server/server_events.h"
 #include "store/store.h"
@@ -747,18 +748,6 @@ freed:
     free(f);
 }
 
-static void counter(ls_buf *out, const char *name, const char *help, uint64_t v)
-{
-    ls_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name,
-                  v);
-}
-
-static void gauge(ls_buf *out, const char *name, const char *help, int64_t v)
-{
-    ls_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help, name, name,
-                  v);
-}
-
 void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
 {
     if (!f)
@@ -768,37 +757,42 @@ void ls_fanout_render_metrics(ls_fanout *f, ls_buf *out)
     pthread_mutex_unlock(&f->mu);
     if (f->db_only)
         goto poller;
-    gauge(out, "logstream_nats_connected", "1 while connected to NATS (--nats), else 0.",
-          atomic_load(&f->connected) ? 1 : 0);
-    counter(out, "logstream_nats_published_total",
-            "Messages (line batches, status changes, events) published to NATS.",
-            atomic_load(&f->published));
-    counter(out, "logstream_nats_dropped_total",
-            "Messages not published (queue over --nats-max-pending, or refused by NATS).",
-            atomic_load(&f->dropped));
-    gauge(out, "logstream_nats_queue_bytes", "Bytes queued for publishing to NATS.",
-          (int64_t)queued);
-    counter(out, "logstream_nats_received_total", "Messages received from NATS.",
-            atomic_load(&f->received));
-    counter(out, "logstream_nats_received_lines_total",
-            "Lines of other instances appended to live steps from NATS.",
-            atomic_load(&f->received_lines));
-    counter(out, "logstream_nats_gaps_total",
-            "NATS line messages that did not follow on (lost messages): read from the database.",
-            atomic_load(&f->gaps));
-    counter(out, "logstream_nats_disconnects_total", "Times the NATS connection was lost.",
-            atomic_load(&f->disconnects));
-    counter(out, "logstream_nats_reconnects_total", "Times the NATS connection came back.",
-            atomic_load(&f->reconnects));
-    gauge(out, "logstream_nats_subscriptions", "NATS subscriptions (followed steps and builds).",
-          (int64_t)atomic_load(&f->subscriptions));
+    ls_metrics_gauge(out, "logstream_nats_connected", "1 while connected to NATS (--nats), else 0.",
+                     atomic_load(&f->connected) ? 1 : 0);
+    ls_metrics_counter(out, "logstream_nats_published_total",
+                       "Messages (line batches, status changes, events) published to NATS.",
+                       atomic_load(&f->published));
+    ls_metrics_counter(
+        out, "logstream_nats_dropped_total",
+        "Messages not published (queue over --nats-max-pending, or refused by NATS).",
+        atomic_load(&f->dropped));
+    ls_metrics_gauge(out, "logstream_nats_queue_bytes", "Bytes queued for publishing to NATS.",
+                     (int64_t)queued);
+    ls_metrics_counter(out, "logstream_nats_received_total", "Messages received from NATS.",
+                       atomic_load(&f->received));
+    ls_metrics_counter(out, "logstream_nats_received_lines_total",
+                       "Lines of other instances appended to live steps from NATS.",
+                       atomic_load(&f->received_lines));
+    ls_metrics_counter(
+        out, "logstream_nats_gaps_total",
+        "NATS line messages that did not follow on (lost messages): read from the database.",
+        atomic_load(&f->gaps));
+    ls_metrics_counter(out, "logstream_nats_disconnects_total",
+                       "Times the NATS connection was lost.", atomic_load(&f->disconnects));
+    ls_metrics_counter(out, "logstream_nats_reconnects_total",
+                       "Times the NATS connection came back.", atomic_load(&f->reconnects));
+    ls_metrics_gauge(out, "logstream_nats_subscriptions",
+                     "NATS subscriptions (followed steps and builds).",
+                     (int64_t)atomic_load(&f->subscriptions));
 poller:
-    gauge(out, "logstream_fanout_watches", "Steps and builds followed here.", (int64_t)watches);
-    counter(out, "logstream_remote_polls_total",
-            "Database reads for followed steps and builds of other instances (and for the "
-            "builds list while NATS is down).",
-            atomic_load(&f->polls));
-    counter(out, "logstream_remote_poll_updates_total",
-            "Polls that found lines, a status or an event that NATS had not delivered.",
-            atomic_load(&f->poll_refreshes));
+    ls_metrics_gauge(out, "logstream_fanout_watches", "Steps and builds followed here.",
+                     (int64_t)watches);
+    ls_metrics_counter(
+        out, "logstream_remote_polls_total",
+        "Database reads for followed steps and builds of other instances (and for the "
+        "builds list while NATS is down).",
+        atomic_load(&f->polls));
+    ls_metrics_counter(out, "logstream_remote_poll_updates_total",
+                       "Polls that found lines, a status or an event that NATS had not delivered.",
+                       atomic_load(&f->poll_refreshes));
 }

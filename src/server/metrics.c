@@ -48,13 +48,13 @@ void ls_metrics_observe_flush(ls_metrics *m, int64_t ns, uint64_t lines)
     atomic_fetch_add(&m->flushed_lines, lines);
 }
 
-static void counter(ls_buf *out, const char *name, const char *help, uint64_t v)
+void ls_metrics_counter(ls_buf *out, const char *name, const char *help, uint64_t v)
 {
     ls_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name,
                   v);
 }
 
-static void gauge(ls_buf *out, const char *name, const char *help, int64_t v)
+void ls_metrics_gauge(ls_buf *out, const char *name, const char *help, int64_t v)
 {
     ls_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help, name, name,
                   v);
@@ -78,59 +78,62 @@ static void render_flush_histogram(ls_metrics *m, ls_buf *out)
 
 void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out)
 {
-    counter(out, "logstream_lines_ingested_total", "Log lines accepted by ingest.",
-            atomic_load(&m->lines_ingested));
-    counter(out, "logstream_bytes_ingested_total", "Text bytes of the lines accepted by ingest.",
-            atomic_load(&m->bytes_ingested));
-    counter(out, "logstream_duplicate_lines_total",
-            "Records ignored because the server already held their seq.",
-            atomic_load(&m->duplicates));
-    gauge(out, "logstream_active_streams", "Ingest requests in progress.",
-          atomic_load(&m->active_streams));
-    gauge(out, "logstream_sse_clients", "Connected Server-Sent Events clients.",
-          atomic_load(&m->sse_clients));
-    counter(out, "logstream_sse_disconnected_slow_total",
-            "SSE clients disconnected for falling more than --sse-max-lag behind.",
-            atomic_load(&m->sse_disconnected_slow));
+    ls_metrics_counter(out, "logstream_lines_ingested_total", "Log lines accepted by ingest.",
+                       atomic_load(&m->lines_ingested));
+    ls_metrics_counter(out, "logstream_bytes_ingested_total",
+                       "Text bytes of the lines accepted by ingest.",
+                       atomic_load(&m->bytes_ingested));
+    ls_metrics_counter(out, "logstream_duplicate_lines_total",
+                       "Records ignored because the server already held their seq.",
+                       atomic_load(&m->duplicates));
+    ls_metrics_gauge(out, "logstream_active_streams", "Ingest requests in progress.",
+                     atomic_load(&m->active_streams));
+    ls_metrics_gauge(out, "logstream_sse_clients", "Connected Server-Sent Events clients.",
+                     atomic_load(&m->sse_clients));
+    ls_metrics_counter(out, "logstream_sse_disconnected_slow_total",
+                       "SSE clients disconnected for falling more than --sse-max-lag behind.",
+                       atomic_load(&m->sse_disconnected_slow));
     ls_buf_puts(out, "# HELP logstream_ingest_rejected_total Ingest requests refused, by code.\n"
                      "# TYPE logstream_ingest_rejected_total counter\n");
     for (int i = 0; i < LS_REJECT_COUNT; i++)
         ls_buf_printf(out, "logstream_ingest_rejected_total{code=\"%s\"} %" PRIu64 "\n",
                       reject_names[i], atomic_load(&m->rejected[i]));
     render_flush_histogram(m, out);
-    counter(out, "logstream_flushed_lines_total", "Lines made durable by the flusher.",
-            atomic_load(&m->flushed_lines));
-    counter(out, "logstream_flush_errors_total", "Flush transactions that failed (retried).",
-            atomic_load(&m->flush_errors));
-    counter(out, "logstream_backpressure_waits_total",
-            "Times an ingest request was paused because --max-pending was reached.",
-            atomic_load(&m->backpressure_waits));
-    counter(out, "logstream_ingest_throttled_total",
-            "Times an ingest request was paused for sending faster than --max-request-rate.",
-            atomic_load(&m->throttle_waits));
+    ls_metrics_counter(out, "logstream_flushed_lines_total", "Lines made durable by the flusher.",
+                       atomic_load(&m->flushed_lines));
+    ls_metrics_counter(out, "logstream_flush_errors_total",
+                       "Flush transactions that failed (retried).", atomic_load(&m->flush_errors));
+    ls_metrics_counter(out, "logstream_backpressure_waits_total",
+                       "Times an ingest request was paused because --max-pending was reached.",
+                       atomic_load(&m->backpressure_waits));
+    ls_metrics_counter(
+        out, "logstream_ingest_throttled_total",
+        "Times an ingest request was paused for sending faster than --max-request-rate.",
+        atomic_load(&m->throttle_waits));
     ls_buf_printf(out,
                   "# HELP logstream_ingest_throttled_seconds_total Time ingest requests spent "
                   "paused by --max-request-rate.\n"
                   "# TYPE logstream_ingest_throttled_seconds_total counter\n"
                   "logstream_ingest_throttled_seconds_total %.6f\n",
                   (double)atomic_load(&m->throttled_ns) / 1e9);
-    counter(out, "logstream_dropped_lines_total",
-            "Lines dropped from the middle of logs over --max-step-bytes/--max-build-bytes.",
-            atomic_load(&m->dropped_lines));
-    counter(out, "logstream_dropped_bytes_total", "Text bytes of the dropped lines.",
-            atomic_load(&m->dropped_bytes));
-    counter(out, "logstream_limit_errors_total",
-            "Failed attempts to drop the middle of a log (retried at the next flush).",
-            atomic_load(&m->limit_errors));
-    counter(out, "logstream_retention_deleted_builds_total",
-            "Builds deleted because they finished longer ago than --retention.",
-            atomic_load(&m->retention_deleted_builds));
-    gauge(out, "logstream_storage_full",
-          "1 while the store is out of space (ingest answers 507), else 0.",
-          atomic_load(&m->storage_full) ? 1 : 0);
-    gauge(out, "logstream_pending_bytes", "Bytes accepted but not yet durable.",
-          (int64_t)g->pending_bytes);
-    gauge(out, "logstream_live_steps", "Steps with a live object in memory.",
-          (int64_t)g->live_steps);
+    ls_metrics_counter(
+        out, "logstream_dropped_lines_total",
+        "Lines dropped from the middle of logs over --max-step-bytes/--max-build-bytes.",
+        atomic_load(&m->dropped_lines));
+    ls_metrics_counter(out, "logstream_dropped_bytes_total", "Text bytes of the dropped lines.",
+                       atomic_load(&m->dropped_bytes));
+    ls_metrics_counter(out, "logstream_limit_errors_total",
+                       "Failed attempts to drop the middle of a log (retried at the next flush).",
+                       atomic_load(&m->limit_errors));
+    ls_metrics_counter(out, "logstream_retention_deleted_builds_total",
+                       "Builds deleted because they finished longer ago than --retention.",
+                       atomic_load(&m->retention_deleted_builds));
+    ls_metrics_gauge(out, "logstream_storage_full",
+                     "1 while the store is out of space (ingest answers 507), else 0.",
+                     atomic_load(&m->storage_full) ? 1 : 0);
+    ls_metrics_gauge(out, "logstream_pending_bytes", "Bytes accepted but not yet durable.",
+                     (int64_t)g->pending_bytes);
+    ls_metrics_gauge(out, "logstream_live_steps", "Steps with a live object in memory.",
+                     (int64_t)g->live_steps);
     ls_tool_counters_render(&m->tool_usage, out);
 }

@@ -73,4 +73,9 @@ typedef struct ls_metrics_gauges {
 /* Appends the Prometheus text exposition of m and g to out. */
 void ls_metrics_render(ls_metrics *m, const ls_metrics_gauges *g, ls_buf *out);
 
+/* Appends one counter / gauge in the Prometheus text format (HELP, TYPE and
+ * the sample) to out: for other modules' metrics (server/fanout.c). */
+void ls_metrics_counter(ls_buf *out, const char *name, const char *help, uint64_t v);
+void ls_metrics_gauge(ls_buf *out, const char *name, const char *help, int64_t v);
+
 #endif
