@@ -323,14 +323,11 @@ static live_seg *tail_with_room(ls_live_step *s, size_t len)
     return seg;
 }
 
-int ls_live_append_locked(ls_live_step *s, const ls_line *line)
+/* With s->mu held: copies the line that follows received_seq into memory and
+ * makes it the last received (ingested here or brought from another
+ * instance). */
+static void hold_line(ls_live_step *s, const ls_line *line)
 {
-    if (line->seq <= s->received_seq)
-        return -EEXIST;
-    if (line->seq != s->received_seq + 1)
-        return -ERANGE;
-    if (line->len > s->lv->opts.max_line)
-        return -E2BIG;
     live_seg *seg = tail_with_room(s, line->len);
     if (seg->n == seg->cap) {
         seg->cap = seg->cap ? seg->cap * 2 : 256;
@@ -348,6 +345,17 @@ int ls_live_append_locked(ls_live_step *s, const ls_line *line)
     s->mem_bytes += line->len;
     s->received_seq = line->seq;
     s->received_bytes += line->len;
+}
+
+int ls_live_append_locked(ls_live_step *s, const ls_line *line)
+{
+    if (line->seq <= s->received_seq)
+        return -EEXIST;
+    if (line->seq != s->received_seq + 1)
+        return -ERANGE;
+    if (line->len > s->lv->opts.max_line)
+        return -E2BIG;
+    hold_line(s, line);
     s->pending_events |= LS_LIVE_EV_LINES;
     atomic_fetch_add(&s->lv->pending_bytes, line->len);
     return 0;
@@ -714,23 +722,8 @@ int ls_live_append_remote_locked(ls_live_step *s, const ls_line *line)
 /* With s->mu held: appends the remote line that follows on. */
 static void append_remote_now(ls_live_step *s, const ls_line *line)
 {
-    live_seg *seg = tail_with_room(s, line->len);
-    if (seg->n == seg->cap) {
-        seg->cap = seg->cap ? seg->cap * 2 : 256;
-        seg->e = ls_xreallocarray(seg->e, seg->cap, sizeof(*seg->e));
-    }
-    live_entry *e = &seg->e[seg->n++];
-    e->ts_ms = line->ts_ms;
-    e->off = (uint32_t)seg->used;
-    e->len = line->len;
-    e->stream = line->stream;
-    e->continued = line->continued;
-    if (line->len)
-        memcpy(seg->data + seg->used, line->text, line->len);
-    seg->used += line->len;
-    s->mem_bytes += line->len;
-    s->received_seq = s->flushing_seq = line->seq;
-    s->received_bytes += line->len;
+    hold_line(s, line);
+    s->flushing_seq = line->seq;
     s->flushing_bytes = s->received_bytes;
     s->remote = true;
     s->pending_events |= LS_LIVE_EV_LINES;
