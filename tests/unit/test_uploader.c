@@ -661,6 +661,31 @@ static void test_bad_record_answer_fails_stream_and_keeps_spool(void **state)
     ls_buf_free(&expect);
 }
 
+/* Control requests queued together go out one after the other without a
+ * pause: the second one's wake is taken while the first runs, and the thread
+ * used to sleep its longest poll (1 s) before starting it. */
+static void test_queued_control_requests_go_out_back_to_back(void **state)
+{
+    (void)state;
+    fake_server *s = fake_start();
+    ls_uploader *u = make_uploader(s, LS_TRANSPORT_STREAM, 0);
+    int64_t t0 = ls_mono_ms();
+    for (int i = 1; i <= 4; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"status\":\"running\",\"n\":%d}", i);
+        ls_uploader_request(u, "PATCH", "/api/v1/builds/1/steps/1", body);
+    }
+    assert_int_equal(ls_uploader_drain(u, ls_mono_ms() + 10000), 0);
+    int64_t took = ls_mono_ms() - t0;
+    assert_int_equal(s->n_patches, 4);
+    assert_string_equal(s->patches[3], "/api/v1/builds/1/steps/1 {\"status\":\"running\",\"n\":4}");
+    /* Four loopback requests take milliseconds; each lost wake cost 1 s. */
+    if (took >= 900)
+        fail_msg("4 queued control requests took %lld ms", (long long)took);
+    ls_uploader_free(u);
+    fake_stop(s);
+}
+
 static void test_server_down_then_up(void **state)
 {
     (void)state;
@@ -760,6 +785,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeats_while_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_rotate_by_size_and_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_answer_fails_stream_and_keeps_spool, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_queued_control_requests_go_out_back_to_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_down_then_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_switches_to_batch_when_stream_stalls, setup,
