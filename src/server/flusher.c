@@ -158,12 +158,17 @@ void ls_flusher_flush_now(ls_flusher *fl)
  * pending, the sweep interval) passes. Returns false when stopping. */
 static bool wait_for_work(ls_flusher *fl)
 {
-    bool idle = ls_live_pending_bytes(fl->srv->live) == 0;
-    int64_t wait_ms = idle ? SWEEP_INTERVAL_MS : fl->srv->cfg.flush_interval_ms;
-    struct timespec ts;
-    ls_mono_deadline(&ts, wait_ms);
     pthread_mutex_lock(&fl->mu);
-    atomic_store(&fl->idle, idle);
+    /* Say "idle" first, then look at the pending bytes: ingest adds its bytes
+     * first, then looks at "idle" (ls_flusher_note_pending), so one of the two
+     * sees the other and a line is never left waiting for the sweep interval
+     * (looking first and saying it after left a window where neither did). */
+    atomic_store(&fl->idle, true);
+    bool idle = ls_live_pending_bytes(fl->srv->live) == 0;
+    if (!idle)
+        atomic_store(&fl->idle, false);
+    struct timespec ts;
+    ls_mono_deadline(&ts, idle ? SWEEP_INTERVAL_MS : fl->srv->cfg.flush_interval_ms);
     while (!fl->kicked && !fl->stop) {
         if (pthread_cond_timedwait(&fl->cond, &fl->mu, &ts) == ETIMEDOUT)
             break;
