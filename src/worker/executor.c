@@ -47,6 +47,8 @@ struct ls_proc {
     size_t read_chunk;
     ls_proc_line_cb on_line;
     ls_proc_hold_cb hold_back;
+    ls_proc_lines_end_cb lines_end;
+    bool delivered; /* on_line was called since the last lines_end */
     void *userdata;
     int64_t idle_flush_ms, kill_grace_ms, drain_idle_ms, drain_max_ms;
     int64_t deadline_mono; /* timeout; 0 = none */
@@ -118,8 +120,17 @@ void ls_script_build(const ls_pipeline_step *step, ls_buf *out)
 static int deliver_line(void *userdata, const char *text, size_t len, bool continued)
 {
     proc_stream *s = userdata;
+    s->proc->delivered = true;
     s->proc->on_line(s->proc->userdata, s->id, text, len, continued, s->last_read_ts);
     return 0;
+}
+
+/* Ends a run of on_line calls (see ls_proc_lines_end_cb). */
+static void lines_end(ls_proc *p)
+{
+    if (p->delivered && p->lines_end)
+        p->lines_end(p->userdata);
+    p->delivered = false;
 }
 
 static size_t stream_hold(void *userdata, const char *text, size_t len, size_t max_hold)
@@ -158,6 +169,7 @@ int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
     size_t max_line = opts->max_line ? opts->max_line : LS_DEFAULT_MAX_LINE;
     p->pid = sp.pid;
     p->on_line = opts->on_line;
+    p->lines_end = opts->lines_end;
     p->hold_back = opts->hold_back;
     p->userdata = opts->userdata;
     p->read_chunk = opts->read_chunk ? opts->read_chunk : DEFAULT_READ_CHUNK;
@@ -218,6 +230,7 @@ static void stream_finish(proc_stream *s)
     stream_close(s);
     if (s->split)
         ls_linesplit_flush(s->split);
+    lines_end(s->proc);
 }
 
 /* Reads what the stream holds (up to MAX_READS_PER_POLL chunks). EOF, and
@@ -239,6 +252,7 @@ static void stream_read(proc_stream *s)
         s->last_read_ts = ls_now_ms();
         s->partial_held = false;
         ls_linesplit_feed(s->split, p->buf, (size_t)n);
+        lines_end(p);
         if ((size_t)n < p->read_chunk)
             return; /* drained: the next read would say EAGAIN */
     }
@@ -312,6 +326,7 @@ static void run_timers(ls_proc *p, int64_t now)
             stream_finish(s);
         else if (idle_partial(s) && now >= s->last_read_mono + p->idle_flush_ms) {
             ls_linesplit_send_partial(s->split); /* the line goes on in the next piece */
+            lines_end(p);
             /* What the hold-back kept waits for more bytes (or the end). */
             s->partial_held = ls_linesplit_pending(s->split) > 0;
         }

@@ -34,6 +34,11 @@ typedef void (*ls_proc_line_cb)(void *userdata, char stream, const char *text, s
  * and is not offered again until more bytes come. */
 typedef size_t (*ls_proc_hold_cb)(void *userdata, const char *text, size_t len, size_t max_hold);
 
+/* Optional: called after a run of on_line calls (the lines of one read, or
+ * those a timer or the end of a stream flushed), before the executor reads or
+ * waits again: the worker appends a run of lines under one lock. */
+typedef void (*ls_proc_lines_end_cb)(void *userdata);
+
 typedef struct ls_proc_options {
     const char *script;  /* shell script text (see ls_script_build) */
     char *const *env;    /* NULL-terminated environment for the process */
@@ -44,6 +49,7 @@ typedef struct ls_proc_options {
     int64_t timeout_ms;    /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
     ls_proc_line_cb on_line;
     ls_proc_hold_cb hold_back; /* NULL = lines are cut anywhere; gets userdata */
+    ls_proc_lines_end_cb lines_end; /* NULL = none; gets userdata */
     void *userdata;
     int64_t kill_grace_ms;   /* 0 = 5000: SIGTERM -> SIGKILL delay after a timeout */
     int64_t drain_idle_ms;   /* 0 = 250: once the shell exited, stop reading output that

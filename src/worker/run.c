@@ -61,6 +61,7 @@ typedef struct run_stream {
     uint64_t next_seq;
     bool prev_continued; /* the previous piece was cut: this one is not a line start */
     bool stopped;        /* we stopped it (services at the end, or a signal) */
+    bool up_held;        /* a run of lines is being pushed under one lock (lines_end) */
     bool closed;
     int64_t started_mono;
     /* forward's replace_log: the one line the server gets instead of the log */
@@ -523,7 +524,21 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         forward_fallback(rs, why);
         line.seq = rs->next_seq;
     }
+    /* The lines of one read go under one lock, let go in lines_end. */
+    if (!rs->up_held) {
+        ls_upload_stream_hold(rs->up);
+        rs->up_held = true;
+    }
     push_line(rs, &line);
+}
+
+static void lines_end(void *userdata)
+{
+    run_stream *rs = userdata;
+    if (rs->up_held) {
+        rs->up_held = false;
+        ls_upload_stream_release(rs->up);
+    }
 }
 
 /* The executor cuts a line only where no secret is split (issue 5). A line
@@ -689,6 +704,7 @@ static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step
         .timeout_ms = step->timeout_ms,
         .on_line = on_line,
         .hold_back = hold_back,
+        .lines_end = lines_end,
         .userdata = rs,
         .kill_grace_ms = c->f.stop_grace,
     };

@@ -56,6 +56,7 @@ struct ls_spool {
     uint64_t last_seq;  /* last appended */
     uint64_t bytes;     /* text bytes of lines 1..last_seq */
     bool write_error;   /* the last write failed: the appender writes again only when full */
+    bool held;          /* the appender holds lock across appends (ls_spool_hold); its own */
     index_entry *index; /* index[0] = {1, 0}; ascending */
     size_t n_index;
     size_t cap_index;
@@ -406,10 +407,24 @@ static int appender_flush(ls_spool *s, size_t pending)
     return pending >= s->max_pending ? r : 0;
 }
 
+void ls_spool_hold(ls_spool *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->held = true;
+}
+
+void ls_spool_release(ls_spool *s)
+{
+    s->held = false;
+    pthread_mutex_unlock(&s->lock);
+}
+
 int ls_spool_append(ls_spool *s, const ls_line *line)
 {
     int r = 0;
-    pthread_mutex_lock(&s->lock);
+    bool own_lock = !s->held;
+    if (own_lock)
+        pthread_mutex_lock(&s->lock);
     if (s->fd < 0) {
         r = -EBADF;
         goto out;
@@ -435,7 +450,8 @@ int ls_spool_append(ls_spool *s, const ls_line *line)
     s->last_seq = line->seq;
     s->bytes += line->len;
 out:
-    pthread_mutex_unlock(&s->lock);
+    if (own_lock)
+        pthread_mutex_unlock(&s->lock);
     return r;
 }
 

@@ -83,6 +83,14 @@ void ls_spool_free(ls_spool *s);
  * pending and are written by the next write). */
 int ls_spool_append(ls_spool *s, const ls_line *line);
 
+/* The appending thread may take the spool's lock once for a run of appends
+ * (the lines of one read) instead of once per line: between ls_spool_hold and
+ * ls_spool_release, ls_spool_append takes no lock of its own (it still lets
+ * go of it while it writes). Hold it for one run of appends only, never
+ * across a wait. Only the appending thread may call these. */
+void ls_spool_hold(ls_spool *s);
+void ls_spool_release(ls_spool *s);
+
 /* Writes pending records to the file. Returns 0 or a negative errno (the
  * records stay pending). */
 int ls_spool_flush(ls_spool *s);

@@ -54,6 +54,9 @@ struct ls_upload_stream {
     ls_spool *spool;
     struct ls_upload_stream *next;
 
+    /* Executor thread only. */
+    bool held; /* between ls_upload_stream_hold and _release */
+
     /* Shared with the executor thread, under u->lock. */
     bool closed;
     char *completion_json;
@@ -917,9 +920,22 @@ int ls_uploader_open_stream(ls_uploader *u, long long build_id, int step, ls_spo
 int ls_upload_stream_push(ls_upload_stream *s, const ls_line *line)
 {
     int r = ls_spool_append(s->spool, line);
-    if (r == 0)
+    if (r == 0 && !s->held)
         wake(s->u);
     return r;
+}
+
+void ls_upload_stream_hold(ls_upload_stream *s)
+{
+    ls_spool_hold(s->spool);
+    s->held = true;
+}
+
+void ls_upload_stream_release(ls_upload_stream *s)
+{
+    s->held = false;
+    ls_spool_release(s->spool);
+    wake(s->u);
 }
 
 void ls_upload_stream_close(ls_upload_stream *s, const char *completion_json)

@@ -105,6 +105,12 @@ int ls_uploader_open_stream(ls_uploader *u, long long build_id, int step, ls_spo
  * Returns 0 or the spool's negative errno. */
 int ls_upload_stream_push(ls_upload_stream *s, const ls_line *line);
 
+/* A run of pushes under one lock (ls_spool_hold): pushes between hold and
+ * release take no lock each and wake the uploader once, at the release. For
+ * the lines of one read; never hold across a wait. */
+void ls_upload_stream_hold(ls_upload_stream *s);
+void ls_upload_stream_release(ls_upload_stream *s);
+
 /* No more lines. Once the server has confirmed them all, the uploader sends
  * "PATCH /api/v1/builds/{build}/steps/{step}" with completion_json (NULL = no
  * request). */

@@ -377,6 +377,54 @@ static void test_many_lines_in_order(void **state)
     ls_proc_free(p);
 }
 
+/* lines_end closes every run of lines before ls_proc_poll returns: reads,
+ * the idle flush of a partial line and the end of the output. */
+typedef struct runs {
+    size_t lines, ends;
+    bool open; /* a line came since the last lines_end */
+    bool ok;   /* lines_end only ever after a line */
+} runs;
+
+static void runs_line(void *userdata, char stream, const char *text, size_t len, bool continued,
+                      int64_t ts_ms)
+{
+    runs *r = userdata;
+    r->lines++;
+    r->open = true;
+}
+
+static void runs_end(void *userdata)
+{
+    runs *r = userdata;
+    r->ok = r->ok && r->open;
+    r->open = false;
+    r->ends++;
+}
+
+static void test_lines_end_after_each_run(void **state)
+{
+    runs r = {.ok = true};
+    ls_proc_options o = {.script = "seq 1 20000; printf partial; sleep 0.4; printf ' end'",
+                         .idle_flush_ms = 100,
+                         .on_line = runs_line,
+                         .lines_end = runs_end,
+                         .userdata = &r};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    int64_t end = ls_mono_ms() + 20000;
+    while (!ls_proc_done(p)) {
+        assert_true(ls_mono_ms() < end);
+        assert_int_equal(ls_proc_poll(&p, 1, 1000), 0);
+        assert_false(r.open); /* no run left open when poll returns */
+    }
+    assert_true(r.ok);
+    /* 20000 lines, "partial" (idle flush), " end" (the end of the output) */
+    assert_int_equal(r.lines, 20002);
+    assert_true(r.ends >= 3);     /* the reads, the idle flush, the end */
+    assert_true(r.ends < r.lines); /* runs, not one call per line */
+    ls_proc_free(p);
+}
+
 static void test_environment(void **state)
 {
     char *env[] = {"FOO=bar  baz", "PATH=/usr/bin:/bin", NULL};
@@ -541,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_tty_mode),
         cmocka_unit_test(test_pipes_are_not_ttys),
         cmocka_unit_test(test_many_lines_in_order),
+        cmocka_unit_test(test_lines_end_after_each_run),
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_workdir),
         cmocka_unit_test(test_several_processes),

@@ -343,13 +343,18 @@ static void test_appender_writes_when_buffer_fills(void **state)
 typedef struct appender_arg {
     ls_spool *s;
     uint64_t n;
+    uint64_t run; /* > 0: appends in runs of this many lines under ls_spool_hold */
 } appender_arg;
 
 static void *appender(void *p)
 {
     appender_arg *a = p;
     for (uint64_t i = 1; i <= a->n; i++) {
+        if (a->run && i % a->run == 1)
+            ls_spool_hold(a->s);
         append_line(a->s, i, i % 40);
+        if (a->run && (i % a->run == 0 || i == a->n))
+            ls_spool_release(a->s);
         if (i % 5000 == 0)
             usleep(1000);
     }
@@ -357,16 +362,17 @@ static void *appender(void *p)
 }
 
 /* One thread appends while another reads: every record arrives once, in
- * order, and never before its bytes are in the file. */
-static void test_concurrent_append_and_read(void **state)
+ * order, and never before its bytes are in the file. With run > 0 the
+ * appender holds the lock for runs of lines (and writes inside them: the
+ * write buffer is small). */
+static void concurrent_append_and_read(const char *name, uint64_t run)
 {
-    (void)state;
     char path[512];
-    spool_path(path, sizeof(path), "j.spool");
+    spool_path(path, sizeof(path), name);
     ls_spool_options o = {.write_buffer = 8192, .tail_bytes = 65536, .index_every = 100};
     ls_spool *s;
     assert_int_equal(ls_spool_open(path, &o, &s), 0);
-    appender_arg a = {s, 100000};
+    appender_arg a = {s, 100000, run};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, appender, &a), 0);
     ls_spool_cursor cur;
@@ -401,6 +407,18 @@ static void test_concurrent_append_and_read(void **state)
     assert_int_equal(check_records(&out, 1), a.n);
     ls_buf_free(&out);
     ls_spool_free(s);
+}
+
+static void test_concurrent_append_and_read(void **state)
+{
+    (void)state;
+    concurrent_append_and_read("j.spool", 0);
+}
+
+static void test_concurrent_held_appends_and_read(void **state)
+{
+    (void)state;
+    concurrent_append_and_read("k.spool", 64);
 }
 
 /* A confirmed spool is closed first and unlinked later (possibly by another
@@ -439,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_buffers_and_read_writes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_appender_writes_when_buffer_fills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_append_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_held_appends_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_file_keeps_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
