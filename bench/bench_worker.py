@@ -3,7 +3,7 @@
 (server on loopback) against the same command writing to a file.
 
     bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
-                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--plugins]
+                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--server-arg ARG]... [--plugins]
                     [--compare PATH] [--hyperfine] [--keep]
 
 Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir,
@@ -55,6 +55,9 @@ def parse_args():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--dir", default="/tmp", help="parent of the temp dir (data, output file)")
     p.add_argument("--flush-interval", help="passed to the server (default: the server's own)")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="one more argument for `logstream server` (repeatable), e.g. "
+                        "--server-arg=--zstd-level=-5")
     p.add_argument("--plugins", action="store_true",
                    help="run the worker with its plugin host (default: --no-plugins)")
     p.add_argument("--compare", metavar="PATH",
@@ -282,6 +285,7 @@ def main():
     a = parse_args()
     workdir = tempfile.mkdtemp(prefix="logstream-bench-worker-", dir=a.dir)
     extra = ["--flush-interval", a.flush_interval] if a.flush_interval else []
+    extra += a.server_arg
     server = Server(a.logstream, workdir, extra)
     # logstream run (also under /usr/bin/time and hyperfine) reads its worker
     # token from the environment; the worker keeps it out of the steps' one
