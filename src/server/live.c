@@ -44,8 +44,8 @@ struct ls_live_step {
     uint64_t received_seq, durable_seq, flushing_seq;
     uint64_t received_bytes, durable_bytes, flushing_bytes;
     live_seg *head, *tail;
-    live_seg *spare;  /* a trimmed segment kept for reuse (no page faults per segment) */
-    size_t mem_bytes; /* text bytes held in segments */
+    live_seg *spare;            /* a trimmed segment kept for reuse (no page faults per segment) */
+    size_t mem_bytes;           /* text bytes held in segments */
     uint64_t unpublished_bytes; /* appended since the last unlock, not yet in pending_bytes */
     ls_status status;
     bool has_exit_code;

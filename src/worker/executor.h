@@ -48,7 +48,7 @@ typedef struct ls_proc_options {
     int64_t idle_flush_ms; /* 0 = 200 */
     int64_t timeout_ms;    /* 0 = none; on expiry the group gets SIGTERM, then SIGKILL */
     ls_proc_line_cb on_line;
-    ls_proc_hold_cb hold_back; /* NULL = lines are cut anywhere; gets userdata */
+    ls_proc_hold_cb hold_back;      /* NULL = lines are cut anywhere; gets userdata */
     ls_proc_lines_end_cb lines_end; /* NULL = none; gets userdata */
     void *userdata;
     int64_t kill_grace_ms;   /* 0 = 5000: SIGTERM -> SIGKILL delay after a timeout */

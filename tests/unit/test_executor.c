@@ -420,7 +420,7 @@ static void test_lines_end_after_each_run(void **state)
     assert_true(r.ok);
     /* 20000 lines, "partial" (idle flush), " end" (the end of the output) */
     assert_int_equal(r.lines, 20002);
-    assert_true(r.ends >= 3);     /* the reads, the idle flush, the end */
+    assert_true(r.ends >= 3);      /* the reads, the idle flush, the end */
     assert_true(r.ends < r.lines); /* runs, not one call per line */
     ls_proc_free(p);
 }
