@@ -1,6 +1,7 @@
 /* links: common */
-/* Parses arbitrary bytes as one ingest record; whatever parses must format
- * back to a record that parses to the same line. */
+/* Parses arbitrary bytes as one ingest record: the one-pass parser and the
+ * field-by-field one must agree, and whatever parses must format back to a
+ * record that parses to the same line. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ls_line line;
     const char *err = NULL;
     int r = ls_record_parse(rec, size, MAX_TEXT, &line, &err);
+    ls_line slow;
+    const char *slow_err = NULL;
+    if (ls_record_parse_fields(rec, size, MAX_TEXT, &slow, &slow_err) != r || slow_err != err)
+        abort();
+    if (r == 0 &&
+        (slow.seq != line.seq || slow.ts_ms != line.ts_ms || slow.stream != line.stream ||
+         slow.continued != line.continued || slow.len != line.len || slow.text != line.text))
+        abort();
     if (r < 0) {
         if ((r != -EINVAL && r != -E2BIG) || !err)
             abort();

@@ -84,8 +84,56 @@ static const char *check_seq(char stream, uint64_t seq, size_t text_len)
     return NULL;
 }
 
-int ls_record_parse(const char *rec, size_t len, size_t max_text, ls_line *ret_line,
-                    const char **ret_error)
+/* Reads 1 to 18 digits followed by a tab at *p (18 digits cannot overflow
+ * INT64_MAX) and moves *p past the tab; false for anything else. */
+static bool fast_field(const char **p, const char *end, uint64_t *ret)
+{
+    const char *q = *p;
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; q < end && n <= 18; q++, n++) {
+        unsigned d = (unsigned char)*q - '0';
+        if (d > 9)
+            break;
+        v = v * 10 + d;
+    }
+    if (n == 0 || n > 18 || q == end || *q != '\t')
+        return false;
+    *ret = v;
+    *p = q + 1;
+    return true;
+}
+
+/* The common record ("SEQ\tTS\tS\tTEXT" or with "S+", seq >= 1, text within
+ * max_text) in one pass without memchr calls; false for anything else, which
+ * the full parser then checks field by field and explains. */
+static bool parse_fast(const char *rec, size_t len, size_t max_text, ls_line *line)
+{
+    const char *p = rec, *end = rec + len;
+    uint64_t seq, ts;
+    if (!fast_field(&p, end, &seq) || !fast_field(&p, end, &ts) || seq == 0)
+        return false;
+    if (end - p < 2 || (p[0] != LS_STREAM_STDOUT && p[0] != LS_STREAM_STDERR))
+        return false;
+    bool continued = p[1] == '+';
+    const char *text = p + 1 + continued;
+    if (text >= end || *text != '\t')
+        return false;
+    text++;
+    size_t text_len = (size_t)(end - text);
+    if (text_len > max_text || text_len > UINT32_MAX)
+        return false;
+    *line = (ls_line){.seq = seq,
+                      .ts_ms = (int64_t)ts,
+                      .stream = p[0],
+                      .continued = continued,
+                      .len = (uint32_t)text_len,
+                      .text = text};
+    return true;
+}
+
+int ls_record_parse_fields(const char *rec, size_t len, size_t max_text, ls_line *ret_line,
+                           const char **ret_error)
 {
     const char *field[4];
     size_t flen[4];
@@ -128,6 +176,14 @@ out:
     if (r < 0 && ret_error)
         *ret_error = error;
     return r;
+}
+
+int ls_record_parse(const char *rec, size_t len, size_t max_text, ls_line *ret_line,
+                    const char **ret_error)
+{
+    if (parse_fast(rec, len, max_text, ret_line))
+        return 0;
+    return ls_record_parse_fields(rec, len, max_text, ret_line, ret_error);
 }
 
 /* "00" "01" ... "99": two digits per division, the worker formats a record per

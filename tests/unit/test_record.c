@@ -250,6 +250,48 @@ static void test_format_many_appends(void **state)
     ls_buf_free(&out);
 }
 
+/* The one-pass parser and the field-by-field one agree on edge cases of the
+ * fast path (fuzz_record checks it on arbitrary input). */
+static void test_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const recs[] = {
+        "1\t2\to\tx",
+        "1\t2\te+\t",
+        "007\t2\to\ta\tb",
+        "0\t2\to\tx",
+        "1\t2\to+x",
+        "1\t2\tox\ty",
+        "1\t2\t\tx",
+        "\t2\to\tx",
+        "1\t\to\tx",
+        "1\t2\to",
+        "1\t2\to+",
+        "123456789012345678\t1\to\tx",
+        "1234567890123456789\t1\to\tx",
+        "9223372036854775808\t1\to\tx",
+        "1\t2\th\t",
+        "1\t2\to\t0123456789",
+    };
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        ls_line a = {0}, b = {0};
+        const char *ea = NULL, *eb = NULL;
+        size_t len = strlen(recs[i]);
+        int ra = ls_record_parse(recs[i], len, 8, &a, &ea);
+        int rb = ls_record_parse_fields(recs[i], len, 8, &b, &eb);
+        assert_int_equal(ra, rb);
+        assert_ptr_equal(ea, eb);
+        if (ra == 0) {
+            assert_int_equal(a.seq, b.seq);
+            assert_int_equal(a.ts_ms, b.ts_ms);
+            assert_int_equal(a.stream, b.stream);
+            assert_int_equal(a.continued, b.continued);
+            assert_int_equal(a.len, b.len);
+            assert_ptr_equal(a.text, b.text);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_text_limit),
+        cmocka_unit_test(test_fast_path_agrees),
         cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_format_numbers_match_printf),
         cmocka_unit_test(test_format_consecutive_seqs),
