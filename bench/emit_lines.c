@@ -4,6 +4,7 @@
  * the CLOCK_REALTIME time in nanoseconds taken just before the write.
  *
  *   emit_lines [--lines N] [--bytes N] [--interval-us N] [--delay-ms N]
+ *              [--time-file PATH]
  *
  * --lines   number of lines (default 1000000)
  * --bytes   length of each line's text, without the newline (default 100,
@@ -11,6 +12,9 @@
  * --interval-us  0 (default) = as fast as possible; otherwise lines are
  *           paced on an absolute schedule (no drift) and stamped
  * --delay-ms  sleep this long before the first line (lets a viewer subscribe)
+ * --time-file  at the end, write to PATH the nanoseconds from the start of
+ *           main() until the last write returned and stdout was closed: the
+ *           step's own wall time, as it sees it (bench_worker.py)
  *
  * Each line starts with "t=<ns> n=<index> " (t=0 when not paced) and is padded
  * with letters. Standalone: bench/run-all.sh compiles it with `cc -O2`. */
@@ -27,6 +31,7 @@ typedef struct emit_opts {
     size_t bytes;
     long long interval_us;
     long long delay_ms;
+    const char *time_file;
 } emit_opts;
 
 static int parse_args(int argc, char **argv, emit_opts *o)
@@ -47,6 +52,8 @@ static int parse_args(int argc, char **argv, emit_opts *o)
             o->interval_us = strtoll(v, NULL, 10);
         else if (strcmp(a, "--delay-ms") == 0)
             o->delay_ms = strtoll(v, NULL, 10);
+        else if (strcmp(a, "--time-file") == 0)
+            o->time_file = v;
         else {
             fprintf(stderr, "emit_lines: unknown option %s\n", a);
             return -EINVAL;
@@ -59,11 +66,26 @@ static int parse_args(int argc, char **argv, emit_opts *o)
     return 0;
 }
 
-static int64_t realtime_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t realtime_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+/* Writes ns and a newline to path; returns 0 or -errno. */
+static int write_time_file(const char *path, int64_t ns)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "%lld\n", (long long)ns);
+    return fclose(f) == 0 ? 0 : -errno;
 }
 
 static void add_ns(struct timespec *t, int64_t ns)
@@ -139,6 +161,7 @@ static int emit_fast(const emit_opts *o)
 
 int main(int argc, char **argv)
 {
+    int64_t start_ns = clock_ns(CLOCK_MONOTONIC);
     emit_opts o;
     if (parse_args(argc, argv, &o) < 0)
         return 2;
@@ -151,8 +174,14 @@ int main(int argc, char **argv)
     }
     int r = o.interval_us > 0 ? emit_paced(&o, line) : emit_fast(&o);
     free(line);
+    if (r == 0 && close(STDOUT_FILENO) < 0)
+        r = -errno;
     if (r < 0) {
         fprintf(stderr, "emit_lines: write: %s\n", strerror(-r));
+        return 1;
+    }
+    if (o.time_file && (r = write_time_file(o.time_file, clock_ns(CLOCK_MONOTONIC) - start_ns))) {
+        fprintf(stderr, "emit_lines: %s: %s\n", o.time_file, strerror(-r));
         return 1;
     }
     return 0;
