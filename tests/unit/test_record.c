@@ -252,44 +252,70 @@ static void test_format_many_appends(void **state)
 
 /* The one-pass parser and the field-by-field one agree on edge cases of the
  * fast path (fuzz_record checks it on arbitrary input). */
+static void check_parsers_agree(const char *rec, size_t len, size_t max_text)
+{
+    ls_line a = {0}, b = {0};
+    const char *ea = NULL, *eb = NULL;
+    int ra = ls_record_parse(rec, len, max_text, &a, &ea);
+    int rb = ls_record_parse_fields(rec, len, max_text, &b, &eb);
+    assert_int_equal(ra, rb);
+    assert_ptr_equal(ea, eb);
+    if (ra == 0) {
+        assert_int_equal(a.seq, b.seq);
+        assert_int_equal(a.ts_ms, b.ts_ms);
+        assert_int_equal(a.stream, b.stream);
+        assert_int_equal(a.continued, b.continued);
+        assert_int_equal(a.len, b.len);
+        assert_ptr_equal(a.text, b.text);
+    }
+}
+
+/* The one-pass parser and the field-by-field one agree on edge cases of the
+ * fast path (fuzz_record checks it on arbitrary input): each record alone
+ * (too short for the fast path) and followed by a long text. */
 static void test_fast_path_agrees(void **state)
 {
     (void)state;
     static const char *const recs[] = {
-        "1\t2\to\tx",
+        "1\t2\to\t",
         "1\t2\te+\t",
         "007\t2\to\ta\tb",
-        "0\t2\to\tx",
-        "1\t2\to+x",
-        "1\t2\tox\ty",
-        "1\t2\t\tx",
-        "\t2\to\tx",
-        "1\t\to\tx",
-        "1\t2\to",
+        "0\t2\to\t",
         "1\t2\to+",
-        "123456789012345678\t1\to\tx",
-        "1234567890123456789\t1\to\tx",
-        "9223372036854775808\t1\to\tx",
+        "1\t2\tox\t",
+        "1\t2\t\t",
+        "\t2\to\t",
+        "1\t\to\t",
         "1\t2\th\t",
-        "1\t2\to\t0123456789",
+        "12345678\t1764787200123\to\t",
+        "1234567\t1764787200123\te+\t",
+        "123456789012345\t1\to\t",
+        "1234567890123456\t1\to\t",
+        "123456789012345678\t1\to\t",
+        "9223372036854775808\t1\to\t",
+        "1\t123456781234567\to\t",
+        "1\t1234567812345678\to\t",
+        "12x4\t1\to\t",
+        "1\t17647872001/3\to\t",
+        "9:\t1\to\t",
     };
+    char buf[128];
     for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
-        ls_line a = {0}, b = {0};
-        const char *ea = NULL, *eb = NULL;
         size_t len = strlen(recs[i]);
-        int ra = ls_record_parse(recs[i], len, 8, &a, &ea);
-        int rb = ls_record_parse_fields(recs[i], len, 8, &b, &eb);
-        assert_int_equal(ra, rb);
-        assert_ptr_equal(ea, eb);
-        if (ra == 0) {
-            assert_int_equal(a.seq, b.seq);
-            assert_int_equal(a.ts_ms, b.ts_ms);
-            assert_int_equal(a.stream, b.stream);
-            assert_int_equal(a.continued, b.continued);
-            assert_int_equal(a.len, b.len);
-            assert_ptr_equal(a.text, b.text);
-        }
+        check_parsers_agree(recs[i], len, 64);
+        int n = snprintf(buf, sizeof(buf), "%sa long enough text for the one-pass parser", recs[i]);
+        check_parsers_agree(buf, (size_t)n, 64);
+        check_parsers_agree(buf, (size_t)n, 8); /* text over the limit */
     }
+    /* a valid record goes through the fast path with the right numbers */
+    ls_line l;
+    const char *err = NULL;
+    const char *rec = "12345678\t1764787200123\te+\tsome text of the line, long enough";
+    assert_int_equal(ls_record_parse(rec, strlen(rec), 1000, &l, &err), 0);
+    assert_int_equal(l.seq, 12345678);
+    assert_int_equal(l.ts_ms, 1764787200123LL);
+    assert_int_equal(l.stream, 'e');
+    assert_true(l.continued);
 }
 
 int main(void)
