@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 
@@ -107,10 +108,18 @@ static inline bool tr_starts(const char *s, size_t len, const char *prefix)
     size_t n = __builtin_strlen(prefix);
     return len >= n && __builtin_memcmp(s, prefix, n) == 0;
 }
-/* true when s[0..len) ends with suffix. */
-bool tr_ends(const char *s, size_t len, const char *suffix);
+/* true when s[0..len) ends with suffix. Inline, like tr_starts, so that the
+ * length of a literal is known at compile time (they run for every line). */
+static inline bool tr_ends(const char *s, size_t len, const char *suffix)
+{
+    size_t n = __builtin_strlen(suffix);
+    return len >= n && __builtin_memcmp(s + len - n, suffix, n) == 0;
+}
 /* The first occurrence of needle in s[0..len), or NULL. */
-const char *tr_find(const char *s, size_t len, const char *needle);
+static inline const char *tr_find(const char *s, size_t len, const char *needle)
+{
+    return memmem(s, len, needle, __builtin_strlen(needle));
+}
 /* Number of leading spaces (a tab counts as one). */
 size_t tr_indent(const char *s, size_t len);
 /* Skips spaces at *p (up to end). */
@@ -125,7 +134,10 @@ bool tr_read_milli(const char **p, const char *end, int64_t *ret);
 int tr_count_pairs(const char *s, size_t len, const char *sep,
                    void (*fn)(void *ud, uint64_t n, const char *word, size_t wlen), void *ud);
 /* true when word[0..wlen) equals w. */
-bool tr_word_is(const char *word, size_t wlen, const char *w);
+static inline bool tr_word_is(const char *word, size_t wlen, const char *w)
+{
+    return __builtin_strlen(w) == wlen && __builtin_memcmp(word, w, wlen) == 0;
+}
 /* Trims leading and trailing spaces of s[0..*len): returns the new start. */
 const char *tr_trim(const char *s, size_t *len);
 

@@ -205,17 +205,6 @@ void tr_run_json(const tr_run *r, int step, ls_buf *out)
 
 /* ---- text helpers ---- */
 
-bool tr_ends(const char *s, size_t len, const char *suffix)
-{
-    size_t n = strlen(suffix);
-    return len >= n && memcmp(s + len - n, suffix, n) == 0;
-}
-
-const char *tr_find(const char *s, size_t len, const char *needle)
-{
-    return memmem(s, len, needle, strlen(needle));
-}
-
 size_t tr_indent(const char *s, size_t len)
 {
     size_t i = 0;
@@ -267,11 +256,6 @@ bool tr_read_milli(const char **p, const char *end, int64_t *ret)
     *p = s;
     *ret = v;
     return true;
-}
-
-bool tr_word_is(const char *word, size_t wlen, const char *w)
-{
-    return strlen(w) == wlen && memcmp(word, w, wlen) == 0;
 }
 
 int tr_count_pairs(const char *s, size_t len, const char *sep,
