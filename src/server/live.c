@@ -44,7 +44,6 @@ struct ls_live_step {
     uint64_t received_seq, durable_seq, flushing_seq;
     uint64_t received_bytes, durable_bytes, flushing_bytes;
     live_seg *head, *tail;
-    live_seg *spare;            /* a trimmed segment kept for reuse (no page faults per segment) */
     size_t mem_bytes;           /* text bytes held in segments */
     uint64_t unpublished_bytes; /* appended since the last unlock, not yet in pending_bytes */
     ls_status status;
@@ -99,7 +98,6 @@ static void seg_free(live_seg *seg)
 static void step_free(ls_live_step *s)
 {
     seg_free(s->head);
-    seg_free(s->spare);
     ls_buf_free(&s->ahead);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -312,23 +310,15 @@ uint64_t ls_live_next_seq_locked(const ls_live_step *s)
     return s->received_seq + 1;
 }
 
-/* With s->mu held: an empty segment for lines from first_seq on; the spare
- * one (with its entry array) when there is one. */
-static live_seg *seg_take(ls_live_step *s, uint64_t first_seq)
+static live_seg *seg_new(uint64_t first_seq, size_t size)
 {
-    live_seg *seg = s->spare;
-    if (seg) {
-        s->spare = NULL;
-    } else {
-        seg = ls_xmalloc(sizeof(*seg) + s->lv->opts.segment_bytes);
-        seg->size = s->lv->opts.segment_bytes;
-        seg->e = NULL;
-        seg->cap = 0;
-    }
+    live_seg *seg = ls_xmalloc(sizeof(*seg) + size);
     seg->next = NULL;
     seg->first_seq = first_seq;
-    seg->n = 0;
+    seg->n = seg->cap = 0;
+    seg->e = NULL;
     seg->used = 0;
+    seg->size = size;
     return seg;
 }
 
@@ -338,7 +328,7 @@ static live_seg *tail_with_room(ls_live_step *s, size_t len)
     live_seg *t = s->tail;
     if (t && t->size - t->used >= len)
         return t;
-    live_seg *seg = seg_take(s, s->received_seq + 1);
+    live_seg *seg = seg_new(s->received_seq + 1, s->lv->opts.segment_bytes);
     if (t)
         t->next = seg;
     else
@@ -501,10 +491,7 @@ static void trim_locked(ls_live_step *s)
         s->head = h->next;
         s->mem_bytes -= h->used;
         h->next = NULL;
-        if (s->spare)
-            seg_free(h);
-        else
-            s->spare = h;
+        seg_free(h);
     }
 }
 
