@@ -64,6 +64,10 @@ def parse_args():
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                    help="one more argument for `logstream server` (repeatable), e.g. "
                         "--server-arg=--zstd-level=-5")
+    p.add_argument("--server-nice", type=int, default=0, metavar="N",
+                   help="run the server at this nice value (all its threads): a diagnostic that "
+                        "approximates a server on another machine, where its CPU does not "
+                        "compete with the step; not the target figure")
     p.add_argument("--plugins", action="store_true",
                    help="run the worker with its plugin host (default: --no-plugins)")
     p.add_argument("--compare", metavar="PATH",
@@ -301,6 +305,9 @@ def main():
     extra = ["--flush-interval", a.flush_interval] if a.flush_interval else []
     extra += a.server_arg
     server = Server(a.logstream, workdir, extra)
+    if a.server_nice:
+        for tid in os.listdir(f"/proc/{server.proc.pid}/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), a.server_nice)
     # logstream run (also under /usr/bin/time and hyperfine) reads its worker
     # token from the environment; the worker keeps it out of the steps' one
     os.environ["LOGSTREAM_TOKEN"] = server.worker_token
