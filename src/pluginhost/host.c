@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "common/flags.h"
+#include "common/nice.h"
 #include "pluginhost/loader.h"
 #include "pluginhost/pluginhost.h"
 
 typedef struct cli_opts {
     char *plugin_dir;
     int64_t max_pending, breaker_window, finalize_timeout, max_errors;
-    int64_t max_line, max_context, max_output, http_timeout, read_size, max_malformed;
+    int64_t max_line, max_context, max_output, http_timeout, read_size, max_malformed, nice;
     bool list;
 } cli_opts;
 
@@ -44,6 +45,10 @@ static void flag_table(cli_opts *o, ls_flag *f)
          "bytes per read of the input"},
         {"plugin-max-malformed-reports", 0, LS_FLAG_INT, &o->max_malformed, "10",
          "malformed input lines reported one by one on stderr; the rest are only counted"},
+        {"nice", 0, LS_FLAG_INT, &o->nice, "0",
+         "raise the host's nice value by this much (0..19) before it starts, so that on a "
+         "busy machine the job's steps come first (`logstream run` passes its "
+         "--plugin-nice)"},
         {"list", 0, LS_FLAG_BOOL, &o->list, NULL, "list the available plugins and exit"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
@@ -51,7 +56,7 @@ static void flag_table(cli_opts *o, ls_flag *f)
         f[i] = flags[i];
 }
 
-#define N_FLAGS 13
+#define N_FLAGS 14
 #define SYNOPSIS "[FLAGS] < CONTEXT_AND_LINES"
 
 static void to_options(const cli_opts *o, ls_pluginhost_options *ho)
@@ -127,6 +132,11 @@ int ls_pluginhost_cli(int argc, char **argv, const ls_plugin_v1 *const *builtins
         status = LS_PLUGINHOST_EXIT_OK;
         goto out;
     }
+    if (o.nice < 0 || o.nice > 19) {
+        fprintf(stderr, "logstream plugin-host: --nice must be 0..19\n");
+        goto out;
+    }
+    ls_nice_thread((int)o.nice); /* before any thread starts: they inherit it */
     ls_pluginhost_options ho;
     to_options(&o, &ho);
     if (ls_pluginhost_new(&ho, &h) < 0) {

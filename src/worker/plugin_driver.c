@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/nice.h"
 #include "common/timeutil.h"
 #include "plugins/forward/forward.h"
 
@@ -48,6 +49,7 @@ struct ls_plugin_driver {
     char *diag_prefix;
     char *finish_line; /* "##[logplugin.finish]NONCE\n" */
     size_t max_queue, max_line;
+    int nice;
     int64_t drain_ms;
 
     pid_t pid;
@@ -347,6 +349,7 @@ static void report_end(ls_plugin_driver *d)
 static void *io_thread(void *arg)
 {
     ls_plugin_driver *d = arg;
+    ls_nice_thread(d->nice); /* feeding the plugins yields to the steps too */
     sigset_t pipe_set;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE); /* a write to a dead host gives EPIPE, not a signal */
@@ -479,6 +482,7 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *o, ls_plugin_driver *
     d->finish_line = ls_xmalloc(flen);
     snprintf(d->finish_line, flen, "%s%s\n", FINISH_PREFIX, o->finish_nonce);
     d->max_queue = o->max_queue ? o->max_queue : DEFAULT_MAX_QUEUE;
+    d->nice = o->nice;
     d->max_line = o->max_line ? o->max_line : DEFAULT_MAX_LINE;
     d->drain_ms = o->drain_ms > 0 ? o->drain_ms : DEFAULT_DRAIN_MS;
     d->pid = -1;

@@ -57,6 +57,7 @@ typedef struct ls_plugin_driver_options {
     int host_diag_fd;        /* where the host's stderr lines go: 0 = diag_fd, -1 = nowhere
                               * (read and dropped: they are for plugin developers) */
     const char *diag_prefix; /* put before each of them; NULL = "" */
+    int nice;                /* the I/O thread's nice value is raised by this (0..19) */
 } ls_plugin_driver_options;
 
 /* Starts the host and the I/O thread and queues the context line. Returns 0

@@ -46,6 +46,7 @@ typedef struct run_flags {
     bool no_plugins;
     char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
     int64_t plugin_queue, plugin_finish_timeout, forward_keep_bytes;
+    int64_t upload_nice, plugin_nice;
 } run_flags;
 
 typedef struct run_ctx run_ctx;
@@ -165,6 +166,13 @@ static const ls_flag *flag_table(run_flags *f)
          "do not run this log plugin (comma list; repeatable)"},
         {"plugin-dir", 0, LS_FLAG_STRING, &f->plugin_dir, NULL,
          "directory of third-party log plugins (*.so), passed to the plugin host"},
+        {"upload-nice", 0, LS_FLAG_INT, &f->upload_nice, "10",
+         "nice value added to the upload thread, so that on a busy machine the steps get the "
+         "CPU first and the upload catches up after (it never drops a line: the spool holds "
+         "them); 0..19, 0 = the steps' priority"},
+        {"plugin-nice", 0, LS_FLAG_INT, &f->plugin_nice, "0",
+         "nice value added to the plugin host; above 0 the steps come first on a busy "
+         "machine, but a host that falls behind gets fewer lines (see --plugin-queue); 0..19"},
         {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "8MiB",
          "bytes of lines waiting for the plugin host; beyond it lines are not given to "
          "plugins (the steps never wait)"},
@@ -1001,8 +1009,11 @@ static void start_plugins(run_ctx *c)
     }
     char *context = plugin_context_json(c, nonce);
     char **env = plugin_host_env(c);
-    char *argv[] = {"logstream", "plugin-host", c->f.plugin_dir ? "--plugin-dir" : NULL,
-                    c->f.plugin_dir, NULL};
+    char nice[16];
+    snprintf(nice, sizeof(nice), "%lld", (long long)c->f.plugin_nice);
+    char *argv[] = {
+        "logstream",     "plugin-host", "--nice", nice, c->f.plugin_dir ? "--plugin-dir" : NULL,
+        c->f.plugin_dir, NULL};
     ls_plugin_driver_options o = {
         .exe = "/proc/self/exe",
         .argv = argv,
@@ -1015,6 +1026,7 @@ static void start_plugins(run_ctx *c)
         .userdata = c,
         .host_diag_fd = c->plugin_diag_fd,
         .diag_prefix = "logstream: ", /* the host says "plugin-host: " itself */
+        .nice = (int)c->f.plugin_nice,
     };
     r = ls_plugin_driver_start(&o, &c->plugins);
     if (r < 0) {
@@ -1196,6 +1208,11 @@ static int parse_flags(run_ctx *c, int argc, char **argv, const char **ret_file)
             return -EINVAL;
         }
     }
+    if (c->f.upload_nice < 0 || c->f.upload_nice > 19 || c->f.plugin_nice < 0 ||
+        c->f.plugin_nice > 19) {
+        fprintf(stderr, "logstream run: --upload-nice and --plugin-nice must be 0..19\n");
+        return -EINVAL;
+    }
     if (c->f.plugin_queue < 1) {
         fprintf(stderr, "logstream run: --plugin-queue must be at least 1 byte\n");
         return -EINVAL;
@@ -1231,6 +1248,7 @@ static int start_uploader(run_ctx *c)
         .backoff_base_ms = c->f.backoff_base,
         .backoff_max_ms = c->f.backoff_max,
         .request_timeout_ms = c->f.request_timeout,
+        .nice = (int)c->f.upload_nice,
         .notice = notice_to_stderr,
     };
     int r = ls_uploader_new(&o, &c->uploader);

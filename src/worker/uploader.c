@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/backoff.h"
+#include "common/nice.h"
 #include "common/record.h"
 #include "common/timeutil.h"
 #include "worker/upload_req.h"
@@ -756,6 +757,7 @@ static int poll_timeout(ls_uploader *u, ls_upload_stream *list, int64_t now)
 static void *uploader_thread(void *arg)
 {
     ls_uploader *u = arg;
+    ls_nice_thread(u->o.nice); /* uploading yields to the steps on a busy machine */
     for (;;) {
         atomic_store(&u->wake_pending, false);
         pthread_mutex_lock(&u->lock);

@@ -76,6 +76,7 @@ typedef struct ls_uploader_options {
     int64_t backoff_max_ms;     /* 0 = 5 s */
     int64_t connect_timeout_ms; /* 0 = 10 s */
     int64_t request_timeout_ms; /* 0 = 30 s: probes, batches and control requests */
+    int nice;                   /* the upload thread's nice value is raised by this (0..19) */
     ls_uploader_notice_cb notice;
     void *notice_userdata;
 } ls_uploader_options;
