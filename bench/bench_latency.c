@@ -4,6 +4,7 @@
  *   bench_latency --logstream PATH --emitter PATH [--lines N] [--interval-us N]
  *                 [--line-bytes N] [--delay-ms N] [--flush-interval DUR]
  *                 [--dir DIR] [--timeout-s N] [--baseline] [--dump FILE] [--keep]
+ *                 [--upload-nice N]
  *
  * Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir;
  * its admin token makes a worker token for `logstream run` and a read token
@@ -17,7 +18,8 @@
  * any) are counted and left out of the figures.
  *
  * --flush-interval is passed to the server (default: the server's own); the
- * live path should not depend on it.
+ * live path should not depend on it. --upload-nice is passed to `logstream
+ * run` (default: its own).
  *
  * --baseline then runs the same emitter into a pipe read by this program (no
  * logstream) with the same pacing and prints its percentiles and the ratio:
@@ -43,6 +45,7 @@ typedef struct lat_opts {
     bool keep;
     bool baseline;
     const char *dump;
+    const char *upload_nice;
 } lat_opts;
 
 static int parse_args(int argc, char **argv, lat_opts *o)
@@ -88,6 +91,8 @@ static int parse_args(int argc, char **argv, lat_opts *o)
             o->dump = v;
         else if (strcmp(a, "--timeout-s") == 0)
             o->timeout_s = atol(v);
+        else if (strcmp(a, "--upload-nice") == 0)
+            o->upload_nice = v;
         else {
             fprintf(stderr, "bench_latency: unknown option %s\n", a);
             return -1;
@@ -99,7 +104,7 @@ static int parse_args(int argc, char **argv, lat_opts *o)
                 "usage: bench_latency --logstream PATH --emitter PATH [--lines N>0] "
                 "[--interval-us N>0] [--line-bytes N>=40] [--delay-ms N] "
                 "[--flush-interval DUR] [--dir DIR] [--timeout-s N] [--baseline] [--dump FILE] "
-                "[--keep]\n");
+                "[--keep] [--upload-nice N]\n");
         return -1;
     }
     return 0;
@@ -388,7 +393,14 @@ int main(int argc, char **argv)
         goto out;
     /* the worker token goes in the environment, not on the command line */
     setenv("LOGSTREAM_TOKEN", s.worker_token, 1);
-    char *run_argv[] = {(char *)o.logstream, "run", yml, "--server", s.url, NULL};
+    char *run_argv[] = {(char *)o.logstream,
+                        "run",
+                        yml,
+                        "--server",
+                        s.url,
+                        o.upload_nice ? "--upload-nice" : NULL,
+                        (char *)o.upload_nice,
+                        NULL};
     pid_t run = bench_spawn(run_argv, log);
     if (run < 0)
         goto out;
