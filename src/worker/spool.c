@@ -35,8 +35,8 @@ typedef struct tail_chunk {
 } tail_chunk;
 
 /* Lock order: io_lock, then lock. The appender takes lock for every append
- * (never for long: nothing under it does I/O or copies more than one record)
- * and io_lock only when it writes itself. */
+ * (or one run of appends: ls_spool_hold; nothing under it does I/O) and
+ * io_lock only when it writes itself, at max_pending. */
 struct ls_spool {
     pthread_mutex_t lock;
     pthread_mutex_t io_lock;
@@ -55,7 +55,6 @@ struct ls_spool {
     off_t pending_off;  /* = file_end + bytes being written right now */
     uint64_t last_seq;  /* last appended */
     uint64_t bytes;     /* text bytes of lines 1..last_seq */
-    bool write_error;   /* the last write failed: the appender writes again only when full */
     bool held;          /* the appender holds lock across appends (ls_spool_hold); its own */
     index_entry *index; /* index[0] = {1, 0}; ascending */
     size_t n_index;
@@ -221,14 +220,12 @@ static int flush_io_locked(ls_spool *s, bool by_appender)
             ls_buf_append(&chunk, later.data, later.len);
         s->pending = chunk;
         s->pending_off = off;
-        s->write_error = true;
         pthread_mutex_unlock(&s->lock);
         buf_put(s, &later);
         return r;
     }
     s->file_end = off + (off_t)chunk.len;
     s->written_seq = last;
-    s->write_error = false;
     s->stats.writes++;
     if (by_appender)
         s->stats.appender_writes++;
@@ -322,7 +319,7 @@ int ls_spool_open(const char *path, const ls_spool_options *opts, ls_spool **ret
     s->path = ls_xstrdup(path);
     s->max_line = o.max_line ? o.max_line : LS_DEFAULT_MAX_LINE;
     s->write_buffer = o.write_buffer ? o.write_buffer : DEFAULT_WRITE_BUFFER;
-    s->max_pending = o.max_pending ? o.max_pending : 2 * s->write_buffer;
+    s->max_pending = o.max_pending ? o.max_pending : 8 * s->write_buffer;
     if (s->max_pending < s->write_buffer)
         s->max_pending = s->write_buffer;
     s->buf_size = s->max_pending + s->max_line + RECORD_OVERHEAD;
@@ -391,20 +388,14 @@ int ls_spool_remove(ls_spool *s)
 
 /* ---- appending ---- */
 
-/* The appender writes the pending records itself: opportunistically at
- * write_buffer (only when no write is under way and the last one did not
- * fail), or waiting for the write lock at max_pending. Returns 0 or the
- * write's negative errno when it had to write and could not. */
-static int appender_flush(ls_spool *s, size_t pending)
+/* max_pending bytes are pending: the appender writes them itself, waiting
+ * for a write under way. Returns 0 or the write's negative errno. */
+static int appender_flush(ls_spool *s)
 {
-    if (pending >= s->max_pending) {
-        pthread_mutex_lock(&s->io_lock);
-    } else if (pthread_mutex_trylock(&s->io_lock) != 0) {
-        return 0; /* someone is writing: they or the next write take ours too */
-    }
+    pthread_mutex_lock(&s->io_lock);
     int r = flush_io_locked(s, true);
     pthread_mutex_unlock(&s->io_lock);
-    return pending >= s->max_pending ? r : 0;
+    return r;
 }
 
 void ls_spool_hold(ls_spool *s)
@@ -433,10 +424,9 @@ int ls_spool_append(ls_spool *s, const ls_line *line)
         r = -EINVAL;
         goto out;
     }
-    size_t pending = s->pending.len;
-    if (pending >= s->max_pending || (pending >= s->write_buffer && !s->write_error)) {
+    if (s->pending.len >= s->max_pending) {
         pthread_mutex_unlock(&s->lock);
-        r = appender_flush(s, pending);
+        r = appender_flush(s);
         pthread_mutex_lock(&s->lock);
         if (r < 0)
             goto out;
@@ -665,8 +655,11 @@ int ls_spool_read(ls_spool *s, ls_spool_cursor *cursor, size_t max_bytes, ls_buf
     int r = 0;
     uint64_t count = 0;
     pthread_mutex_lock(&s->io_lock);
-    if (cursor->offset >= s->file_end) {
-        /* Caught up: write what is pending, then send it. */
+    pthread_mutex_lock(&s->lock);
+    bool batch_due = s->pending.len >= s->write_buffer;
+    pthread_mutex_unlock(&s->lock);
+    if (batch_due || cursor->offset >= s->file_end) {
+        /* A batch is due, or caught up: write what is pending (then send it). */
         r = flush_io_locked(s, false);
         if (r < 0 && r != -EBADF) {
             pthread_mutex_unlock(&s->io_lock);

@@ -12,11 +12,14 @@
  *
  * - Appending only formats the record into an in-memory pending buffer under a
  *   short lock (no I/O). The pending records are written to the file with one
- *   write per batch, by whoever comes first: the reader, whenever it has read
- *   everything already in the file and looks for more (ls_spool_read,
- *   ls_spool_seek, ls_spool_flush), or the appender once write_buffer bytes
- *   are pending and no write is under way. Only past max_pending bytes does
- *   an append wait for a write (the disk cannot keep up: back pressure).
+ *   write per batch by the reader: whenever it reads and write_buffer bytes
+ *   are pending, or it has read everything already in the file and looks for
+ *   more (ls_spool_read, ls_spool_seek, ls_spool_flush). So the file writes
+ *   run on the reader's thread (the worker's upload thread, which yields to
+ *   the steps: --upload-nice), not on the thread the steps' output waits for.
+ *   Only once max_pending bytes are pending (the reader fell behind, or the
+ *   disk cannot keep up) does the appender write them itself, waiting for a
+ *   write under way: back pressure.
  * - "In the spool before it is sent": the reader returns only records whose
  *   write() has completed (it writes the pending records itself first when it
  *   has caught up). Nothing is sent that is not in the file.
@@ -42,10 +45,10 @@ typedef struct ls_spool ls_spool;
 
 typedef struct ls_spool_options {
     size_t max_line;      /* text limit used when re-reading a spool; 0 = LS_DEFAULT_MAX_LINE */
-    size_t write_buffer;  /* pending bytes at which the appender writes them itself (unless a
-                           * write is under way); 0 = 128 KiB */
-    size_t max_pending;   /* pending bytes at which an append waits for a write; 0 = 2 x
-                           * write_buffer (at least write_buffer) */
+    size_t write_buffer;  /* pending bytes that a read writes to the file first; 0 = 128 KiB */
+    size_t max_pending;   /* pending bytes at which the appender writes them itself, waiting
+                           * for a write under way; 0 = 8 x write_buffer (at least
+                           * write_buffer) */
     size_t tail_bytes;    /* written bytes kept in memory for the reader; 0 = 1 MiB */
     uint64_t index_every; /* records between index entries; 0 = 1024 */
     uint64_t index_bytes; /* file bytes between index entries; 0 = 1 MiB */

@@ -313,14 +313,14 @@ static void test_append_buffers_and_read_writes_first(void **state)
     ls_spool_free(s);
 }
 
-/* Without a reader, the appender writes once write_buffer bytes are pending;
+/* Without a reader, the appender writes once max_pending bytes are pending;
  * memory stays bounded and everything reaches the file. */
-static void test_appender_writes_when_buffer_fills(void **state)
+static void test_appender_writes_at_max_pending(void **state)
 {
     (void)state;
     char path[512];
     spool_path(path, sizeof(path), "i.spool");
-    ls_spool_options o = {.write_buffer = 4096, .tail_bytes = 16384};
+    ls_spool_options o = {.write_buffer = 4096, .max_pending = 8192, .tail_bytes = 16384};
     ls_spool *s;
     assert_int_equal(ls_spool_open(path, &o, &s), 0);
     for (uint64_t i = 1; i <= 50000; i++)
@@ -329,7 +329,7 @@ static void test_appender_writes_when_buffer_fills(void **state)
     ls_spool_get_stats(s, &st);
     assert_true(st.appender_writes >= 100);
     assert_int_equal(st.appender_writes, st.writes);
-    /* At most max_pending (2 x write_buffer) plus one record is not written. */
+    /* At most max_pending plus one record is not written. */
     off_t size = file_size(path);
     assert_true(size > 0);
     ls_spool_free(s); /* writes the rest */
@@ -337,6 +337,45 @@ static void test_appender_writes_when_buffer_fills(void **state)
     assert_true(full - size <= 2 * 4096 + 64);
     assert_int_equal(ls_spool_open(path, &o, &s), 0);
     assert_int_equal(ls_spool_last_seq(s), 50000);
+    ls_spool_free(s);
+}
+
+/* A reader still reading older records writes the pending ones once
+ * write_buffer bytes wait, so the appender does not have to: the file writes
+ * happen on the reader's thread. */
+static void test_reader_behind_writes_due_batches(void **state)
+{
+    (void)state;
+    char path[512];
+    spool_path(path, sizeof(path), "l.spool");
+    ls_spool_options o = {.write_buffer = 4096, .max_pending = 1 << 20, .tail_bytes = 8192};
+    ls_spool *s;
+    assert_int_equal(ls_spool_open(path, &o, &s), 0);
+    ls_spool_cursor cur;
+    assert_int_equal(ls_spool_seek(s, 1, &cur), 0);
+    ls_buf out = LS_BUF_INIT;
+    uint64_t seq = 0, count, total = 0;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 100; i++)
+            append_line(s, ++seq, 30); /* ~5 KiB per round: more than write_buffer */
+        off_t before = file_size(path);
+        /* read a little: the reader stays behind the file's end */
+        assert_int_equal(ls_spool_read(s, &cur, 512, &out, &count), 0);
+        total += count;
+        assert_true(file_size(path) > before); /* it wrote the due batch */
+    }
+    ls_spool_stats st;
+    ls_spool_get_stats(s, &st);
+    assert_int_equal(st.appender_writes, 0);
+    assert_true(st.writes >= 200);
+    assert_true(cur.offset < file_size(path)); /* behind all along */
+    do {
+        assert_int_equal(ls_spool_read(s, &cur, 1 << 20, &out, &count), 0);
+        total += count;
+    } while (count > 0);
+    assert_int_equal(total, seq);
+    assert_int_equal(check_records(&out, 1), seq);
+    ls_buf_free(&out);
     ls_spool_free(s);
 }
 
@@ -455,7 +494,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_and_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_rejects_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_buffers_and_read_writes_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_appender_writes_when_buffer_fills, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appender_writes_at_max_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_behind_writes_due_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_append_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_held_appends_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_file_keeps_file, setup, teardown),

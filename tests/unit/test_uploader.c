@@ -514,7 +514,9 @@ static void test_cut_connections_resume_from_durable(void **state)
     ls_uploader *u = make_uploader(s, LS_TRANSPORT_STREAM, 0);
     ls_upload_stream *st = open_stream(u, "b.spool");
     ls_buf expect = LS_BUF_INIT;
-    push_lines(st, 1, 10000, &expect);
+    /* more than the spool keeps in memory (its newest write batch), so that
+     * the resends read the file back */
+    push_lines(st, 1, 100000, &expect);
     ls_upload_stream_close(st, "{\"status\":\"failure\",\"exit_code\":3}");
     assert_int_equal(ls_uploader_drain(u, ls_mono_ms() + 30000), 0);
     assert_log_equal(s, &expect);
@@ -525,7 +527,7 @@ static void test_cut_connections_resume_from_durable(void **state)
     assert_true(stats.reconnects >= 3);
     assert_int_equal(stats.confirmed, 1);
     assert_true(notices >= 1);
-    assert_int_equal(s->held_at_patch[0], 10000);
+    assert_int_equal(s->held_at_patch[0], 100000);
     assert_int_equal(s->not_in_spool, 0);
     /* The resends after the cuts read the file back. */
     ls_spool_stats sps;
