@@ -123,6 +123,44 @@ SPLIT_EXPECTED = [
 ]
 
 
+def wait_for_tail(case, url, marker, timeout):
+    """Waits until the step's last stored line holds marker."""
+    deadline = time.monotonic() + timeout
+    while True:
+        a = lstest.request("GET", url + "?tail=1")
+        if a.status == 200 and marker in a.text():
+            return
+        case.assertLess(time.monotonic(), deadline, "the step did not print")
+        time.sleep(0.1)
+
+
+def spool_text(case, spool):
+    """Everything in the worker's spool files, as text."""
+    files = [p for p in glob.glob(os.path.join(spool, "**"), recursive=True)
+             if os.path.isfile(p)]
+    case.assertTrue(files, "no spool files in %s" % spool)
+    spooled = b""
+    for p in files:
+        with open(p, "rb") as f:
+            spooled += f.read()
+    return spooled.decode("utf-8", "replace")
+
+
+def finish(case, w, sse, flag, url):
+    """Lets the step end (its flag file), waits for the worker; returns what
+    the follower streamed, the raw log and the NDJSON log."""
+    with open(flag, "w"):
+        pass
+    case.assertEqual(w.wait(90), 0, w.proc.describe())
+    events = sse.read_until_end(60)
+    sse.close()
+    streamed = "\n".join(e.data for e in events)
+    case.assertIn("done", streamed)
+    raw = lstest.request("GET", url).text()
+    nd = lstest.request("GET", url + "?since=0").text()
+    return streamed, raw, nd
+
+
 def halves(text):
     """The halves of the split secrets found in text."""
     found = []
@@ -177,34 +215,13 @@ services:
         url = lstest.step_logs_url(srv.url, w.build_id, 1)
         sse = lstest.SSEReader(url + "?since=0", timeout=60)
         # wait until the step has printed everything but "done"
-        deadline = time.monotonic() + 30
-        while True:
-            a = lstest.request("GET", url + "?tail=1")
-            if a.status == 200 and "later" in a.text():
-                break
-            self.assertLess(time.monotonic(), deadline, "the step did not print")
-            time.sleep(0.1)
+        wait_for_tail(self, url, "later", 30)
         # the spool, while the step still runs
-        files = [p for p in glob.glob(os.path.join(spool, "**"), recursive=True)
-                 if os.path.isfile(p)]
-        self.assertTrue(files, "no spool files in %s" % spool)
-        spooled = b""
-        for p in files:
-            with open(p, "rb") as f:
-                spooled += f.read()
-        spooled = spooled.decode("utf-8", "replace")
+        spooled = spool_text(self, spool)
         self.assertIn("***", spooled)
         self.assertEqual(leaks(spooled), [], spooled[:2000])
-        with open(flag, "w"):
-            pass
-        self.assertEqual(w.wait(90), 0, w.proc.describe())
-        events = sse.read_until_end(60)
-        sse.close()
-        streamed = "\n".join(e.data for e in events)
-        self.assertIn("done", streamed)
+        streamed, raw, nd = finish(self, w, sse, flag, url)
         self.assertEqual(leaks(streamed), [], streamed[:2000])
-        raw = lstest.request("GET", url).text()
-        nd = lstest.request("GET", url + "?since=0").text()
         for text in (raw, nd):
             self.assertEqual(leaks(text), [], text[:2000])
         # what is left is readable: the masks are in place, the rest is kept
@@ -247,38 +264,18 @@ steps:
                             env={"APP_SPLIT": SPLIT})
         url = lstest.step_logs_url(srv.url, w.build_id, 1)
         sse = lstest.SSEReader(url + "?since=0", timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            a = lstest.request("GET", url + "?tail=1")
-            if a.status == 200 and "spool-check" in a.text():
-                break
-            self.assertLess(time.monotonic(), deadline, "the step did not print")
-            time.sleep(0.1)
-        files = [p for p in glob.glob(os.path.join(spool, "**"), recursive=True)
-                 if os.path.isfile(p)]
-        self.assertTrue(files, "no spool files in %s" % spool)
-        spooled = b""
-        for p in files:
-            with open(p, "rb") as f:
-                spooled += f.read()
-        spooled = spooled.decode("utf-8", "replace")
+        wait_for_tail(self, url, "spool-check", 60)
+        spooled = spool_text(self, spool)
         self.assertIn("***", spooled)
         self.assertEqual(halves(spooled), [], spooled[:3000])
-        with open(flag, "w"):
-            pass
-        self.assertEqual(w.wait(90), 0, w.proc.describe())
-        events = sse.read_until_end(60)
-        sse.close()
-        streamed = "\n".join(e.data for e in events)
-        self.assertIn("done", streamed)
+        streamed, raw, nd = finish(self, w, sse, flag, url)
         self.assertEqual(halves(streamed), [], streamed[:3000])
-        raw = lstest.request("GET", url).text()
-        nd = lstest.request("GET", url + "?since=0").text()
         self.assertEqual(halves(nd), [], nd[:3000])
         self.assertEqual(halves(raw), [], raw)
         # the line was cut (continued pieces), and raw reads join the pieces
         self.assertTrue(any(json.loads(x).get("continued") for x in nd.splitlines() if x), nd)
         self.assertEqual(raw.split("\n")[1:], SPLIT_EXPECTED + [""], raw)
+
 
 if __name__ == "__main__":
     lstest.main()
