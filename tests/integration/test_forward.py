@@ -576,6 +576,20 @@ steps:
     def step_lines(self, srv, build, step):
         return self.logs(srv, build, step).splitlines()
 
+    def kill_plugin_host(self, srv, w, plugins_step):
+        """SIGKILLs the run's one plugin host; waits until the plugins log says so."""
+        hosts = host_pids_of(w.proc.p.pid)
+        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
+        os.kill(hosts[0], signal.SIGKILL)
+        self.wait_logs(srv, w.build_id, plugins_step, r"^plugin host exited with signal 9")
+
+    def assert_fell_back(self, text, where, why):
+        """The step's stored log starts with the notice, then the line saying
+        forwarding to `where` failed (why: a regex) and the full log follows."""
+        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
+        self.assertRegex(text[1], r"^forwarding to %s failed: %s; the full log follows$"
+                         % (re.escape(where), why))
+
     def test_host_killed_mid_step_full_log_on_the_server(self):
         srv = self.start_server()
         sink = Collector()
@@ -598,19 +612,14 @@ steps:
             time.sleep(0.05)
         # the worker keeps the step's masked lines until forward confirms them
         self.assertEqual(len(glob.glob(os.path.join(spool, "*.forward"))), 1)
-        hosts = host_pids_of(w.proc.p.pid)
-        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
-        os.kill(hosts[0], signal.SIGKILL)
-        self.wait_logs(srv, w.build_id, 2, r"^plugin host exited with signal 9")
+        self.kill_plugin_host(srv, w, 2)
         open(go, "w").close()
         self.assertEqual(w.wait(), 0, w.proc.describe())
         b = lstest.wait_build_final(srv.url, w.build_id)
         self.assertEqual(b["steps"][0]["status"], "success")
         text = self.step_lines(srv, w.build_id, 1)
-        where = "HTTP endpoint at %s" % sink.url
-        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
-        self.assertRegex(text[1], r"^forwarding to %s failed: the plugin host (has exited|ended "
-                         r"with status \d+); the full log follows$" % re.escape(where))
+        self.assert_fell_back(text, "HTTP endpoint at %s" % sink.url,
+                              r"the plugin host (has exited|ended with status \d+)")
         # every line of the step, once and in order, delivered before the kill or not
         full = ["$ echo before", "before", "$ while [ ! -f %s ]; do sleep 0.05; done" % go,
                 "$ seq 1 100"] + [str(i) for i in range(1, 101)]
@@ -640,19 +649,14 @@ steps:
 """ % (sink.url, go))
         w = self.run_worker(p, srv.url)
         self.wait_logs(srv, w.build_id, 2, r"^b$")
-        hosts = host_pids_of(w.proc.p.pid)
-        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
-        os.kill(hosts[0], signal.SIGKILL)
-        self.wait_logs(srv, w.build_id, 3, r"^plugin host exited with signal 9")
+        self.kill_plugin_host(srv, w, 3)
         open(go, "w").close()
         self.assertEqual(w.wait(), 0, w.proc.describe())
         b = lstest.wait_build_final(srv.url, w.build_id)
         self.assertEqual(b["steps"][0]["status"], "success")
         text = self.step_lines(srv, w.build_id, 1)
-        where = "HTTP endpoint at %s" % sink.url
-        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
-        self.assertRegex(text[1], r"^forwarding to %s failed: the plugin host (has exited|ended "
-                         r"with status \d+); the full log follows$" % re.escape(where))
+        self.assert_fell_back(text, "HTTP endpoint at %s" % sink.url,
+                              r"the plugin host (has exited|ended with status \d+)")
         self.assertEqual(text[2:], ["$ seq 1 50"] + [str(i) for i in range(1, 51)])
 
     def test_target_down_for_the_whole_step_full_log_after_the_notice(self):
@@ -675,10 +679,7 @@ steps:
         self.assertEqual(b["status"], "success")
         self.assertEqual(b["steps"][0]["status"], "success")
         text = self.step_lines(srv, w.build_id, 1)
-        where = "HTTP endpoint at %s" % dead
-        self.assertEqual(text[0], "logs for this step were forwarded to %s" % where)
-        self.assertRegex(text[1], r"^forwarding to %s failed: .*could not be forwarded.*; the full "
-                         r"log follows$" % re.escape(where))
+        self.assert_fell_back(text, "HTTP endpoint at %s" % dead, r".*could not be forwarded.*")
         self.assertEqual(text[2:], ["$ seq 1 500"] + [str(i) for i in range(1, 501)])
         self.assertEqual(b["steps"][0]["lines"], 503)
         self.assertEqual(self.step_lines(srv, w.build_id, 2), ["$ echo other", "other"])
