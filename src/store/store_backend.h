@@ -57,4 +57,7 @@ struct ls_store {
 /* Sets this thread's ls_store_last_error() message (printf format). */
 void ls_store_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Sets the message "no step STEP in build BUILD" and returns -ENOENT. */
+int ls_store_no_step(int64_t build_id, int step);
+
 #endif

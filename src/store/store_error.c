@@ -1,4 +1,5 @@
 /* The thread-local message behind ls_store_last_error(). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -19,4 +20,10 @@ void ls_store_set_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof(last_error), fmt, ap);
     va_end(ap);
+}
+
+int ls_store_no_step(int64_t build_id, int step)
+{
+    ls_store_set_error("no step %d in build %lld", step, (long long)build_id);
+    return -ENOENT;
 }

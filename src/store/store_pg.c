@@ -400,8 +400,7 @@ static int pg_get_step(ls_store *st, int64_t build_id, int step, ls_step_info *r
     if (r < 0)
         return r;
     if (PQntuples(res) == 0) {
-        ls_store_set_error("no step %d in build %lld", step, (long long)build_id);
-        r = -ENOENT;
+        r = ls_store_no_step(build_id, step);
     } else {
         r = row_to_step(res, 0, &info);
     }

@@ -31,8 +31,7 @@ static int load_drop(ls_pg_conn *c, int64_t build_id, int step, uint64_t *first,
     if (r < 0)
         return r;
     if (PQntuples(res) == 0) {
-        ls_store_set_error("no step %d in build %lld", step, (long long)build_id);
-        r = -ENOENT;
+        r = ls_store_no_step(build_id, step);
     } else {
         *first = (uint64_t)ls_pg_get_i64(res, 0, 0);
         *last = (uint64_t)ls_pg_get_i64(res, 0, 1);

@@ -165,9 +165,7 @@ static int load_states(ls_pg_conn *c, step_state *states, size_t n)
     res = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!states[i].found) {
-            ls_store_set_error("no step %d in build %lld", states[i].step,
-                               (long long)states[i].build_id);
-            r = -ENOENT;
+            r = ls_store_no_step(states[i].build_id, states[i].step);
             goto out;
         }
     }

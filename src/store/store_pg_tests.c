@@ -35,7 +35,7 @@ int ls_store_pg_add_test_run(ls_store *st, const ls_test_run *run, int64_t *ret_
     r = ls_pg_query(c, PG_TEST_RUN_INSERT, &p, "storing a test run", &res);
     ls_pg_release(s->pool, c);
     if (r == -ENOENT) /* the foreign key: no such step */
-        ls_store_set_error("no step %d in build %lld", run->step, (long long)run->build_id);
+        ls_store_no_step(run->build_id, run->step);
     if (r == 0 && ret_id && PQntuples(res) == 1)
         *ret_id = ls_pg_get_i64(res, 0, 0);
     PQclear(res);

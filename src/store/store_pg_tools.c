@@ -44,7 +44,7 @@ int ls_store_pg_add_tool_events(ls_store *st, const ls_tool_event *events, size_
         ls_pg_param_i64(&p, now);
         r = ls_pg_query(c, PG_TOOL_EVENT_INSERT, &p, "storing a tool-usage event", &res);
         if (r == -ENOENT) /* the foreign key: no such step */
-            ls_store_set_error("no step %d in build %lld", e->step, (long long)e->build_id);
+            ls_store_no_step(e->build_id, e->step);
         if (r == 0)
             added[i] = PQntuples(res) == 1;
         PQclear(res);

@@ -67,6 +67,21 @@ static ls_store_sqlite *from_store(ls_store *st)
     return (ls_store_sqlite *)st;
 }
 
+int ls_store_sqlite_step_exists(ls_store_sqlite *s, int64_t build_id, int step, const char *what)
+{
+    sqlite3_stmt *stmt = ls_sqlite_stmt(&s->writer, SQL_STEP_COUNTERS);
+    if (!stmt)
+        return -EIO;
+    sqlite3_bind_int64(stmt, 1, build_id);
+    sqlite3_bind_int(stmt, 2, step);
+    int rc = sqlite3_step(stmt);
+    int r = rc == SQLITE_ROW    ? 0
+            : rc == SQLITE_DONE ? ls_store_no_step(build_id, step)
+                                : ls_sqlite_fail(&s->writer, rc, what);
+    sqlite3_reset(stmt);
+    return r;
+}
+
 int ls_store_sqlite_begin(ls_store_sqlite *s)
 {
     sqlite3_stmt *stmt = ls_sqlite_stmt(&s->writer, SQL_BEGIN);
@@ -349,8 +364,7 @@ static int sqlite_get_step(ls_store *st, int64_t build_id, int step, ls_step_inf
     if (rc == SQLITE_ROW) {
         r = row_to_step(stmt, &info);
     } else if (rc == SQLITE_DONE) {
-        ls_store_set_error("no step %d in build %lld", step, (long long)build_id);
-        r = -ENOENT;
+        r = ls_store_no_step(build_id, step);
     } else {
         r = ls_sqlite_fail(&s->reader, rc, "reading a step");
     }

@@ -47,6 +47,11 @@ typedef struct ls_store_sqlite {
     ls_chunk_decoder *read_decoder;
 } ls_store_sqlite;
 
+/* With writer.lock held: 0 when step `step` of build `build_id` exists,
+ * -ENOENT ("no step ...") when it does not, or a negative errno (`what`
+ * names the lookup in that message). */
+int ls_store_sqlite_step_exists(ls_store_sqlite *s, int64_t build_id, int step, const char *what);
+
 /* Runs SQL_BEGIN / SQL_COMMIT / SQL_ROLLBACK on the writer (ROLLBACK ignores errors). */
 int ls_store_sqlite_begin(ls_store_sqlite *s);
 int ls_store_sqlite_commit(ls_store_sqlite *s);

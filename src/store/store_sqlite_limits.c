@@ -31,8 +31,7 @@ static int load_drop(ls_sqlite_conn *c, int64_t build_id, int step, uint64_t *fi
         *last = (uint64_t)sqlite3_column_int64(stmt, 1);
         *bytes = (uint64_t)sqlite3_column_int64(stmt, 2);
     } else if (rc == SQLITE_DONE) {
-        ls_store_set_error("no step %d in build %lld", step, (long long)build_id);
-        r = -ENOENT;
+        r = ls_store_no_step(build_id, step);
     } else {
         r = ls_sqlite_fail(c, rc, "reading a step's dropped lines");
     }

@@ -37,8 +37,7 @@ static int load_step_state(ls_store_sqlite *s, step_state *st)
     bind_step(stmt, st);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) {
-        ls_store_set_error("no step %d in build %lld", st->step, (long long)st->build_id);
-        r = -ENOENT;
+        r = ls_store_no_step(st->build_id, st->step);
         goto out;
     }
     if (rc != SQLITE_ROW) {

@@ -20,31 +20,22 @@ static ls_store_sqlite *from_store(ls_store *st)
 int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *ret_id)
 {
     ls_store_sqlite *s = from_store(st);
-    sqlite3_stmt *check = NULL, *ins = NULL;
-    int r = -EIO, rc;
+    sqlite3_stmt *ins = NULL;
+    int rc;
     pthread_mutex_lock(&s->writer.lock);
-    /* one statement: the step must exist (the foreign key would say so too,
-     * but only as a constraint error) */
-    check =
-        ls_sqlite_prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
+    /* the step must exist (the foreign key would say so too, but only as a
+     * constraint error) */
+    int r = ls_store_sqlite_step_exists(s, run->build_id, run->step,
+                                        "looking up the step of a test run");
+    if (r < 0)
+        goto out;
+    r = -EIO;
     ins = ls_sqlite_prepare(
         &s->writer, "INSERT INTO test_runs(build_id, step, framework, passed, failed, skipped, "
                     "duration_ms, partial, failures, created_ms) "
                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-    if (!check || !ins)
+    if (!ins)
         goto out;
-    sqlite3_bind_int64(check, 1, run->build_id);
-    sqlite3_bind_int(check, 2, run->step);
-    rc = sqlite3_step(check);
-    if (rc == SQLITE_DONE) {
-        ls_store_set_error("no step %d in build %lld", run->step, (long long)run->build_id);
-        r = -ENOENT;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        r = ls_sqlite_fail(&s->writer, rc, "looking up the step of a test run");
-        goto out;
-    }
     sqlite3_bind_int64(ins, 1, run->build_id);
     sqlite3_bind_int(ins, 2, run->step);
     sqlite3_bind_text(ins, 3, run->framework, -1, SQLITE_STATIC);
@@ -65,7 +56,6 @@ int ls_store_sqlite_add_test_run(ls_store *st, const ls_test_run *run, int64_t *
         *ret_id = sqlite3_last_insert_rowid(s->writer.db);
     r = 0;
 out:
-    sqlite3_finalize(check);
     sqlite3_finalize(ins);
     pthread_mutex_unlock(&s->writer.lock);
     return r;

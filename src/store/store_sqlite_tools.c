@@ -20,19 +20,13 @@ static ls_store_sqlite *from_store(ls_store *st)
 
 /* Inserts one event inside the caller's transaction; *ret_added says whether
  * a row was added. */
-static int insert_one(ls_store_sqlite *s, sqlite3_stmt *check, sqlite3_stmt *ins,
-                      const ls_tool_event *e, int64_t now, bool *ret_added)
+static int insert_one(ls_store_sqlite *s, sqlite3_stmt *ins, const ls_tool_event *e, int64_t now,
+                      bool *ret_added)
 {
-    sqlite3_reset(check);
-    sqlite3_bind_int64(check, 1, e->build_id);
-    sqlite3_bind_int(check, 2, e->step);
-    int rc = sqlite3_step(check);
-    if (rc == SQLITE_DONE) {
-        ls_store_set_error("no step %d in build %lld", e->step, (long long)e->build_id);
-        return -ENOENT;
-    }
-    if (rc != SQLITE_ROW)
-        return ls_sqlite_fail(&s->writer, rc, "looking up the step of a tool-usage event");
+    int rc = ls_store_sqlite_step_exists(s, e->build_id, e->step,
+                                         "looking up the step of a tool-usage event");
+    if (rc < 0)
+        return rc;
     sqlite3_reset(ins);
     sqlite3_clear_bindings(ins);
     sqlite3_bind_int64(ins, 1, e->build_id);
@@ -59,7 +53,7 @@ int ls_store_sqlite_add_tool_events(ls_store *st, const ls_tool_event *events, s
                                     bool *ret_added)
 {
     ls_store_sqlite *s = from_store(st);
-    sqlite3_stmt *check = NULL, *ins = NULL;
+    sqlite3_stmt *ins = NULL;
     bool *added = ls_xcalloc(n, sizeof(*added));
     int64_t now = ls_now_ms();
     pthread_mutex_lock(&s->writer.lock);
@@ -67,22 +61,19 @@ int ls_store_sqlite_add_tool_events(ls_store *st, const ls_tool_event *events, s
     if (r < 0)
         goto out;
     r = -EIO;
-    check =
-        ls_sqlite_prepare(&s->writer, "SELECT 1 FROM steps WHERE build_id = ?1 AND number = ?2");
     ins = ls_sqlite_prepare(
         &s->writer, "INSERT OR IGNORE INTO tool_events(build_id, step, seq, line, tool, action, "
                     "target, details, dry_run, outcome, source, created_ms) "
                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    if (!check || !ins)
+    if (!ins)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        r = insert_one(s, check, ins, &events[i], now, &added[i]);
+        r = insert_one(s, ins, &events[i], now, &added[i]);
         if (r < 0)
             goto out;
     }
     r = ls_store_sqlite_commit(s);
 out:
-    sqlite3_finalize(check);
     sqlite3_finalize(ins);
     if (r < 0)
         ls_store_sqlite_rollback(s);
