@@ -102,8 +102,8 @@ int ls_uploader_open_stream(ls_uploader *u, long long build_id, int step, ls_spo
 /* Appends a line (seq must be the spool's last seq + 1) and wakes the
  * uploader. Called from the executor's thread, once per line: it formats the
  * record into memory under a short lock and does no I/O (the uploader writes
- * the spool) unless the uploader has fallen write_buffer bytes behind.
- * Returns 0 or the spool's negative errno. */
+ * the spool) unless the uploader has fallen the spool's max_pending bytes
+ * behind. Returns 0 or the spool's negative errno. */
 int ls_upload_stream_push(ls_upload_stream *s, const ls_line *line);
 
 /* A run of pushes under one lock (ls_spool_hold): pushes between hold and
