@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -20,6 +21,9 @@
 #define DEFAULT_DRAIN_IDLE_MS 250
 #define DEFAULT_DRAIN_MAX_MS 5000
 #define DEFAULT_READ_CHUNK (64u * 1024u)
+/* Pause between reads of a flooding stream. At the 1 MiB pipe size
+ * (exec_spawn.c) a writer must print over 3 GB/s to fill the pipe in it. */
+#define DEFAULT_FLOOD_PACE_US 300
 #define DEFAULT_TTY_COLS 120
 #define DEFAULT_TTY_ROWS 40
 /* Reads per stream per ls_proc_poll call: bounds the time spent on one process. */
@@ -37,6 +41,7 @@ typedef struct proc_stream {
     int64_t last_read_ts;   /* wall clock of the same read: the lines' timestamp */
     bool partial_held;      /* the idle partial line was held back whole: no idle
                              * deadline until more bytes come */
+    bool flooding;          /* the last read round got at least read_chunk bytes */
 } proc_stream;
 
 struct ls_proc {
@@ -45,6 +50,7 @@ struct ls_proc {
     proc_stream streams[2];
     char *buf;
     size_t read_chunk;
+    int64_t flood_pace_us; /* 0 = read on every write */
     ls_proc_line_cb on_line;
     ls_proc_hold_cb hold_back;
     ls_proc_lines_end_cb lines_end;
@@ -174,6 +180,8 @@ int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
     p->userdata = opts->userdata;
     p->read_chunk = opts->read_chunk ? opts->read_chunk : DEFAULT_READ_CHUNK;
     p->buf = ls_xmalloc(p->read_chunk);
+    p->flood_pace_us =
+        opts->flood_pace_us < 0 ? 0 : or_default(opts->flood_pace_us, DEFAULT_FLOOD_PACE_US);
     p->idle_flush_ms = or_default(opts->idle_flush_ms, DEFAULT_IDLE_FLUSH_MS);
     p->kill_grace_ms = or_default(opts->kill_grace_ms, DEFAULT_KILL_GRACE_MS);
     p->drain_idle_ms = or_default(opts->drain_idle_ms, DEFAULT_DRAIN_IDLE_MS);
@@ -238,6 +246,8 @@ static void stream_finish(proc_stream *s)
 static void stream_read(proc_stream *s)
 {
     ls_proc *p = s->proc;
+    size_t total = 0;
+    s->flooding = false;
     for (int i = 0; i < MAX_READS_PER_POLL && s->fd >= 0; i++) {
         ssize_t n = read(s->fd, p->buf, p->read_chunk);
         if (n < 0 && errno == EINTR)
@@ -253,6 +263,8 @@ static void stream_read(proc_stream *s)
         s->partial_held = false;
         ls_linesplit_feed(s->split, p->buf, (size_t)n);
         lines_end(p);
+        total += (size_t)n;
+        s->flooding = total >= p->read_chunk;
         if ((size_t)n < p->read_chunk)
             return; /* drained: the next read would say EAGAIN */
     }
@@ -400,6 +412,29 @@ static int wait_timeout(ls_proc **procs, size_t n, int timeout_ms, int64_t now)
     return (int)(wait > 60000 ? 60000 : wait);
 }
 
+/* The pause before the next read when a stream floods: the longest pace of
+ * the flooding streams' processes, 0 when none floods. */
+static int64_t flood_pause_us(const watch *w)
+{
+    int64_t us = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const proc_stream *s = w->streams[i];
+        if (s && s->flooding && s->proc->flood_pace_us > us)
+            us = s->proc->flood_pace_us;
+    }
+    return us;
+}
+
+/* Sleeps us microseconds, at most timeout_ms (-1 = no bound). A signal ends
+ * the sleep early (the caller has something to do). */
+static void pause_us(int64_t us, int timeout_ms)
+{
+    if (timeout_ms >= 0 && us > (int64_t)timeout_ms * 1000)
+        us = (int64_t)timeout_ms * 1000;
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
 int ls_proc_poll(ls_proc **procs, size_t n, int timeout_ms)
 {
     watch w = {0};
@@ -420,11 +455,22 @@ int ls_proc_poll(ls_proc **procs, size_t n, int timeout_ms)
             watch_add(&w, p->pidfd, NULL);
     }
     int r = 0;
-    if (running && poll(w.fds, w.n, wait_timeout(procs, n, timeout_ms, now)) < 0 && errno != EINTR)
+    int wait_ms = wait_timeout(procs, n, timeout_ms, now);
+    int64_t pause = flood_pause_us(&w);
+    if (pause > 0 && wait_ms != 0) {
+        /* A flood: let the output gather instead of waking on each write. */
+        pause_us(pause, wait_ms);
+        wait_ms = 0;
+    }
+    if (running && poll(w.fds, w.n, wait_ms) < 0 && errno != EINTR)
         r = -errno;
     for (size_t i = 0; r == 0 && i < w.n; i++) {
-        if (w.fds[i].revents && w.streams[i])
+        if (!w.streams[i])
+            continue;
+        if (w.fds[i].revents)
             stream_read(w.streams[i]);
+        else
+            w.streams[i]->flooding = false; /* nothing came during the pause */
     }
     now = ls_mono_ms();
     for (size_t i = 0; r == 0 && i < n; i++) {

@@ -7,7 +7,17 @@
  * process printed however it paused.
  *
  * Single-threaded and event driven: the caller polls any number of running
- * processes with ls_proc_poll(). */
+ * processes with ls_proc_poll().
+ *
+ * A stream that floods (a full read_chunk or more arrived between two reads)
+ * is read on a timer, every flood_pace_us, until it slows down, instead of on
+ * every write: each write into a pipe its reader waits on wakes the reader as
+ * a "sync" wakeup, which the kernel places on the writer's CPU, so on a busy
+ * machine the step and the thread reading it took turns on one CPU (and the
+ * step waited each time). Read on a timer, the reader stays on its own CPU
+ * and takes the output in larger batches. Lines read during a flood wait at
+ * most flood_pace_us longer; below read_chunk per pause every write is read
+ * at once, as before. */
 #ifndef LS_WORKER_EXECUTOR_H
 #define LS_WORKER_EXECUTOR_H
 
@@ -57,6 +67,8 @@ typedef struct ls_proc_options {
     int64_t drain_max_ms;    /* 0 = 5000: once the shell exited, stop reading after this
                               * long even if a background child keeps writing */
     size_t read_chunk;       /* 0 = 64 KiB: bytes per read() */
+    int64_t flood_pace_us;   /* 0 = 300 us: pause between reads of a flooding stream (see
+                              * above); < 0 = none, read on every write */
     unsigned short tty_cols; /* 0 = 120: PTY window size */
     unsigned short tty_rows; /* 0 = 40 */
 } ls_proc_options;

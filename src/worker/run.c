@@ -46,7 +46,7 @@ typedef struct run_flags {
     bool no_plugins;
     char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
     int64_t plugin_queue, plugin_finish_timeout, forward_keep_bytes;
-    int64_t upload_nice, plugin_nice;
+    int64_t upload_nice, plugin_nice, flood_pace_us;
 } run_flags;
 
 typedef struct run_ctx run_ctx;
@@ -148,6 +148,10 @@ static const ls_flag *flag_table(run_flags *f)
          "longer lines are split and marked continued"},
         {"idle-flush", 0, LS_FLAG_DURATION, &f->idle_flush, "200ms",
          "send a partial line (no newline yet) after this much silence"},
+        {"flood-pace-us", 0, LS_FLAG_INT, &f->flood_pace_us, "300",
+         "while a step prints over 64 KiB between two reads, read its output every N "
+         "microseconds instead of on each write, so that the step keeps its CPU (its lines "
+         "wait at most N us longer); 0..10000, 0 = read on each write"},
         {"min-secret-length", 0, LS_FLAG_INT, &f->min_secret_length, "4",
          "shorter secrets cannot be masked safely and are refused"},
         {"upload-deadline", 0, LS_FLAG_DURATION, &f->upload_deadline, "10m",
@@ -709,6 +713,7 @@ static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step
         .tty = step->tty,
         .max_line = (size_t)c->f.max_line,
         .idle_flush_ms = c->f.idle_flush,
+        .flood_pace_us = c->f.flood_pace_us > 0 ? c->f.flood_pace_us : -1,
         .timeout_ms = step->timeout_ms,
         .on_line = on_line,
         .hold_back = hold_back,
@@ -1211,6 +1216,10 @@ static int parse_flags(run_ctx *c, int argc, char **argv, const char **ret_file)
     if (c->f.upload_nice < 0 || c->f.upload_nice > 19 || c->f.plugin_nice < 0 ||
         c->f.plugin_nice > 19) {
         fprintf(stderr, "logstream run: --upload-nice and --plugin-nice must be 0..19\n");
+        return -EINVAL;
+    }
+    if (c->f.flood_pace_us < 0 || c->f.flood_pace_us > 10000) {
+        fprintf(stderr, "logstream run: --flood-pace-us must be 0..10000\n");
         return -EINVAL;
     }
     if (c->f.plugin_queue < 1) {

@@ -425,6 +425,79 @@ static void test_lines_end_after_each_run(void **state)
     ls_proc_free(p);
 }
 
+/* ls_proc_poll(-1) once; returns the milliseconds it took. */
+static int64_t timed_poll(ls_proc *p)
+{
+    int64_t t0 = ls_mono_ms();
+    assert_int_equal(ls_proc_poll(&p, 1, -1), 0);
+    return ls_mono_ms() - t0;
+}
+
+/* 8000 lines (328 KB) at once, then silence: the first read takes them all
+ * (over a read chunk: a flood), so the next poll pauses flood_pace_us and
+ * looks again instead of waiting for the next write. */
+static const char FLOOD_THEN_SILENCE[] = "yes 0123456789012345678901234567890123456789 | "
+                                         "head -n 8000; sleep 1.5; echo end";
+
+static void test_flood_is_read_on_a_timer(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {
+        .script = FLOOD_THEN_SILENCE, .flood_pace_us = 100000, .on_line = on_line, .userdata = &c};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    usleep(500000); /* the 328 KB wait in the 1 MiB pipe */
+    timed_poll(p);
+    assert_int_equal(c.lines, 8000);
+    int64_t paused = timed_poll(p);
+    assert_int_equal(c.lines, 8000);
+    assert_true(paused >= 90); /* the pause */
+    assert_true(paused < 700); /* not the wait for "end", a second later */
+    run_all(&p, 1, 20000);
+    assert_int_equal(c.lines, 8001);
+    assert_true(strstr(str(&c.out), "\nend\n") != NULL);
+    ls_proc_free(p);
+    capture_free(&c);
+}
+
+/* Without pacing, the same poll waits for the next output. */
+static void test_flood_pace_off_waits_for_output(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {
+        .script = FLOOD_THEN_SILENCE, .flood_pace_us = -1, .on_line = on_line, .userdata = &c};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    usleep(500000);
+    timed_poll(p);
+    assert_int_equal(c.lines, 8000);
+    assert_true(timed_poll(p) >= 700);
+    assert_int_equal(c.lines, 8001);
+    ls_proc_free(p);
+    capture_free(&c);
+}
+
+/* Output below a read chunk per read is read as it comes: no pause. */
+static void test_slow_output_is_not_paced(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {.script = "echo a; sleep 0.5; echo b; sleep 2",
+                         .flood_pace_us = 200000,
+                         .on_line = on_line,
+                         .userdata = &c};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    while (c.lines == 0)
+        timed_poll(p);
+    int64_t waited = timed_poll(p);
+    assert_int_equal(c.lines, 2); /* the call waited for "b"... */
+    assert_true(waited >= 300);   /* ...which came 0.5 s after "a" */
+    ls_proc_stop(p, 0);
+    run_all(&p, 1, 20000);
+    ls_proc_free(p);
+    capture_free(&c);
+}
+
 static void test_environment(void **state)
 {
     char *env[] = {"FOO=bar  baz", "PATH=/usr/bin:/bin", NULL};
@@ -590,6 +663,9 @@ int main(void)
         cmocka_unit_test(test_pipes_are_not_ttys),
         cmocka_unit_test(test_many_lines_in_order),
         cmocka_unit_test(test_lines_end_after_each_run),
+        cmocka_unit_test(test_flood_is_read_on_a_timer),
+        cmocka_unit_test(test_flood_pace_off_waits_for_output),
+        cmocka_unit_test(test_slow_output_is_not_paced),
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_workdir),
         cmocka_unit_test(test_several_processes),
