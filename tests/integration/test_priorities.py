@@ -74,10 +74,13 @@ class Priorities(lstest.TestCase):
         srv = self.start_server()
         pipe = self.write_pipeline('version: "1"\nsteps:\n  - name: s\n    commands:\n'
                                    '      - echo hi\n')
-        for flag in ("--upload-nice", "--plugin-nice"):
-            p = self.start(["run", pipe, "--server", srv.url, flag, "20"])
+        for flag, value, says in (("--upload-nice", "20", "must be 0..19"),
+                                  ("--plugin-nice", "20", "must be 0..19"),
+                                  ("--flood-pace-us", "10001", "must be 0..10000"),
+                                  ("--flood-pace-us", "-1", "must be 0..10000")):
+            p = self.start(["run", pipe, "--server", srv.url, flag, value])
             self.assertEqual(p.wait(30), 2, p.describe())
-            self.assertTrue(p.err.wait_for("must be 0..19", 0), p.describe())
+            self.assertTrue(p.err.wait_for(says, 0), p.describe())
 
 
 if __name__ == "__main__":
