@@ -3,7 +3,8 @@
 (server on loopback) against the same command writing to a file.
 
     bench_worker.py --logstream PATH --emitter PATH [--lines N] [--line-bytes N]
-                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--server-arg ARG]... [--plugins]
+                    [--repeat N] [--dir DIR] [--flush-interval DUR] [--server-arg ARG]...
+                    [--server-nice N | --server-idle] [--worker-arg ARG]... [--plugins]
                     [--compare PATH] [--hyperfine] [--keep]
 
 Starts a real `logstream server` on 127.0.0.1:0 (fresh data dir under --dir,
@@ -14,6 +15,14 @@ alternately, --repeat times each:
     baseline  /bin/sh -c 'EMITTER --lines N --bytes B > DIR/out.txt'
     worker    logstream run PIPELINE.yml --server URL --no-plugins
               (one step: the same command)
+
+Where the server runs: by default it competes for this machine's CPUs like
+any process, so its work on the lines (about as much CPU as the worker's)
+counts against the step. --server-idle runs it in the idle scheduling class
+(SCHED_IDLE): its threads get only CPU time nothing else wants, the way a
+server on another machine takes none from the step, while the HTTP traffic,
+the loopback TCP and the server's work stay real. The worker's overhead is
+the figure with --server-idle; both are reported in bench/README.md.
 
 --plugins leaves out --no-plugins, to measure with the plugin host (the
 worker's default); without it the figures compare with bench/README.md's,
@@ -68,6 +77,12 @@ def parse_args():
                    help="run the server at this nice value (all its threads): a diagnostic that "
                         "approximates a server on another machine, where its CPU does not "
                         "compete with the step; not the target figure")
+    p.add_argument("--server-idle", action="store_true",
+                   help="run the server in the idle scheduling class (SCHED_IDLE): it gets only "
+                        "CPU time the step and the worker leave, as if it ran on another machine")
+    p.add_argument("--worker-arg", action="append", default=[], metavar="ARG",
+                   help="one more argument for `logstream run` (repeatable; both binaries with "
+                        "--compare), e.g. --worker-arg=--flood-pace-us=0")
     p.add_argument("--plugins", action="store_true",
                    help="run the worker with its plugin host (default: --no-plugins)")
     p.add_argument("--compare", metavar="PATH",
@@ -78,6 +93,8 @@ def parse_args():
     a = p.parse_args()
     if a.lines <= 0 or a.line_bytes < 40 or a.repeat < 1:
         p.error("--lines > 0, --line-bytes >= 40, --repeat >= 1")
+    if a.server_idle and a.server_nice:
+        p.error("--server-nice or --server-idle, not both")
     return a
 
 
@@ -305,9 +322,12 @@ def main():
     extra = ["--flush-interval", a.flush_interval] if a.flush_interval else []
     extra += a.server_arg
     server = Server(a.logstream, workdir, extra)
-    if a.server_nice:
-        for tid in os.listdir(f"/proc/{server.proc.pid}/task"):
+    # threads the server starts later inherit the priority of the thread that starts them
+    for tid in os.listdir(f"/proc/{server.proc.pid}/task"):
+        if a.server_nice:
             os.setpriority(os.PRIO_PROCESS, int(tid), a.server_nice)
+        if a.server_idle:
+            os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
     # logstream run (also under /usr/bin/time and hyperfine) reads its worker
     # token from the environment; the worker keeps it out of the steps' one
     os.environ["LOGSTREAM_TOKEN"] = server.worker_token
@@ -323,9 +343,10 @@ def main():
         worker = [a.logstream, "run", yml, "--server", server.url]
         if not a.plugins:
             worker.append("--no-plugins")
+        worker += a.worker_arg
         run_out = os.path.join(workdir, "run.out")
         other = ([a.compare] + worker[1:]) if a.compare else None
-        cmp = {"wall": [], "own": [], "tails": [], "server_cpu": []}
+        cmp = {"wall": [], "step": [], "own": [], "tails": [], "server_cpu": []}
 
         walls = {"baseline": [], "worker": []}
         steps = {"baseline": [], "worker": []}  # the step's own wall time (emit_lines' clock)
@@ -360,15 +381,19 @@ def main():
                     raise SystemExit(f"bench_worker: {a.compare} run exited {rc}; see {run_out}")
                 check_worker_run(server, run_out, a.lines)
                 cmp["wall"].append(wall)
+                cmp["step"].append(read_step_seconds(step_ns))
                 cmp["own"].append(sum(sched["_own_cpu"]))
                 if sched["_children_until_s"] is not None:
                     cmp["tails"].append(wall - sched["_children_until_s"])
 
         b, w = summary(walls["baseline"]), summary(walls["worker"])
         flush = a.flush_interval or "(server default)"
+        where = ("SCHED_IDLE (--server-idle)" if a.server_idle else
+                 f"nice {a.server_nice}" if a.server_nice else "competing for the CPUs")
         print(f"worker: {a.lines} lines of {a.line_bytes} bytes, {a.repeat} alternating runs each, "
-              f"server --flush-interval {flush}, "
-              f"{'with the plugin host' if a.plugins else 'worker --no-plugins'}")
+              f"server --flush-interval {flush}, server {where}, "
+              f"{'with the plugin host' if a.plugins else 'worker --no-plugins'}"
+              f"{' ' + ' '.join(a.worker_arg) if a.worker_arg else ''}")
         sb, sw = summary(steps["baseline"]), summary(steps["worker"])
         print("  the step's own wall time (emit_lines' clock, start to its last write):")
         print(f"    writing to a file:      {fmt(sb)}")
@@ -390,8 +415,10 @@ def main():
                   f"{statistics.median(tails):.3f} s (min {min(tails):.3f}, max {max(tails):.3f}; "
                   f"10 ms sampling)")
         if other:
-            c = summary(cmp["wall"])
+            c, cs = summary(cmp["wall"]), summary(cmp["step"])
             print(f"  --compare {a.compare}, alternating with the above:")
+            print(f"    the step's own wall time: {fmt(cs)}; ratio of medians "
+                  f"{cs['median'] / sb['median']:.2f}x")
             print(f"    logstream run: {fmt(c)}; ratio of medians {c['median'] / b['median']:.2f}x")
             print(f"    own CPU median {statistics.median(cmp['own']):.2f} s; server CPU per run "
                   f"median {statistics.median(cmp['server_cpu']):.3f} s" +
