@@ -72,6 +72,8 @@ struct ls_plugin_driver {
     char *kill_notice;
     bool done; /* the thread has ended */
     uint64_t fed, dropped;
+    bool held;     /* the feeding thread holds lock across feeds (ls_plugin_driver_hold) */
+    bool wake_due; /* a held feed found the thread idle: wake it at the release */
     bool exited, crashed;
     int exit_code;
 
@@ -529,18 +531,20 @@ int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *
 {
     size_t idlen = strlen(step_id);
     size_t need = idlen + 1 + len + 1;
-    bool was_empty;
-    pthread_mutex_lock(&d->lock);
+    bool held = d->held; /* only the holding thread feeds while it is set */
+    if (!held)
+        pthread_mutex_lock(&d->lock);
+    int r = 0;
     if (!d->accepting) {
-        pthread_mutex_unlock(&d->lock);
-        return -EPIPE;
+        r = -EPIPE;
+        goto out;
     }
     if (d->queued + need > d->max_queue) {
         d->dropped++;
-        pthread_mutex_unlock(&d->lock);
-        return -ENOBUFS;
+        r = -ENOBUFS;
+        goto out;
     }
-    was_empty = d->queued == 0;
+    bool was_empty = d->queued == 0;
     size_t at = d->inq.len;
     ls_buf_append(&d->inq, step_id, idlen);
     ls_buf_append(&d->inq, ":", 1);
@@ -552,10 +556,34 @@ int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *
         *p = ' ';
     d->queued += need;
     d->fed++;
+    if (held) {
+        d->wake_due = d->wake_due || was_empty;
+        return 0;
+    }
     pthread_mutex_unlock(&d->lock);
     if (was_empty)
         wake(d);
     return 0;
+out:
+    if (!held)
+        pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+void ls_plugin_driver_hold(ls_plugin_driver *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->held = true;
+}
+
+void ls_plugin_driver_release(ls_plugin_driver *d)
+{
+    bool wake_due = d->wake_due;
+    d->held = false;
+    d->wake_due = false;
+    pthread_mutex_unlock(&d->lock);
+    if (wake_due)
+        wake(d);
 }
 
 void ls_plugin_driver_finish(ls_plugin_driver *d, bool send_finish)

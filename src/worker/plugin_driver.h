@@ -72,6 +72,14 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *opts, ls_plugin_drive
  * dropped for lack of room, -EPIPE when the host takes no more lines. */
 int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len);
 
+/* A run of feeds under one lock: between ls_plugin_driver_hold and
+ * ls_plugin_driver_release, ls_plugin_driver_feed (from the holding thread
+ * only) takes no lock of its own, and the I/O thread is woken once, at the
+ * release, instead of at each line that finds it idle. For the lines of one
+ * read; never hold across a wait. */
+void ls_plugin_driver_hold(ls_plugin_driver *d);
+void ls_plugin_driver_release(ls_plugin_driver *d);
+
 /* Ends the input: with send_finish, queues the finish line (whatever the
  * queue's limit) so plugins finalize; without it (a canceled build) drops the
  * queued lines and closes the host's stdin, so the host ends without

@@ -95,6 +95,7 @@ struct run_ctx {
     /* the plugin host (docs/plugins.md, "The worker side") */
     char *plugins_json; /* the context's "plugins" object; NULL = no plugins */
     ls_plugin_driver *plugins;
+    bool plugins_held; /* the lines of one read are fed under one lock (lines_end) */
     ls_upload_stream *plugins_up; /* the build's "plugins" log */
     uint64_t plugins_seq;         /* next seq of that log (written by one thread at a time) */
     char *job_temp_dir;
@@ -527,8 +528,13 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         .text = len ? text : "",
     };
     int fed = -EPIPE;
-    if (c->plugins)
+    if (c->plugins) {
+        if (!c->plugins_held) {
+            ls_plugin_driver_hold(c->plugins); /* let go in lines_end */
+            c->plugins_held = true;
+        }
         fed = ls_plugin_driver_feed(c->plugins, rs->plugin_id, line.text, line.len);
+    }
     if (rs->forward_notice && !rs->fw_fallen) {
         const char *why = forward_keep(rs, &line, fed);
         if (!why)
@@ -550,6 +556,10 @@ static void lines_end(void *userdata)
     if (rs->up_held) {
         rs->up_held = false;
         ls_upload_stream_release(rs->up);
+    }
+    if (rs->ctx->plugins_held) {
+        rs->ctx->plugins_held = false;
+        ls_plugin_driver_release(rs->ctx->plugins);
     }
 }
 

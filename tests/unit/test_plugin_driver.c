@@ -200,6 +200,49 @@ static void test_protocol(void **state)
     ls_buf_free(&cap.text);
 }
 
+/* Lines fed under ls_plugin_driver_hold reach the host in order once
+ * released, counted like the others; while held the thread cannot take the
+ * queue, so the queue's limit still refuses what does not fit. */
+static void test_held_feeds(void **state)
+{
+    (void)state;
+    capture cap = {LS_BUF_INIT, 0};
+    ls_plugin_driver *d = start_sh(ECHO_HOST, "{}", 1000, &cap, -1);
+    ls_plugin_driver_hold(d);
+    assert_int_equal(ls_plugin_driver_feed(d, "1", "a", 1), 0);
+    assert_int_equal(ls_plugin_driver_feed(d, "2", "b", 1), 0);
+    ls_plugin_driver_release(d);
+    assert_int_equal(ls_plugin_driver_feed(d, "1", "c", 1), 0);
+    char line[100];
+    memset(line, 'x', sizeof(line));
+    int queued = 0, refused = 0;
+    ls_plugin_driver_hold(d);
+    for (int i = 0; i < 20; i++) {
+        int r = ls_plugin_driver_feed(d, "3", line, sizeof(line));
+        assert_true(r == 0 || r == -ENOBUFS);
+        r == 0 ? queued++ : refused++;
+    }
+    ls_plugin_driver_release(d);
+    assert_true(queued >= 1 && queued <= 9); /* 103 bytes each, 1000 at most */
+    ls_plugin_driver_finish(d, true);
+    assert_int_equal(ls_plugin_driver_wait(d, ls_mono_ms() + WAIT_MS), 0);
+    const char *got = captured(&cap);
+    assert_non_null(strstr(got, "got {}\ngot 1:a\ngot 2:b\ngot 1:c\ngot 3:xxx"));
+    assert_non_null(strstr(got, "got ##[logplugin.finish]n0nce\n"));
+    char notice[96];
+    snprintf(notice, sizeof(notice), "plugin host is behind; %d lines not given to plugins",
+             refused);
+    assert_non_null(strstr(got, notice));
+    /* the context, a b c, the queued lines, the finish line, the notice */
+    assert_int_equal(cap.lines, 1 + 3 + (size_t)queued + 1 + 1);
+    ls_plugin_driver_stats st;
+    ls_plugin_driver_get_stats(d, &st);
+    assert_int_equal(st.fed, 3 + (uint64_t)queued);
+    assert_int_equal(st.dropped, (uint64_t)refused);
+    ls_plugin_driver_free(d);
+    ls_buf_free(&cap.text);
+}
+
 /* A canceled build: no finish line, the host sees the end of its input. */
 static void test_cancel_sends_no_finish(void **state)
 {
@@ -408,6 +451,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_that_never_reads),
         cmocka_unit_test(test_protocol),
+        cmocka_unit_test(test_held_feeds),
         cmocka_unit_test(test_cancel_sends_no_finish),
         cmocka_unit_test(test_long_output_lines),
         cmocka_unit_test(test_host_crash),
