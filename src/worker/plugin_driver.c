@@ -31,6 +31,8 @@
 #define DEFAULT_DRAIN_MS 500
 #define READ_CHUNK 65536
 #define PIPE_SIZE (1024 * 1024)
+/* A written queue buffer up to this capacity is reused; a larger one is freed. */
+#define KEEP_BUFFER_BYTES ((size_t)1024 * 1024)
 #define FINISH_PREFIX "##[logplugin.finish]"
 /* without a pidfd (old kernels) the thread checks for the host's exit this often */
 #define NO_PIDFD_CHECK_MS 100
@@ -359,18 +361,26 @@ static void *io_thread(void *arg)
     bool exited = false;
     int64_t last_activity = 0;
     for (;;) {
+        ls_buf spare = LS_BUF_INIT;
         pthread_mutex_lock(&d->lock);
         if (!d->in_closed && d->out_off == d->outq.len && d->inq.len) {
-            ls_buf tmp = d->outq;
+            ls_buf written = d->outq;
             d->outq = d->inq;
-            d->inq = tmp;
-            ls_buf_reset(&d->inq);
+            ls_buf_reset(&written);
+            /* Reuse the written buffer unless a burst grew it: kept, the two
+             * buffers would hold twice the queue's limit resident. */
+            if (written.cap > KEEP_BUFFER_BYTES) {
+                spare = written; /* freed outside the lock */
+                written = (ls_buf)LS_BUF_INIT;
+            }
+            d->inq = written;
             d->out_off = 0;
         }
         bool want_write = !d->in_closed && d->out_off < d->outq.len;
         bool close_in = !d->in_closed && !want_write && d->close_req;
         bool kill_now = d->kill_req && !d->killed && !d->exited;
         pthread_mutex_unlock(&d->lock);
+        ls_buf_free(&spare);
         if (kill_now) {
             kill(-d->pid, SIGKILL);
             d->killed = true;
