@@ -40,7 +40,9 @@ worker run is checked: exit 0 and the step holds N + 1 lines on the server (the
 worker logs the command itself as "$ COMMAND" before its output).
 
 Memory: the peak RSS of the `logstream run` process alone (VmHWM, sampled from
-/proc every 10 ms; the last sample is taken when it exits), plus one run under
+/proc every 10 ms; the last sample is taken when it exits), and the largest
+RssAnon sampled (its own memory; the rest of the RSS are file pages of the
+binary and its shared libraries, shared with other processes), plus one run under
 `/usr/bin/time -v` when that is installed. (ru_maxrss from wait4() here would
 include the RSS of the forked Python interpreter before exec, so it is not
 used.) --hyperfine also runs
@@ -159,15 +161,19 @@ class Server:
         self.log.close()
 
 
-def hwm_kib(pid):
+def mem_kib(pid):
+    """(VmHWM, RssAnon) of pid in KiB, 0 when it is gone."""
+    hwm = anon = 0
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                    hwm = int(line.split()[1])
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return hwm, anon
 
 
 def read_text(path):
@@ -232,20 +238,20 @@ def run_measured(argv, stdout_path):
     process, {thread name: (cpu ns, run-queue wait ns, threads)} over argv's
     process tree, plus "_children_until_s": when a child process (the step)
     was last seen, to 10 ms, and "_own_cpu": (user s, sys s) of argv's process
-    alone)."""
+    alone, and "_anon_peak_kib": the largest RssAnon sampled)."""
     os.sync()  # the previous run's dirty pages are written back off the clock
     with open(stdout_path, "w") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
-        peak = [0]
+        peak = [0, 0]  # VmHWM, sampled RssAnon
         last = {}
         children_seen = [None]  # seconds after start when a child was last seen
         done = threading.Event()
 
         def sample():
             while not done.is_set():
-                peak[0] = max(peak[0], hwm_kib(proc.pid))
+                peak[:] = map(max, peak, mem_kib(proc.pid))
                 if len(process_tree(proc.pid)) > 1:
                     children_seen[0] = time.monotonic() - t0
                 sample_sched(proc.pid, last)
@@ -255,7 +261,7 @@ def run_measured(argv, stdout_path):
         sampler.start()
         # wait for the exit without reaping, so VmHWM can be read one last time
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-        peak[0] = max(peak[0], hwm_kib(proc.pid))
+        peak[:] = map(max, peak, mem_kib(proc.pid))
         own = own_cpu(proc.pid)
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.monotonic() - t0
@@ -265,6 +271,7 @@ def run_measured(argv, stdout_path):
     sched = sched_by_name(last)
     sched["_children_until_s"] = children_seen[0]
     sched["_own_cpu"] = own
+    sched["_anon_peak_kib"] = peak[1]
     return wall, proc.returncode, ru, peak[0], sched
 
 
@@ -350,7 +357,7 @@ def main():
 
         walls = {"baseline": [], "worker": []}
         steps = {"baseline": [], "worker": []}  # the step's own wall time (emit_lines' clock)
-        cpu, hwm, server_cpu, scheds, own, tails = [], [], [], [], [], []
+        cpu, hwm, anon, server_cpu, scheds, own, tails = [], [], [], [], [], [], []
         with open("/proc/loadavg") as f:
             load_start = f.read().split()[0]
         for _ in range(a.repeat):
@@ -370,6 +377,7 @@ def main():
             cpu.append(ru.ru_utime + ru.ru_stime)
             hwm.append(peak)
             own.append(sched.pop("_own_cpu"))
+            anon.append(sched.pop("_anon_peak_kib"))
             if sched["_children_until_s"] is not None:
                 tails.append(wall - sched["_children_until_s"])
             scheds.append((wall, sched))
@@ -425,7 +433,9 @@ def main():
                   (f"; after the step's processes: median {statistics.median(cmp['tails']):.3f} s"
                    if cmp["tails"] else ""))
         print(f"  logstream run peak RSS (VmHWM of the worker process): max "
-              f"{max(hwm) / 1024:.1f} MiB (target < 20 MB)")
+              f"{max(hwm) / 1024:.1f} MiB (target < 20 MB); of which its own memory (RssAnon, "
+              f"sampled; the rest are pages of the binary and its 40-odd shared libraries): max "
+              f"{max(anon) / 1024:.1f} MiB")
         scheds.sort(key=lambda x: x[0])
         wall, sched = scheds[len(scheds) // 2]
         print(f"  threads of the median run ({wall:.3f} s), sampled every 10 ms "
