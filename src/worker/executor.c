@@ -242,7 +242,10 @@ static void stream_finish(proc_stream *s)
 }
 
 /* Reads what the stream holds (up to MAX_READS_PER_POLL chunks). EOF, and
- * EIO from a PTY whose slave side is closed, end the stream. */
+ * EIO from a PTY whose slave side is closed, end the stream. A stream read
+ * empty after a full chunk or more is flooding; one that still holds more
+ * after MAX_READS_PER_POLL chunks is not (its writer may be waiting for room:
+ * the next poll returns at once). */
 static void stream_read(proc_stream *s)
 {
     ls_proc *p = s->proc;
@@ -252,8 +255,10 @@ static void stream_read(proc_stream *s)
         ssize_t n = read(s->fd, p->buf, p->read_chunk);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            s->flooding = total >= p->read_chunk;
             return;
+        }
         if (n <= 0) {
             stream_finish(s);
             return;
@@ -264,9 +269,10 @@ static void stream_read(proc_stream *s)
         ls_linesplit_feed(s->split, p->buf, (size_t)n);
         lines_end(p);
         total += (size_t)n;
-        s->flooding = total >= p->read_chunk;
-        if ((size_t)n < p->read_chunk)
+        if ((size_t)n < p->read_chunk) {
+            s->flooding = total >= p->read_chunk;
             return; /* drained: the next read would say EAGAIN */
+        }
     }
 }
 

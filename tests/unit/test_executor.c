@@ -477,6 +477,33 @@ static void test_flood_pace_off_waits_for_output(void **state)
     capture_free(&c);
 }
 
+/* A stream that still holds output after the most reads one poll makes (16
+ * chunks) is read again at once, not after a pause: its writer may be
+ * waiting for room. With 4 KiB chunks, 205 KB waiting take four polls (64
+ * KiB each, then the rest); only after the one that emptied it comes a
+ * pause. */
+static void test_full_pipe_is_not_paced(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {.script = "yes 0123456789012345678901234567890123456789 | "
+                                   "head -n 5000; sleep 3",
+                         .read_chunk = 4096,
+                         .flood_pace_us = 300000,
+                         .on_line = on_line,
+                         .userdata = &c};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    usleep(500000); /* the 205 KB wait in the pipe */
+    for (int i = 0; i < 4; i++)
+        assert_true(timed_poll(p) < 200);
+    assert_int_equal(c.lines, 5000);
+    assert_true(timed_poll(p) >= 250); /* emptied after a flood: now the pause */
+    ls_proc_stop(p, 0);
+    run_all(&p, 1, 20000);
+    ls_proc_free(p);
+    capture_free(&c);
+}
+
 /* Output below a read chunk per read is read as it comes: no pause. */
 static void test_slow_output_is_not_paced(void **state)
 {
@@ -665,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_lines_end_after_each_run),
         cmocka_unit_test(test_flood_is_read_on_a_timer),
         cmocka_unit_test(test_flood_pace_off_waits_for_output),
+        cmocka_unit_test(test_full_pipe_is_not_paced),
         cmocka_unit_test(test_slow_output_is_not_paced),
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_workdir),
