@@ -6,15 +6,11 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +23,7 @@
 #include "worker/executor.h"
 #include "worker/pipeline.h"
 #include "worker/plugin_driver.h"
+#include "worker/run_internal.h"
 #include "worker/spool.h"
 #include "worker/step_env.h"
 #include "worker/uploader.h"
@@ -35,85 +32,12 @@ extern char **environ;
 
 #define ADD_MASK "::add-mask::"
 
-typedef struct run_flags {
-    char *server;
-    char *token;
-    char *spool_dir;
-    char *transport;
-    int64_t heartbeat, rotate_age, rotate_bytes, stall_timeout, batch_interval, batch_max_bytes;
-    int64_t backoff_base, backoff_max, max_line, idle_flush, min_secret_length;
-    int64_t upload_deadline, create_timeout, request_timeout, stop_grace;
-    bool no_plugins;
-    char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
-    int64_t plugin_queue, plugin_finish_timeout, forward_keep_bytes;
-    int64_t upload_nice, plugin_nice, flood_pace_us;
-} run_flags;
-
-typedef struct run_ctx run_ctx;
-
-/* One step or service being run: its process and its upload stream. */
-typedef struct run_stream {
-    run_ctx *ctx;
-    const ls_pipeline_step *step;
-    int number;
-    char plugin_id[16]; /* number in decimal: the STEP_ID of its lines for the plugin host */
-    ls_upload_stream *up;
-    ls_proc *proc;
-    uint64_t next_seq;
-    bool prev_continued; /* the previous piece was cut: this one is not a line start */
-    bool stopped;        /* we stopped it (services at the end, or a signal) */
-    bool up_held;        /* a run of lines is being pushed under one lock (lines_end) */
-    bool closed;
-    int64_t started_mono;
-    /* forward's replace_log: the one line the server gets instead of the log */
-    char *forward_notice;   /* NULL: the log is uploaded as usual */
-    const char *fw_where;   /* in forward_notice: the target, "Loki at URL" */
-    FILE *fw_keep;          /* the masked lines given to the host, until delivery is confirmed */
-    char *fw_keep_path;     /* in the spool directory */
-    uint64_t fw_fed;        /* lines of the step given to the host (and kept) */
-    uint64_t fw_keep_bytes; /* bytes in fw_keep */
-    bool fw_fallen;         /* the full log went to the server after all */
-    char *fw_completion;    /* a deferred step: its completion body, sent after the plugins */
-} run_stream;
-
-struct run_ctx {
-    run_flags f;
-    ls_pipeline *pipeline;
-    ls_masker *masker;
-    char **secret_values; /* parallel to secret_names */
-    char **secret_names;
-    size_t n_secrets;
-    char *spool_dir;
-    bool spool_dir_created;
-    long long build_id;
-    char *upload_token; /* the build-scoped token from POST /api/v1/builds */
-    ls_uploader *uploader;
-    run_stream *services;
-    size_t n_services;
-    ls_buf scratch;
-    bool spool_error;
-    /* the plugin host (docs/plugins.md, "The worker side") */
-    char *plugins_json; /* the context's "plugins" object; NULL = no plugins */
-    ls_plugin_driver *plugins;
-    bool plugins_held; /* the lines of one read are fed under one lock (lines_end) */
-    ls_upload_stream *plugins_up; /* the build's "plugins" log */
-    uint64_t plugins_seq;         /* next seq of that log (written by one thread at a time) */
-    char *job_temp_dir;
-    int plugin_diag_fd; /* --plugin-diagnostics: -1 = nowhere */
-    /* forward's replace_log: steps waiting for the plugins to confirm delivery */
-    run_stream **fw_deferred;
-    size_t n_fw_deferred;
-    ls_buf fw_confirmed;    /* the "[forward] logs for step ..." lines, '\n'-separated */
-    char fw_failure[512];   /* why forward failed (set once, by the driver's thread) */
-    _Atomic bool fw_failed; /* fw_failure is set */
-};
-
-static volatile sig_atomic_t g_signals;
+volatile sig_atomic_t ls_run_signals;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_signals++;
+    ls_run_signals++;
 }
 
 static const ls_flag *flag_table(run_flags *f)
@@ -277,231 +201,6 @@ static bool handle_add_mask(run_stream *rs, const char *text, size_t len)
     return true;
 }
 
-static void push_line(run_stream *rs, const ls_line *line);
-
-/* ---- a step whose log is forwarded (forward's replace_log, docs/forward.md) ---- */
-
-/* A line of the worker's own in the step's log, masked like the step's. */
-static void push_own_line(run_stream *rs, const char *text)
-{
-    ls_buf masked = LS_BUF_INIT;
-    ls_masker_apply(rs->ctx->masker, text, strlen(text), &masked);
-    ls_line line = {.seq = rs->next_seq,
-                    .ts_ms = ls_now_ms(),
-                    .stream = 'o',
-                    .len = (uint32_t)masked.len,
-                    .text = masked.data ? masked.data : ""};
-    push_line(rs, &line);
-    ls_buf_free(&masked);
-}
-
-/* One kept line: ts_ms, stream, continued, len, then the (masked) text. */
-typedef struct fw_record {
-    int64_t ts_ms;
-    char stream;
-    uint8_t continued;
-    uint32_t len;
-} fw_record;
-
-static void forward_drop_keep(run_stream *rs)
-{
-    if (rs->fw_keep)
-        fclose(rs->fw_keep);
-    rs->fw_keep = NULL;
-    if (rs->fw_keep_path)
-        unlink(rs->fw_keep_path);
-    free(rs->fw_keep_path);
-    rs->fw_keep_path = NULL;
-}
-
-/* After a line was offered to the host (fed: what ls_plugin_driver_feed
- * returned): keeps it in the step's side file until forward confirms
- * delivery. Returns NULL when it is kept, or why the step's log must go to
- * the server after all. */
-static const char *forward_keep(run_stream *rs, const ls_line *line, int fed)
-{
-    run_ctx *c = rs->ctx;
-    if (fed == -EPIPE)
-        return "the plugin host has exited";
-    if (fed < 0)
-        return "the plugin host is behind (its --plugin-queue is full)";
-    if (atomic_load(&c->fw_failed))
-        return c->fw_failure;
-    if (!rs->fw_keep)
-        return "cannot keep the step's lines on this host";
-    if (rs->fw_keep_bytes + line->len > (uint64_t)c->f.forward_keep_bytes)
-        return "the step's log is larger than --forward-keep-bytes";
-    fw_record r = {.ts_ms = line->ts_ms,
-                   .stream = line->stream,
-                   .continued = line->continued,
-                   .len = line->len};
-    if (fwrite(&r, sizeof(r), 1, rs->fw_keep) != 1 ||
-        (line->len && fwrite(line->text, line->len, 1, rs->fw_keep) != 1))
-        return "cannot keep the step's lines on this host (write error)";
-    rs->fw_keep_bytes += line->len;
-    rs->fw_fed++;
-    return NULL;
-}
-
-/* Delivery of the step's lines is not confirmed: stores the full masked log
- * on the server after the notice, with a line saying why. Later lines of the
- * step are uploaded as usual. */
-static void forward_fallback(run_stream *rs, const char *why)
-{
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "forwarding to %s failed: %s; the full log follows", rs->fw_where,
-             why);
-    push_own_line(rs, msg);
-    fprintf(stderr, "logstream: %s: %s\n", rs->step->name, msg);
-    rs->fw_fallen = true;
-    bool ok = rs->fw_keep && fflush(rs->fw_keep) == 0 && fseek(rs->fw_keep, 0, SEEK_SET) == 0;
-    uint64_t n = 0;
-    ls_buf text = LS_BUF_INIT;
-    for (fw_record r; ok && n < rs->fw_fed; n++) {
-        if (fread(&r, sizeof(r), 1, rs->fw_keep) != 1)
-            break;
-        ls_buf_reset(&text);
-        char *dst = ls_buf_reserve(&text, (size_t)r.len + 1);
-        if (r.len && fread(dst, r.len, 1, rs->fw_keep) != 1)
-            break;
-        ls_line line = {.seq = rs->next_seq,
-                        .ts_ms = r.ts_ms,
-                        .stream = r.stream,
-                        .continued = r.continued,
-                        .len = r.len,
-                        .text = r.len ? dst : ""};
-        push_line(rs, &line);
-    }
-    ls_buf_free(&text);
-    if (n < rs->fw_fed) {
-        snprintf(msg, sizeof(msg), "%llu lines of this step could not be read back from %s",
-                 (unsigned long long)(rs->fw_fed - n), rs->fw_keep_path ? rs->fw_keep_path : "");
-        push_own_line(rs, msg);
-    }
-    forward_drop_keep(rs);
-}
-
-/* Before the step starts: when the forward plugin runs and its replace_log
- * covers this step, the server's log of the step gets only a notice, and
- * on_line gives the lines to the plugin host and keeps them in a side file
- * in the spool directory until forward confirms that every one was
- * delivered. A line the host cannot take, a failed forward plugin or a dead
- * host sends the full log to the server (forward_fallback). */
-static void forward_start(run_stream *rs)
-{
-    run_ctx *c = rs->ctx;
-    if (!c->plugins ||
-        ls_plugin_replaced_log(c->plugins_json, rs->step->name, &rs->forward_notice) != 1)
-        return;
-    const char *to = strstr(rs->forward_notice, "forwarded to ");
-    rs->fw_where = to ? to + strlen("forwarded to ") : rs->forward_notice;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.forward", c->spool_dir, c->build_id,
-             rs->number);
-    rs->fw_keep_path = ls_xstrdup(path);
-    rs->fw_keep = fopen(path, "w+e");
-    push_own_line(rs, rs->forward_notice);
-}
-
-/* When the step ends, with its completion body. Returns true when the
- * stream stays open until the plugins have finished (finish_plugins decides
- * then whether the notice is enough); false when it can be closed now. */
-static bool forward_end(run_stream *rs, const char *completion)
-{
-    run_ctx *c = rs->ctx;
-    if (!rs->forward_notice)
-        return false;
-    if (!rs->fw_fallen) {
-        ls_plugin_driver_stats st = {0};
-        if (c->plugins)
-            ls_plugin_driver_get_stats(c->plugins, &st);
-        if (atomic_load(&c->fw_failed))
-            forward_fallback(rs, c->fw_failure);
-        else if (!c->plugins || st.exited)
-            forward_fallback(rs, "the plugin host has exited");
-    }
-    if (rs->fw_fallen) {
-        free(rs->forward_notice);
-        rs->forward_notice = NULL;
-        return false;
-    }
-    run_stream *d = ls_xmalloc(sizeof(*d));
-    *d = *rs;
-    d->proc = NULL;
-    d->fw_completion = ls_xstrdup(completion);
-    c->fw_deferred = ls_xreallocarray(c->fw_deferred, c->n_fw_deferred + 1, sizeof(*d));
-    c->fw_deferred[c->n_fw_deferred++] = d;
-    rs->forward_notice = NULL;
-    rs->fw_keep = NULL;
-    rs->fw_keep_path = NULL;
-    return true;
-}
-
-/* Whether forward confirmed at finalize that every line of the step was
- * delivered: "[forward] logs for step ID (NAME) were forwarded to WHERE: N
- * lines" with N the lines the host took (docs/forward.md). */
-static bool forward_confirmed(const run_ctx *c, const run_stream *rs)
-{
-    char want[1024];
-    int n = snprintf(want, sizeof(want),
-                     "\n[forward] logs for step %d (%s) were forwarded to %s: %llu line%s\n",
-                     rs->number, rs->step->name, rs->fw_where, (unsigned long long)rs->fw_fed,
-                     rs->fw_fed == 1 ? "" : "s");
-    if (n < 0 || (size_t)n >= sizeof(want) || !c->fw_confirmed.data)
-        return false;
-    return memmem(c->fw_confirmed.data, c->fw_confirmed.len, want, (size_t)n) != NULL;
-}
-
-/* After the plugin host has ended: closes each deferred step, with only the
- * notice when forward confirmed its lines, else with the full log after it. */
-static void forward_settle(run_ctx *c, const char *host_why)
-{
-    for (size_t i = 0; i < c->n_fw_deferred; i++) {
-        run_stream *rs = c->fw_deferred[i];
-        if (!forward_confirmed(c, rs))
-            forward_fallback(rs, atomic_load(&c->fw_failed) ? c->fw_failure : host_why);
-        forward_drop_keep(rs);
-        ls_upload_stream_close(rs->up, rs->fw_completion);
-        free(rs->fw_completion);
-        free(rs->forward_notice);
-        free(rs);
-    }
-    free(c->fw_deferred);
-    c->fw_deferred = NULL;
-    c->n_fw_deferred = 0;
-}
-
-/* On the driver's thread, for each plugins-log line: notes forward's
- * confirmations and its failures. */
-static void forward_watch(run_ctx *c, const char *text, size_t len, bool continued)
-{
-    static const char ok[] = "[forward] logs for step ";
-    if (continued)
-        return;
-    if (len > strlen(ok) && !memcmp(text, ok, strlen(ok))) {
-        if (c->fw_confirmed.len == 0)
-            ls_buf_putc(&c->fw_confirmed, '\n');
-        ls_buf_append(&c->fw_confirmed, text, len);
-        ls_buf_putc(&c->fw_confirmed, '\n');
-        return;
-    }
-    /* "[forward] N lines could not be forwarded ...", "[forward] ... refused a batch",
-     * the host's "forward stopped: circuit breaker ...", "forward abandoned: ..." and
-     * "forward cannot keep up: ... its lines are dropped" */
-    bool failed = (len > 10 && !memcmp(text, "[forward] ", 10) &&
-                   (memmem(text, len, "could not be forwarded", 22) ||
-                    memmem(text, len, "lines are lost", 14))) ||
-                  memmem(text, len, "forward stopped", 15) ||
-                  memmem(text, len, "forward abandoned", 17) ||
-                  memmem(text, len, "forward cannot keep up", 22);
-    if (failed && !atomic_load(&c->fw_failed)) {
-        if (len > 10 && !memcmp(text, "[forward] ", 10))
-            text += 10, len -= 10;
-        snprintf(c->fw_failure, sizeof(c->fw_failure), "%.*s", (int)len, text);
-        atomic_store(&c->fw_failed, true);
-    }
-}
-
 static void on_line(void *userdata, char stream, const char *text, size_t len, bool continued,
                     int64_t ts_ms)
 {
@@ -536,10 +235,10 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         fed = ls_plugin_driver_feed(c->plugins, rs->plugin_id, line.text, line.len);
     }
     if (rs->forward_notice && !rs->fw_fallen) {
-        const char *why = forward_keep(rs, &line, fed);
+        const char *why = ls_run_forward_keep(rs, &line, fed);
         if (!why)
             return; /* the forward plugin takes it; the server has the notice */
-        forward_fallback(rs, why);
+        ls_run_forward_fallback(rs, why);
         line.seq = rs->next_seq;
     }
     /* The lines of one read go under one lock, let go in lines_end. */
@@ -547,7 +246,7 @@ static void on_line(void *userdata, char stream, const char *text, size_t len, b
         ls_upload_stream_hold(rs->up);
         rs->up_held = true;
     }
-    push_line(rs, &line);
+    ls_run_push_line(rs, &line);
 }
 
 static void lines_end(void *userdata)
@@ -576,7 +275,7 @@ static size_t hold_back(void *userdata, const char *text, size_t len, size_t max
 }
 
 /* Hands a line to the upload stream (spool first). */
-static void push_line(run_stream *rs, const ls_line *line)
+void ls_run_push_line(run_stream *rs, const ls_line *line)
 {
     run_ctx *c = rs->ctx;
     int r = ls_upload_stream_push(rs->up, line);
@@ -652,7 +351,7 @@ static int create_build(run_ctx *c)
         if (r == 0)
             snprintf(err, sizeof(err), "HTTP %ld", status);
         int64_t delay = ls_backoff_next(&b);
-        if (ls_mono_ms() + delay > deadline || g_signals) {
+        if (ls_mono_ms() + delay > deadline || ls_run_signals) {
             fprintf(stderr, "logstream: cannot create the build on %s: %s\n", c->f.server, err);
             r = -EIO;
             break;
@@ -663,7 +362,7 @@ static int create_build(run_ctx *c)
     return r;
 }
 
-static void patch_step(run_ctx *c, int number, const char *status, int exit_code)
+void ls_run_patch_step(run_ctx *c, int number, const char *status, int exit_code)
 {
     char path[128], body[128];
     snprintf(path, sizeof(path), "/api/v1/builds/%lld/steps/%d", c->build_id, number);
@@ -710,8 +409,8 @@ static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step
         return r;
     }
     ls_uploader_open_stream(c->uploader, c->build_id, number, spool, &rs->up);
-    patch_step(c, number, "running", -1);
-    forward_start(rs);
+    ls_run_patch_step(c, number, "running", -1);
+    ls_run_forward_start(rs);
 
     ls_buf script = LS_BUF_INIT;
     ls_script_build(step, &script);
@@ -747,14 +446,14 @@ static void close_stream(run_stream *rs, const char *status, int exit_code)
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, exit_code);
-    if (!forward_end(rs, body))
+    if (!ls_run_forward_end(rs, body))
         ls_upload_stream_close(rs->up, body);
     rs->closed = true;
 }
 
 static const char *service_status(const run_stream *rs, int code)
 {
-    if (g_signals)
+    if (ls_run_signals)
         return "canceled";
     return rs->stopped || code == 0 ? "success" : "failure";
 }
@@ -831,7 +530,7 @@ static int run_step(run_ctx *c, size_t index, const char **ret_status)
     size_t total = c->pipeline->n_steps;
     run_stream rs;
     if (start_stream(c, &rs, step, (int)index + 1) < 0) {
-        patch_step(c, (int)index + 1, "failure", -1);
+        ls_run_patch_step(c, (int)index + 1, "failure", -1);
         *ret_status = "failure";
         return -1;
     }
@@ -839,13 +538,13 @@ static int run_step(run_ctx *c, size_t index, const char **ret_status)
     bool stop_sent = false;
     while (rs.proc && !ls_proc_done(rs.proc)) {
         poll_with_services(c, rs.proc);
-        if (g_signals && !stop_sent) {
+        if (ls_run_signals && !stop_sent) {
             ls_proc_stop(rs.proc, c->f.stop_grace);
             stop_sent = true;
         }
     }
     int code = rs.proc ? ls_proc_exit_code(rs.proc) : 127;
-    const char *status = g_signals ? "canceled" : code == 0 ? "success" : "failure";
+    const char *status = ls_run_signals ? "canceled" : code == 0 ? "success" : "failure";
     close_stream(&rs, status, code);
     double secs = (double)(ls_mono_ms() - rs.started_mono) / 1000.0;
     fprintf(stderr, "[%zu/%zu] %s: %s (exit %d%s, %.1fs)\n", index + 1, total, step->name, status,
@@ -853,262 +552,6 @@ static int run_step(run_ctx *c, size_t index, const char **ret_status)
     ls_proc_free(rs.proc);
     *ret_status = status;
     return code;
-}
-
-/* ---- plugins (docs/plugins.md, "The worker side") ---- */
-
-/* A line of the plugins log. Called on the driver's thread, or on this one
- * before the driver runs or after it ended: never both at once. */
-static void push_plugins_line(run_ctx *c, const char *text, size_t len, bool continued)
-{
-    ls_line line = {
-        .seq = c->plugins_seq,
-        .ts_ms = ls_now_ms(),
-        .stream = 'o',
-        .continued = continued,
-        .len = (uint32_t)len,
-        .text = text,
-    };
-    if (ls_upload_stream_push(c->plugins_up, &line) == 0)
-        c->plugins_seq++;
-}
-
-static void on_plugin_output(void *userdata, const char *text, size_t len, bool continued)
-{
-    forward_watch(userdata, text, len, continued);
-    push_plugins_line(userdata, text, len, continued);
-}
-
-static void __attribute__((format(printf, 2, 3))) plugins_notice(run_ctx *c, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "logstream: %s\n", msg);
-    push_plugins_line(c, msg, strlen(msg), false);
-}
-
-static int plugins_number(const run_ctx *c)
-{
-    return (int)(c->pipeline->n_steps + c->pipeline->n_services + 1);
-}
-
-/* The job context, line 1 of the host's input (docs/plugins.md). Variable
- * values go through the masker: a pipeline value may hold a secret's text. */
-static char *plugin_context_json(run_ctx *c, const char *nonce)
-{
-    const ls_pipeline *p = c->pipeline;
-    json_t *vars = json_object();
-    ls_buf masked = LS_BUF_INIT;
-    for (size_t i = 0; i < p->n_env; i++) {
-        ls_buf_reset(&masked);
-        ls_masker_apply(c->masker, p->env[i].value, strlen(p->env[i].value), &masked);
-        json_object_set_new(vars, p->env[i].key,
-                            json_stringn(masked.data ? masked.data : "", masked.len));
-    }
-    ls_buf_free(&masked);
-    json_t *steps = json_array();
-    for (size_t i = 0; i < p->n_steps; i++)
-        json_array_append_new(steps,
-                              json_pack("{s:i, s:s}", "id", (int)i + 1, "name", p->steps[i].name));
-    for (size_t i = 0; i < p->n_services; i++)
-        json_array_append_new(steps, json_pack("{s:i, s:s}", "id", (int)(p->n_steps + i + 1),
-                                               "name", p->services[i].name));
-    json_t *server = json_pack("{s:s}", "url", c->f.server);
-    const char *token = c->upload_token ? c->upload_token : c->f.token;
-    if (token)
-        json_object_set_new(server, "token", json_string(token));
-    char build_id[32];
-    snprintf(build_id, sizeof(build_id), "%lld", c->build_id);
-    json_t *ctx = json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "build_id", build_id, "server",
-                            server, "temp_dir", c->job_temp_dir, "finish_nonce", nonce, "variables",
-                            vars, "steps", steps, "plugins", json_loads(c->plugins_json, 0, NULL));
-    char *text = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
-    json_decref(ctx);
-    if (!text)
-        abort();
-    return text;
-}
-
-/* The worker's environment without the secrets the steps get and without
- * the worker's own token: a plugin sees neither. */
-static char **plugin_host_env(const run_ctx *c)
-{
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = ls_xcalloc(n + 1, sizeof(char *));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t len = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        bool drop =
-            len == strlen("LOGSTREAM_TOKEN") && !strncmp(environ[i], "LOGSTREAM_TOKEN", len);
-        for (size_t s = 0; s < c->n_secrets && !drop; s++)
-            drop =
-                strlen(c->secret_names[s]) == len && !strncmp(environ[i], c->secret_names[s], len);
-        if (!drop)
-            env[k++] = environ[i];
-    }
-    return env;
-}
-
-static int make_job_temp_dir(run_ctx *c)
-{
-    const char *tmp = getenv("TMPDIR");
-    char templ[4096];
-    snprintf(templ, sizeof(templ), "%s/logstream-job-%lld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
-             c->build_id);
-    if (!mkdtemp(templ))
-        return -errno;
-    c->job_temp_dir = ls_xstrdup(templ);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* The plugins' temp directory holds transient files only (plugin.h): it goes
- * with the build, like the spool. */
-static void remove_job_temp_dir(run_ctx *c)
-{
-    if (c->job_temp_dir)
-        nftw(c->job_temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(c->job_temp_dir);
-    c->job_temp_dir = NULL;
-}
-
-/* Opens the plugins log and starts the plugin host beside the build. A host
- * that cannot start is reported in that log; the build goes on. */
-static void start_plugins(run_ctx *c)
-{
-    if (!c->plugins_json)
-        return;
-    int number = plugins_number(c);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
-    ls_spool_options so = {.max_line = (size_t)c->f.max_line};
-    ls_spool *spool;
-    int r = ls_spool_open(path, &so, &spool);
-    if (r < 0) {
-        fprintf(stderr, "logstream: cannot create the spool file %s: %s; plugins are off\n", path,
-                strerror(-r));
-        patch_step(c, number, "failure", -1);
-        return;
-    }
-    ls_uploader_open_stream(c->uploader, c->build_id, number, spool, &c->plugins_up);
-    c->plugins_seq = 1;
-    patch_step(c, number, "running", -1);
-
-    unsigned char raw[16];
-    char nonce[2 * sizeof(raw) + 1];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        for (size_t i = 0; i < sizeof(raw); i++) /* never expected: still unique enough */
-            raw[i] = (unsigned char)(ls_mono_ms() >> (i % 8) ^ getpid() ^ (int)i * 131);
-    }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
-    r = make_job_temp_dir(c);
-    if (r < 0) {
-        plugins_notice(c,
-                       "cannot create a temporary directory for the plugins: %s; plugins are "
-                       "off for this build",
-                       strerror(-r));
-        return;
-    }
-    char *context = plugin_context_json(c, nonce);
-    char **env = plugin_host_env(c);
-    char nice[16];
-    snprintf(nice, sizeof(nice), "%lld", (long long)c->f.plugin_nice);
-    char *argv[] = {
-        "logstream",     "plugin-host", "--nice", nice, c->f.plugin_dir ? "--plugin-dir" : NULL,
-        c->f.plugin_dir, NULL};
-    ls_plugin_driver_options o = {
-        .exe = "/proc/self/exe",
-        .argv = argv,
-        .envp = env,
-        .context_json = context,
-        .finish_nonce = nonce,
-        .max_queue = (size_t)c->f.plugin_queue,
-        .max_line = (size_t)c->f.max_line,
-        .on_output = on_plugin_output,
-        .userdata = c,
-        .host_diag_fd = c->plugin_diag_fd,
-        .diag_prefix = "logstream: ", /* the host says "plugin-host: " itself */
-        .nice = (int)c->f.plugin_nice,
-    };
-    r = ls_plugin_driver_start(&o, &c->plugins);
-    if (r < 0) {
-        c->plugins = NULL;
-        plugins_notice(c, "cannot start the plugin host: %s; plugins are off for this build",
-                       strerror(-r));
-    }
-    free(env);
-    free(context);
-}
-
-/* After the steps: the finish line (none when canceled), then waits for the
- * host up to --plugin-finish-timeout while its output still streams, and
- * closes the plugins log. The build's result does not depend on it. */
-static void finish_plugins(run_ctx *c)
-{
-    if (!c->plugins_up)
-        return;
-    const char *status = "failure";
-    int code = -1;
-    if (c->plugins) {
-        bool canceled = g_signals != 0;
-        ls_plugin_driver_finish(c->plugins, !canceled);
-        int64_t limit = canceled ? c->f.stop_grace : c->f.plugin_finish_timeout;
-        int64_t deadline = ls_mono_ms() + limit;
-        bool killed = false;
-        for (;;) {
-            int64_t until = ls_mono_ms() + 250;
-            if (until > deadline && !killed)
-                until = deadline;
-            if (ls_plugin_driver_wait(c->plugins, until) == 0)
-                break;
-            if (!killed && (ls_mono_ms() >= deadline || g_signals > 1)) {
-                char msg[160];
-                snprintf(msg, sizeof(msg), "plugin host did not finish within %.1fs; stopped it",
-                         (double)limit / 1000.0);
-                ls_plugin_driver_kill(c->plugins,
-                                      g_signals > 1 ? "canceled; stopped the plugin host" : msg);
-                killed = true;
-            }
-        }
-        ls_plugin_driver_stats st;
-        ls_plugin_driver_get_stats(c->plugins, &st);
-        code = st.exit_code;
-        status = canceled ? "canceled" : code == 0 && !st.crashed ? "success" : "failure";
-        if (st.dropped)
-            fprintf(stderr, "logstream: plugin host was behind: %llu lines not given to plugins\n",
-                    (unsigned long long)st.dropped);
-        ls_plugin_driver_free(c->plugins); /* the thread has ended: no more output */
-        c->plugins = NULL;
-        char why[128];
-        if (canceled)
-            snprintf(why, sizeof(why), "the build was canceled before the plugins finished");
-        else if (st.crashed || code != 0)
-            snprintf(why, sizeof(why), "the plugin host ended with status %d", code);
-        else
-            snprintf(why, sizeof(why), "forward did not confirm that every line was delivered");
-        forward_settle(c, why);
-    }
-    forward_settle(c, "the plugin host has exited");
-    char body[128];
-    if (code >= 0)
-        snprintf(body, sizeof(body), "{\"status\":\"%s\",\"exit_code\":%d}", status, code);
-    else
-        snprintf(body, sizeof(body), "{\"status\":\"%s\"}", status);
-    ls_upload_stream_close(c->plugins_up, body);
-    remove_job_temp_dir(c);
 }
 
 /* "--plugin a --plugin b,c" -> "a,b,c": ls_flags keeps only the last value
@@ -1285,7 +728,7 @@ static int drain_uploads(run_ctx *c, int64_t deadline)
             until = deadline;
         if (ls_uploader_drain(c->uploader, until) == 0)
             return 0;
-        if (ls_mono_ms() >= deadline || g_signals > 1)
+        if (ls_mono_ms() >= deadline || ls_run_signals > 1)
             return -ETIMEDOUT;
     }
 }
@@ -1304,8 +747,8 @@ static bool run_steps(run_ctx *c)
 {
     bool failed = false;
     for (size_t i = 0; i < c->pipeline->n_steps; i++) {
-        if (failed || g_signals) {
-            patch_step(c, (int)i + 1, "canceled", -1);
+        if (failed || ls_run_signals) {
+            ls_run_patch_step(c, (int)i + 1, "canceled", -1);
             fprintf(stderr, "[%zu/%zu] %s: canceled\n", i + 1, c->pipeline->n_steps,
                     c->pipeline->steps[i].name);
             continue;
@@ -1322,12 +765,12 @@ static bool run_steps(run_ctx *c)
 static int run_build(run_ctx *c)
 {
     patch_build(c, "running");
-    start_plugins(c);
+    ls_run_plugins_start(c);
     start_services(c);
     bool ok = run_steps(c);
     stop_services(c);
-    finish_plugins(c);
-    const char *status = g_signals ? "canceled" : ok ? "success" : "failure";
+    ls_run_plugins_finish(c);
+    const char *status = ls_run_signals ? "canceled" : ok ? "success" : "failure";
 
     int64_t deadline = ls_mono_ms() + c->f.upload_deadline;
     int r = drain_uploads(c, deadline);
@@ -1353,7 +796,7 @@ static void ctx_free(run_ctx *c)
     ls_plugin_driver_free(c->plugins); /* only when a signal cut the build short */
     ls_uploader_free(c->uploader);
     free(c->plugins_json);
-    remove_job_temp_dir(c);
+    ls_run_plugins_remove_temp_dir(c);
     for (size_t i = 0; i < c->n_services; i++)
         ls_proc_free(c->services[i].proc);
     free(c->services);
