@@ -207,12 +207,18 @@ class Faults(lstest.TestCase):
                          % (seed, seed))
         srv = self.start_server()
         gen = self.gen()
+        # The last step starts printing only once the server was killed 3
+        # times: some schedules have 20 short steps (9 s in all) and left
+        # time for only 2 kills.
+        go = os.path.join(self.tmp, "killed-3-times")
         steps, cmds = [], []
         for i in range(1, 21):
             # 200..1400 lines in bursts of 20..200 with 10..80 ms pauses: 0.2..3 s
             n, every, pause = rnd.randrange(200, 1400), rnd.randrange(20, 200), rnd.uniform(0.01,
                                                                                            0.08)
             cmd = "python3 %s %d %d %d %.3f" % (gen, i, n, every, pause)
+            if i == 20:
+                cmd = "while [ ! -e %s ]; do sleep 0.1; done; %s" % (go, cmd)
             steps.append(("s%02d" % i, [cmd]))
             cmds.append((cmd, n))
         pipe = self.pipeline(steps, "kill9")
@@ -229,6 +235,9 @@ class Faults(lstest.TestCase):
             kills += 1
             time.sleep(rnd.uniform(0.05, 1.5))
             proc = self.restart_server(port, data)
+            if kills == 3:
+                open(go, "w").close()
+        open(go, "w").close()
         self.assertEqual(w.wait(300), 0, w.proc.describe())
         self.assertGreaterEqual(kills, 3, "the build ended before the server was killed 3 times")
         url = "http://127.0.0.1:%d" % port
