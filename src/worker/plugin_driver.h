@@ -68,7 +68,8 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *opts, ls_plugin_drive
 /* Queues "STEP_ID:TEXT\n" for the host (a '\n' inside text becomes ' ').
  * Never blocks on the host: when the queue lacks room the line is dropped and
  * counted. Ignored once the host has exited or finish was called. Thread-safe
- * (one lock). Returns 0 when the line was queued, -ENOBUFS when it was
+ * (one lock), except that while a thread holds the driver (below) no other
+ * thread may feed. Returns 0 when the line was queued, -ENOBUFS when it was
  * dropped for lack of room, -EPIPE when the host takes no more lines. */
 int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len);
 
