@@ -76,9 +76,10 @@ def parse_args():
                    help="one more argument for `logstream server` (repeatable), e.g. "
                         "--server-arg=--zstd-level=-5")
     p.add_argument("--server-nice", type=int, default=0, metavar="N",
-                   help="run the server at this nice value (all its threads): a diagnostic that "
-                        "approximates a server on another machine, where its CPU does not "
-                        "compete with the step; not the target figure")
+                   help="run the server at this nice value (all its threads): a diagnostic; a "
+                        "CPU running a niced server does not count as idle, so the worker's "
+                        "reader is still woken onto the step's CPU: use --server-idle for a "
+                        "server on another machine")
     p.add_argument("--server-idle", action="store_true",
                    help="run the server in the idle scheduling class (SCHED_IDLE): it gets only "
                         "CPU time the step and the worker leave, as if it ran on another machine")
