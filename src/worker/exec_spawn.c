@@ -20,7 +20,7 @@ extern char **environ;
  * exceed 128 KiB on Linux); longer ones are read from a memfd. */
 #define SCRIPT_ARG_MAX 100000u
 /* Pipe capacity asked for: fewer wake-ups for a process that prints a lot. */
-#define PIPE_CAPACITY (1024 * 1024)
+#define DEFAULT_PIPE_SIZE (1024 * 1024)
 
 /* Descriptors the child needs, all close-on-exec in the parent. */
 typedef struct spawn_fds {
@@ -151,8 +151,9 @@ static int open_fds(const ls_exec_spawn_req *req, spawn_fds *f)
     if (r < 0)
         return r;
     if (!req->tty) {
-        fcntl(f->out_r, F_SETPIPE_SZ, PIPE_CAPACITY);
-        fcntl(f->err_r, F_SETPIPE_SZ, PIPE_CAPACITY);
+        int size = req->pipe_size > 0 ? req->pipe_size : DEFAULT_PIPE_SIZE;
+        fcntl(f->out_r, F_SETPIPE_SZ, size);
+        fcntl(f->err_r, F_SETPIPE_SZ, size);
     }
     struct rlimit rl;
     f->max_fd = 65535;

@@ -12,6 +12,8 @@ typedef struct ls_exec_spawn_req {
     const char *workdir;
     bool tty;
     unsigned short cols, rows;
+    int pipe_size; /* capacity asked for the output pipes (F_SETPIPE_SZ; the kernel may
+                    * refuse it); 0 = 1 MiB */
 } ls_exec_spawn_req;
 
 typedef struct ls_exec_spawned {

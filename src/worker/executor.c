@@ -1,6 +1,7 @@
 #include "worker/executor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 /* Pause between reads of a flooding stream. At the 1 MiB pipe size
  * (exec_spawn.c) a writer must print over 3 GB/s to fill the pipe in it. */
 #define DEFAULT_FLOOD_PACE_US 300
+/* The smallest pipe a flood is paced on. */
+#define MIN_PACED_PIPE (512 * 1024)
 #define DEFAULT_TTY_COLS 120
 #define DEFAULT_TTY_ROWS 40
 /* Reads per stream per ls_proc_poll call: bounds the time spent on one process. */
@@ -42,6 +45,7 @@ typedef struct proc_stream {
     bool partial_held;      /* the idle partial line was held back whole: no idle
                              * deadline until more bytes come */
     bool flooding;          /* the last read round got at least read_chunk bytes */
+    bool pace_ok;           /* a pipe large enough to pause between reads */
 } proc_stream;
 
 struct ls_proc {
@@ -153,6 +157,7 @@ static void stream_init(ls_proc *p, proc_stream *s, char id, int fd, size_t max_
     s->split = fd >= 0 ? ls_linesplit_new(max_line, deliver_line, s) : NULL;
     if (s->split && p->hold_back)
         ls_linesplit_set_hold(s->split, stream_hold);
+    s->pace_ok = fd >= 0 && fcntl(fd, F_GETPIPE_SZ) >= MIN_PACED_PIPE; /* a PTY says -1 */
 }
 
 int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
@@ -166,6 +171,7 @@ int ls_proc_start(const ls_proc_options *opts, ls_proc **ret)
         .tty = opts->tty,
         .cols = opts->tty_cols ? opts->tty_cols : DEFAULT_TTY_COLS,
         .rows = opts->tty_rows ? opts->tty_rows : DEFAULT_TTY_ROWS,
+        .pipe_size = opts->pipe_size,
     };
     ls_exec_spawned sp;
     int r = ls_exec_spawn(&req, &sp);
@@ -425,7 +431,7 @@ static int64_t flood_pause_us(const watch *w)
     int64_t us = 0;
     for (size_t i = 0; i < w->n; i++) {
         const proc_stream *s = w->streams[i];
-        if (s && s->flooding && s->proc->flood_pace_us > us)
+        if (s && s->flooding && s->pace_ok && s->proc->flood_pace_us > us)
             us = s->proc->flood_pace_us;
     }
     return us;

@@ -17,7 +17,9 @@
  * step waited each time). Read on a timer, the reader stays on its own CPU
  * and takes the output in larger batches. Lines read during a flood wait at
  * most flood_pace_us longer; below read_chunk per pause every write is read
- * at once, as before. */
+ * at once, as before. Only a pipe of at least 512 KiB is paced (it must hold
+ * what a fast writer prints during the pause): not a PTY, nor a pipe the
+ * kernel did not enlarge (pipe_size). */
 #ifndef LS_WORKER_EXECUTOR_H
 #define LS_WORKER_EXECUTOR_H
 
@@ -69,6 +71,7 @@ typedef struct ls_proc_options {
     size_t read_chunk;       /* 0 = 64 KiB: bytes per read() */
     int64_t flood_pace_us;   /* 0 = 300 us: pause between reads of a flooding stream (see
                               * above); < 0 = none, read on every write */
+    int pipe_size;           /* 0 = 1 MiB: capacity asked for the stdout and stderr pipes */
     unsigned short tty_cols; /* 0 = 120: PTY window size */
     unsigned short tty_rows; /* 0 = 40 */
 } ls_proc_options;

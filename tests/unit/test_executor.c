@@ -477,6 +477,29 @@ static void test_flood_pace_off_waits_for_output(void **state)
     capture_free(&c);
 }
 
+/* A pipe too small to hold what a fast writer prints during a pause (the
+ * kernel may refuse to enlarge it) is read on every write, flood or not. */
+static void test_small_pipe_is_not_paced(void **state)
+{
+    capture c = {0};
+    ls_proc_options o = {.script = FLOOD_THEN_SILENCE,
+                         .flood_pace_us = 200000,
+                         .pipe_size = 64 * 1024,
+                         .on_line = on_line,
+                         .userdata = &c};
+    ls_proc *p = NULL;
+    assert_int_equal(ls_proc_start(&o, &p), 0);
+    usleep(500000); /* the pipe is full: the writer waits with 264 KB more */
+    int64_t t0 = ls_mono_ms();
+    while (c.lines < 8000) /* paced, each 200 ms pause would let 64 KiB through */
+        timed_poll(p);
+    assert_true(ls_mono_ms() - t0 < 400);
+    run_all(&p, 1, 20000);
+    assert_int_equal(c.lines, 8001);
+    ls_proc_free(p);
+    capture_free(&c);
+}
+
 /* A stream that still holds output after the most reads one poll makes (16
  * chunks) is read again at once, not after a pause: its writer may be
  * waiting for room. With 4 KiB chunks, 205 KB waiting take four polls (64
@@ -693,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_flood_is_read_on_a_timer),
         cmocka_unit_test(test_flood_pace_off_waits_for_output),
         cmocka_unit_test(test_full_pipe_is_not_paced),
+        cmocka_unit_test(test_small_pipe_is_not_paced),
         cmocka_unit_test(test_slow_output_is_not_paced),
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_workdir),
