@@ -394,20 +394,27 @@ static void build_env(run_ctx *c, const ls_pipeline_step *step, ls_env *env)
         ls_env_set(env, step->secrets[i], secret_value(c, step->secrets[i]));
 }
 
+int ls_run_open_spool(run_ctx *c, int number, const char *then, ls_spool **ret)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
+    ls_spool_options so = {.max_line = (size_t)c->f.max_line};
+    int r = ls_spool_open(path, &so, ret);
+    if (r < 0)
+        fprintf(stderr, "logstream: cannot create the spool file %s: %s%s\n", path, strerror(-r),
+                then);
+    return r;
+}
+
 /* Opens the spool and the upload stream, marks the step running, starts it. */
 static int start_stream(run_ctx *c, run_stream *rs, const ls_pipeline_step *step, int number)
 {
     *rs = (run_stream){.ctx = c, .step = step, .number = number, .next_seq = 1};
     snprintf(rs->plugin_id, sizeof(rs->plugin_id), "%d", number);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
-    ls_spool_options so = {.max_line = (size_t)c->f.max_line};
     ls_spool *spool;
-    int r = ls_spool_open(path, &so, &spool);
-    if (r < 0) {
-        fprintf(stderr, "logstream: cannot create the spool file %s: %s\n", path, strerror(-r));
+    int r = ls_run_open_spool(c, number, "", &spool);
+    if (r < 0)
         return r;
-    }
     ls_uploader_open_stream(c->uploader, c->build_id, number, spool, &rs->up);
     ls_run_patch_step(c, number, "running", -1);
     ls_run_forward_start(rs);

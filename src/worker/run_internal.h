@@ -17,6 +17,7 @@
 #include "worker/executor.h"
 #include "worker/pipeline.h"
 #include "worker/plugin_driver.h"
+#include "worker/spool.h"
 #include "worker/uploader.h"
 
 typedef struct run_flags {
@@ -98,6 +99,12 @@ extern volatile sig_atomic_t ls_run_signals;
 
 /* Queues "PATCH .../steps/NUMBER" with status (and exit_code when >= 0). */
 void ls_run_patch_step(run_ctx *c, int number, const char *status, int exit_code);
+
+/* Opens the spool of stream `number` (a step, a service or the plugins log)
+ * in the spool directory. When it cannot, says so on stderr, with `then`
+ * (what follows from it, "" for nothing) after the reason, and returns the
+ * negative errno. */
+int ls_run_open_spool(run_ctx *c, int number, const char *then, ls_spool **ret);
 
 /* Hands a line to the step's upload stream (spool first) and advances its
  * seq; a spool error is reported once and the line is lost. */

@@ -159,14 +159,9 @@ void ls_run_plugins_start(run_ctx *c)
     if (!c->plugins_json)
         return;
     int number = plugins_number(c);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/build-%lld-step-%d.spool", c->spool_dir, c->build_id, number);
-    ls_spool_options so = {.max_line = (size_t)c->f.max_line};
     ls_spool *spool;
-    int r = ls_spool_open(path, &so, &spool);
+    int r = ls_run_open_spool(c, number, "; plugins are off", &spool);
     if (r < 0) {
-        fprintf(stderr, "logstream: cannot create the spool file %s: %s; plugins are off\n", path,
-                strerror(-r));
         ls_run_patch_step(c, number, "failure", -1);
         return;
     }
