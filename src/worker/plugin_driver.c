@@ -26,7 +26,11 @@
 #include "common/timeutil.h"
 #include "plugins/forward/forward.h"
 
-#define DEFAULT_MAX_QUEUE ((size_t)8 * 1024 * 1024)
+#define DEFAULT_MAX_QUEUE ((size_t)2 * 1024 * 1024)
+#define DEFAULT_MAX_SPILL ((uint64_t)1024 * 1024 * 1024)
+/* Spilled lines are written to the file once this many wait in memory, and
+ * read back from it in pieces of this size. */
+#define SPILL_CHUNK ((size_t)256 * 1024)
 #define DEFAULT_MAX_LINE ((size_t)64 * 1024)
 #define DEFAULT_DRAIN_MS 500
 #define READ_CHUNK 65536
@@ -51,6 +55,8 @@ struct ls_plugin_driver {
     char *diag_prefix;
     char *finish_line; /* "##[logplugin.finish]NONCE\n" */
     size_t max_queue, max_line;
+    uint64_t max_spill;
+    char *spill_dir; /* NULL: no spilling */
     int nice;
     int64_t drain_ms;
 
@@ -65,11 +71,22 @@ struct ls_plugin_driver {
     pthread_mutex_t lock;
     pthread_cond_t done_cond;
     /* under lock: */
-    ls_buf inq;      /* lines queued by feed, not yet taken by the thread */
-    size_t queued;   /* bytes in inq + bytes taken but not yet written */
-    bool accepting;  /* feed queues lines (host alive, input not ended) */
-    bool finish_req; /* finish was called */
-    bool close_req;  /* close the host's stdin once the queue is written */
+    ls_buf inq;       /* lines queued by feed, not yet taken by the thread */
+    size_t queued;    /* bytes fed and not yet written to the host, wherever they wait */
+    size_t in_memory; /* of them in inq, or taken from it and not yet written */
+    /* Spilling (see plugin_driver.h): once the memory queue is full, every
+     * line goes to spillq, then to the spill file, until the thread has read
+     * the file and spillq back; the memory queue's lines go first. */
+    bool spilling;
+    ls_buf spillq;       /* spilled lines not yet in the file */
+    int spill_fd;        /* -1 until the first spill */
+    uint64_t spill_end;  /* bytes in the file */
+    uint64_t spill_read; /* bytes of it the thread has taken */
+    uint64_t spilled;    /* lines that went through spillq */
+    char *spill_error;   /* why spilling stopped for good, for the user; NULL */
+    bool accepting;      /* feed queues lines (host alive, input not ended) */
+    bool finish_req;     /* finish was called */
+    bool close_req;      /* close the host's stdin once the queue is written */
     bool kill_req;
     char *kill_notice;
     bool done; /* the thread has ended */
@@ -82,6 +99,7 @@ struct ls_plugin_driver {
     /* the thread's own: */
     ls_buf outq;
     size_t out_off;
+    bool out_from_memory; /* outq came from inq (counted in in_memory) */
     bool in_closed, killed;
     int wait_status;
 };
@@ -262,6 +280,87 @@ static bool read_lines(ls_plugin_driver *d, line_reader *lr)
     return any;
 }
 
+/* ---- spilling (under lock unless said otherwise) ---- */
+
+static uint64_t spill_waiting_locked(const ls_plugin_driver *d)
+{
+    return d->spill_end - d->spill_read + d->spillq.len;
+}
+
+/* Drops every spilled line not yet taken by the thread and empties the file. */
+static void spill_clear_locked(ls_plugin_driver *d)
+{
+    d->queued -= (size_t)spill_waiting_locked(d);
+    ls_buf_reset(&d->spillq);
+    d->spill_end = d->spill_read = 0;
+    if (d->spill_fd >= 0)
+        (void)!ftruncate(d->spill_fd, 0);
+    d->spilling = false;
+}
+
+/* The spill file cannot be used: what waits in it is lost and, from now on,
+ * lines beyond the memory queue are dropped. The user is told at the end. */
+static void spill_fail_locked(ls_plugin_driver *d, const char *what, int err)
+{
+    if (!d->spill_error) {
+        ls_buf b = LS_BUF_INIT;
+        ls_buf_printf(&b,
+                      "cannot %s the plugins' spill file in %s: %s; lines waiting for the "
+                      "plugins were lost",
+                      what, d->spill_dir, strerror(err));
+        d->spill_error = ls_buf_steal(&b);
+    }
+    spill_clear_locked(d);
+    free(d->spill_dir);
+    d->spill_dir = NULL;
+}
+
+/* A file in the spool directory, unlinked at once: nothing is left behind. */
+static int spill_open(const char *dir)
+{
+    size_t n = strlen(dir) + sizeof("/plugin-spill-XXXXXX");
+    char *path = ls_xmalloc(n);
+    snprintf(path, n, "%s/plugin-spill-XXXXXX", dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    int r = fd < 0 ? -errno : fd;
+    if (fd >= 0)
+        unlink(path);
+    free(path);
+    return r;
+}
+
+/* Appends spillq to the file. */
+static void spill_write_locked(ls_plugin_driver *d)
+{
+    if (d->spillq.len == 0)
+        return;
+    if (d->spill_fd < 0) {
+        int fd = spill_open(d->spill_dir);
+        if (fd < 0) {
+            spill_fail_locked(d, "create", -fd);
+            return;
+        }
+        d->spill_fd = fd;
+    }
+    const char *p = d->spillq.data;
+    size_t left = d->spillq.len;
+    off_t off = (off_t)d->spill_end;
+    while (left > 0) {
+        ssize_t w = pwrite(d->spill_fd, p, left, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            spill_fail_locked(d, "write", errno);
+            return;
+        }
+        p += w;
+        left -= (size_t)w;
+        off += w;
+    }
+    d->spill_end += d->spillq.len;
+    ls_buf_reset(&d->spillq);
+}
+
 /* ---- the I/O thread ---- */
 
 /* The host's input is gone (it exited or closed stdin): stop feeding it. */
@@ -274,7 +373,8 @@ static void input_dead(ls_plugin_driver *d)
     pthread_mutex_lock(&d->lock);
     d->accepting = false;
     ls_buf_reset(&d->inq);
-    d->queued = 0;
+    spill_clear_locked(d);
+    d->queued = d->in_memory = 0;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -294,6 +394,8 @@ static void write_queue(ls_plugin_driver *d)
         d->out_off += (size_t)n;
         pthread_mutex_lock(&d->lock);
         d->queued -= (size_t)n;
+        if (d->out_from_memory)
+            d->in_memory -= (size_t)n;
         pthread_mutex_unlock(&d->lock);
     }
 }
@@ -328,7 +430,12 @@ static void report_end(ls_plugin_driver *d)
     char *kill_notice = d->kill_notice;
     d->kill_notice = NULL;
     uint64_t dropped = d->dropped;
+    char *spill_error = d->spill_error;
+    d->spill_error = NULL;
     pthread_mutex_unlock(&d->lock);
+    if (spill_error)
+        notice(d, "%s", spill_error);
+    free(spill_error);
     int st = d->wait_status;
     if (dropped)
         notice(d, "plugin host is behind; %llu lines not given to plugins",
@@ -350,6 +457,88 @@ static void report_end(ls_plugin_driver *d)
     free(kill_notice);
 }
 
+/* A piece of the spill file the thread has taken, to read outside the lock. */
+typedef struct spill_piece {
+    int fd;
+    uint64_t off;
+    size_t len;
+} spill_piece;
+
+/* Once outq is written: the next lines for the host, in the order they were
+ * fed. The memory queue comes first (while spilling it holds only lines fed
+ * before the spill began), then the spill file (returned as a piece to read),
+ * then spillq, the newest. When nothing spilled is left, lines go to the
+ * memory queue again. */
+static spill_piece take_next_locked(ls_plugin_driver *d, ls_buf *spare)
+{
+    spill_piece piece = {-1, 0, 0};
+    if (d->spilling && spill_waiting_locked(d) == 0) {
+        /* every spilled line is written to the host */
+        d->spill_end = d->spill_read = 0;
+        if (d->spill_fd >= 0)
+            (void)!ftruncate(d->spill_fd, 0);
+        d->spilling = false;
+    }
+    ls_buf written = d->outq;
+    ls_buf_reset(&written);
+    if (d->inq.len) {
+        d->outq = d->inq;
+        d->inq = written;
+        d->out_from_memory = true;
+    } else if (d->spill_read < d->spill_end) {
+        uint64_t n = d->spill_end - d->spill_read;
+        piece =
+            (spill_piece){d->spill_fd, d->spill_read, n < SPILL_CHUNK ? (size_t)n : SPILL_CHUNK};
+        d->spill_read += piece.len;
+        d->out_from_memory = false;
+    } else if (d->spillq.len) {
+        d->outq = d->spillq;
+        d->spillq = written;
+        d->out_from_memory = false;
+    } else {
+        return piece;
+    }
+    d->out_off = 0;
+    /* Reuse the written buffer unless a burst grew it: kept, the buffers
+     * would hold several times the queue's limit resident. */
+    ls_buf *kept = d->inq.data == written.data ? &d->inq : &d->spillq;
+    if (piece.len == 0 && kept->cap > KEEP_BUFFER_BYTES) {
+        *spare = *kept; /* freed outside the lock */
+        *kept = (ls_buf)LS_BUF_INIT;
+    }
+    return piece;
+}
+
+/* Reads a piece of the spill file into outq, outside the lock: a piece
+ * taken is not written again. The file ends early only when a canceled
+ * build emptied it meanwhile (finish without the finish line). */
+static void read_spill_piece(ls_plugin_driver *d, spill_piece piece)
+{
+    ls_buf_reset(&d->outq);
+    char *dst = ls_buf_reserve(&d->outq, piece.len);
+    size_t got = 0;
+    int err = 0;
+    while (got < piece.len) {
+        ssize_t n = pread(piece.fd, dst + got, piece.len - got, (off_t)(piece.off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            err = errno;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    d->outq.len = got;
+    d->out_off = 0;
+    if (got < piece.len) {
+        pthread_mutex_lock(&d->lock);
+        d->queued -= piece.len - got;
+        if (err)
+            spill_fail_locked(d, "read", err);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
 static void *io_thread(void *arg)
 {
     ls_plugin_driver *d = arg;
@@ -362,25 +551,19 @@ static void *io_thread(void *arg)
     int64_t last_activity = 0;
     for (;;) {
         ls_buf spare = LS_BUF_INIT;
+        spill_piece piece = {-1, 0, 0};
         pthread_mutex_lock(&d->lock);
-        if (!d->in_closed && d->out_off == d->outq.len && d->inq.len) {
-            ls_buf written = d->outq;
-            d->outq = d->inq;
-            ls_buf_reset(&written);
-            /* Reuse the written buffer unless a burst grew it: kept, the two
-             * buffers would hold twice the queue's limit resident. */
-            if (written.cap > KEEP_BUFFER_BYTES) {
-                spare = written; /* freed outside the lock */
-                written = (ls_buf)LS_BUF_INIT;
-            }
-            d->inq = written;
-            d->out_off = 0;
-        }
+        if (!d->in_closed && d->out_off == d->outq.len)
+            piece = take_next_locked(d, &spare);
         bool want_write = !d->in_closed && d->out_off < d->outq.len;
-        bool close_in = !d->in_closed && !want_write && d->close_req;
+        bool close_in = !d->in_closed && !want_write && piece.len == 0 && d->close_req;
         bool kill_now = d->kill_req && !d->killed && !d->exited;
         pthread_mutex_unlock(&d->lock);
         ls_buf_free(&spare);
+        if (piece.len > 0) {
+            read_spill_piece(d, piece);
+            continue; /* write it */
+        }
         if (kill_now) {
             kill(-d->pid, SIGKILL);
             d->killed = true;
@@ -494,12 +677,15 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *o, ls_plugin_driver *
     d->finish_line = ls_xmalloc(flen);
     snprintf(d->finish_line, flen, "%s%s\n", FINISH_PREFIX, o->finish_nonce);
     d->max_queue = o->max_queue ? o->max_queue : DEFAULT_MAX_QUEUE;
+    d->max_spill = o->max_spill ? o->max_spill : DEFAULT_MAX_SPILL;
+    d->spill_dir = o->spill_dir && *o->spill_dir ? ls_xstrdup(o->spill_dir) : NULL;
+    d->spill_fd = -1;
     d->nice = o->nice;
     d->max_line = o->max_line ? o->max_line : DEFAULT_MAX_LINE;
     d->drain_ms = o->drain_ms > 0 ? o->drain_ms : DEFAULT_DRAIN_MS;
     d->pid = -1;
     d->pidfd = d->in_fd = d->out.fd = d->err.fd = -1;
-    d->inq = d->outq = d->out.partial = d->err.partial = (ls_buf)LS_BUF_INIT;
+    d->inq = d->outq = d->spillq = d->out.partial = d->err.partial = (ls_buf)LS_BUF_INIT;
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -518,7 +704,7 @@ int ls_plugin_driver_start(const ls_plugin_driver_options *o, ls_plugin_driver *
     /* the context goes first, whatever the queue's limit */
     ls_buf_append(&d->inq, o->context_json, strlen(o->context_json));
     ls_buf_append(&d->inq, "\n", 1);
-    d->queued = d->inq.len;
+    d->queued = d->in_memory = d->inq.len;
     d->accepting = true;
     r = -pthread_create(&d->thread, NULL, io_thread, d);
     if (r < 0) {
@@ -537,6 +723,20 @@ fail:
     return r;
 }
 
+/* Appends "STEP_ID:TEXT\n"; a newline inside text becomes a space (the host
+ * would read two lines). */
+static void append_line(ls_buf *q, const char *step_id, size_t idlen, const char *text, size_t len)
+{
+    size_t at = q->len;
+    ls_buf_append(q, step_id, idlen);
+    ls_buf_append(q, ":", 1);
+    ls_buf_append(q, text, len);
+    ls_buf_append(q, "\n", 1);
+    for (char *p = q->data + at + idlen + 1, *end = q->data + q->len - 1;
+         (p = memchr(p, '\n', (size_t)(end - p))) != NULL;)
+        *p = ' ';
+}
+
 int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *text, size_t len)
 {
     size_t idlen = strlen(step_id);
@@ -549,23 +749,24 @@ int ls_plugin_driver_feed(ls_plugin_driver *d, const char *step_id, const char *
         r = -EPIPE;
         goto out;
     }
-    if (d->queued + need > d->max_queue) {
+    bool spill = d->spilling || d->in_memory + need > d->max_queue;
+    if (spill && (!d->spill_dir || spill_waiting_locked(d) + need > d->max_spill)) {
         d->dropped++;
         r = -ENOBUFS;
         goto out;
     }
     bool was_empty = d->queued == 0;
-    size_t at = d->inq.len;
-    ls_buf_append(&d->inq, step_id, idlen);
-    ls_buf_append(&d->inq, ":", 1);
-    ls_buf_append(&d->inq, text, len);
-    ls_buf_append(&d->inq, "\n", 1);
-    /* a line cannot hold a newline: the host would read two */
-    for (char *p = d->inq.data + at + idlen + 1, *end = d->inq.data + d->inq.len - 1;
-         (p = memchr(p, '\n', (size_t)(end - p))) != NULL;)
-        *p = ' ';
+    append_line(spill ? &d->spillq : &d->inq, step_id, idlen, text, len);
     d->queued += need;
     d->fed++;
+    if (spill) {
+        d->spilling = true;
+        d->spilled++;
+        if (d->spillq.len >= SPILL_CHUNK)
+            spill_write_locked(d);
+    } else {
+        d->in_memory += need;
+    }
     if (held) {
         d->wake_due = d->wake_due || was_empty;
         return 0;
@@ -606,11 +807,16 @@ void ls_plugin_driver_finish(ls_plugin_driver *d, bool send_finish)
     }
     d->finish_req = true;
     if (send_finish && d->accepting) {
-        ls_buf_append(&d->inq, d->finish_line, strlen(d->finish_line));
+        /* after every line, spilled ones included */
+        ls_buf_append(d->spilling ? &d->spillq : &d->inq, d->finish_line, strlen(d->finish_line));
         d->queued += strlen(d->finish_line);
+        if (!d->spilling)
+            d->in_memory += strlen(d->finish_line);
     } else {
         d->queued -= d->inq.len;
+        d->in_memory -= d->inq.len;
         ls_buf_reset(&d->inq);
+        spill_clear_locked(d);
     }
     d->accepting = false;
     d->close_req = true;
@@ -658,6 +864,7 @@ void ls_plugin_driver_get_stats(ls_plugin_driver *d, ls_plugin_driver_stats *ret
         .pid = d->pid,
         .fed = d->fed,
         .dropped = d->dropped,
+        .spilled = d->spilled,
         .queued = d->queued,
         .exited = d->exited,
         .crashed = d->crashed,
@@ -679,6 +886,10 @@ void ls_plugin_driver_free(ls_plugin_driver *d)
     close_fd(&d->err.fd);
     close_fd(&d->pidfd);
     close_fd(&d->wake_fd);
+    close_fd(&d->spill_fd);
+    ls_buf_free(&d->spillq);
+    free(d->spill_dir);
+    free(d->spill_error);
     ls_buf_free(&d->inq);
     ls_buf_free(&d->outq);
     ls_buf_free(&d->out.partial);

@@ -8,8 +8,12 @@
  * its stderr (diagnostics) to a file descriptor with a prefix, or drops it.
  *
  * The job never waits for the host: ls_plugin_driver_feed() only appends to a
- * queue bounded in bytes and, when the queue is full, drops the line and
- * counts it. One I/O thread writes the queue into the host's stdin (a
+ * queue in memory bounded in bytes (max_queue). When it is full and a spill
+ * directory is set, lines go on to an unlinked file there (up to max_spill
+ * bytes waiting) until the host has caught up, so a host that falls behind
+ * in a burst — niced, or on a busy machine — still gets every line, in
+ * order, later; without one, or beyond max_spill, the line is dropped and
+ * counted. One I/O thread writes the queue into the host's stdin (a
  * non-blocking pipe) and reads its stdout and stderr, waiting in poll() on
  * the pipes, an eventfd (new lines, finish, kill) and a pidfd (the host's
  * exit); nothing polls on a timer.
@@ -47,7 +51,9 @@ typedef struct ls_plugin_driver_options {
     char *const *envp;        /* its environment, NULL-terminated (NULL = empty) */
     const char *context_json; /* line 1 (a JSON object, no newline) */
     const char *finish_nonce; /* as in the context */
-    size_t max_queue;         /* bytes of lines waiting for the host; 0 = 8 MiB */
+    size_t max_queue;         /* bytes of lines waiting for the host in memory; 0 = 2 MiB */
+    const char *spill_dir;    /* where lines beyond max_queue wait; NULL = they are dropped */
+    uint64_t max_spill;       /* bytes of lines waiting in the spill file at most; 0 = 1 GiB */
     size_t max_line;          /* longest output line passed whole; 0 = 64 KiB */
     int64_t drain_ms;         /* after the host exited, stop reading output that stays silent
                                * this long (a child of a plugin may hold the pipe); 0 = 500 */
@@ -66,7 +72,8 @@ typedef struct ls_plugin_driver_options {
 int ls_plugin_driver_start(const ls_plugin_driver_options *opts, ls_plugin_driver **ret);
 
 /* Queues "STEP_ID:TEXT\n" for the host (a '\n' inside text becomes ' ').
- * Never blocks on the host: when the queue lacks room the line is dropped and
+ * Never blocks on the host: when the queue lacks room the line is spilled to
+ * the file (one write per 256 KiB, by the feeding thread) or dropped and
  * counted. Ignored once the host has exited or finish was called. Thread-safe
  * (one lock), except that while a thread holds the driver (below) no other
  * thread may feed. Returns 0 when the line was queued, -ENOBUFS when it was
@@ -101,6 +108,7 @@ typedef struct ls_plugin_driver_stats {
     int pid;          /* the host's pid */
     uint64_t fed;     /* lines queued for the host */
     uint64_t dropped; /* lines dropped because the queue was full */
+    uint64_t spilled; /* lines fed that waited in the spill file (counted in fed) */
     size_t queued;    /* bytes waiting now */
     bool exited;      /* the host has been reaped */
     bool crashed;     /* it exited before the finish line was sent, or by a signal */

@@ -101,10 +101,13 @@ static const ls_flag *flag_table(run_flags *f)
          "them); 0..19, 0 = the steps' priority"},
         {"plugin-nice", 0, LS_FLAG_INT, &f->plugin_nice, "0",
          "nice value added to the plugin host; above 0 the steps come first on a busy "
-         "machine, but a host that falls behind gets fewer lines (see --plugin-queue); 0..19"},
-        {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "8MiB",
-         "bytes of lines waiting for the plugin host; beyond it lines are not given to "
-         "plugins (the steps never wait)"},
+         "machine and the host catches up after (see --plugin-spill); 0..19"},
+        {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "2MiB",
+         "bytes of lines waiting for the plugin host in memory; beyond it they wait in a "
+         "file in the spool directory (the steps never wait)"},
+        {"plugin-spill", 0, LS_FLAG_SIZE, &f->plugin_spill, "1GiB",
+         "bytes of lines waiting for the plugin host in that file; beyond it lines are not "
+         "given to plugins (0 = no file: beyond --plugin-queue)"},
         {"plugin-finish-timeout", 0, LS_FLAG_DURATION, &f->plugin_finish_timeout, "90s",
          "after the last step, how long the plugins may take to finish"},
         {"forward-keep-bytes", 0, LS_FLAG_SIZE, &f->forward_keep_bytes, "100MiB",

@@ -62,7 +62,7 @@ const char *ls_run_forward_keep(run_stream *rs, const ls_line *line, int fed)
     if (fed == -EPIPE)
         return "the plugin host has exited";
     if (fed < 0)
-        return "the plugin host is behind (its --plugin-queue is full)";
+        return "the plugin host is behind (its --plugin-queue and --plugin-spill are full)";
     if (atomic_load(&c->fw_failed))
         return c->fw_failure;
     if (!rs->fw_keep)

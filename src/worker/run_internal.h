@@ -30,7 +30,7 @@ typedef struct run_flags {
     int64_t upload_deadline, create_timeout, request_timeout, stop_grace;
     bool no_plugins;
     char *plugin, *disable_plugin, *plugin_dir, *plugin_diagnostics;
-    int64_t plugin_queue, plugin_finish_timeout, forward_keep_bytes;
+    int64_t plugin_queue, plugin_spill, plugin_finish_timeout, forward_keep_bytes;
     int64_t upload_nice, plugin_nice, flood_pace_us;
 } run_flags;
 

@@ -199,6 +199,8 @@ void ls_run_plugins_start(run_ctx *c)
         .context_json = context,
         .finish_nonce = nonce,
         .max_queue = (size_t)c->f.plugin_queue,
+        .spill_dir = c->f.plugin_spill > 0 ? c->spool_dir : NULL,
+        .max_spill = (uint64_t)c->f.plugin_spill,
         .max_line = (size_t)c->f.max_line,
         .on_output = on_plugin_output,
         .userdata = c,

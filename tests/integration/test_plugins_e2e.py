@@ -270,6 +270,52 @@ steps:
         pl = self.wait_step_final(srv, w.build_id, 3)
         self.assertEqual((pl["status"], pl["exit_code"]), ("failure", 137))
 
+    # ---- a host that falls behind ----
+
+    def test_stopped_host_gets_every_line_later(self):
+        """The host stops reading (SIGSTOP) while a step prints 300,000 lines:
+        beyond the worker's 64 KiB queue they wait in the spill file, the step
+        ends as usual, and once the host runs again resave gets every line, in
+        order; nothing is reported lost."""
+        srv = self.start_server()
+        copies = os.path.join(self.tmp, "copies")
+        spool = os.path.join(self.tmp, "spool")
+        p = self.write_pipeline("""
+plugins:
+  enable: [resave]
+  disable: [test-results, tool-usage, forward]
+  settings:
+    resave: {dir: %s}
+steps:
+  - name: flood
+    commands: ["%s", "seq 1 300000"]
+""" % (copies, self.wait_for_go()))
+        w = self.run_worker(p, srv.url, ["--plugin-queue", "64KiB", "--spool-dir", spool])
+        self.wait_logs(srv, w.build_id, 1, r"^\$ while ")
+        hosts = plugin_hosts_of(w.proc.p.pid)
+        self.assertEqual(len(hosts), 1, "plugin hosts: %r" % hosts)
+        os.kill(hosts[0], signal.SIGSTOP)
+        try:
+            self.release()
+            step = self.wait_step_final(srv, w.build_id, 1)
+            self.assertEqual(step["status"], "success")
+            fds = os.listdir("/proc/%d/fd" % w.proc.p.pid)
+            links = [os.readlink("/proc/%d/fd/%s" % (w.proc.p.pid, fd)) for fd in fds]
+            spills = [l for l in links if "/plugin-spill-" in l]
+            self.assertEqual(len(spills), 1, links)
+            self.assertTrue(spills[0].startswith(spool + "/"), spills)
+            self.assertTrue(spills[0].endswith(" (deleted)"), spills)  # nothing left behind
+        finally:
+            os.kill(hosts[0], signal.SIGCONT)
+        self.assertEqual(w.wait(), 0, w.proc.describe())
+        self.wait_step_final(srv, w.build_id, 2)
+        text = self.logs(srv, w.build_id, 2)
+        self.assertNotIn("not given to plugins", text)
+        self.assertIn("[resave] step flood: 300002 lines saved to", text)
+        with open(os.path.join(copies, "1-flood.log")) as f:
+            self.assertEqual(f.read(), "$ %s\n$ seq 1 300000\n" % self.wait_for_go()
+                             + "".join("%d\n" % i for i in range(1, 300001)))
+
     def test_temp_dir_goes_with_the_build(self):
         srv = self.start_server()
         p = self.write_pipeline("plugins: {enable: [resave]}\n"

@@ -77,7 +77,8 @@ class Priorities(lstest.TestCase):
         for flag, value, says in (("--upload-nice", "20", "must be 0..19"),
                                   ("--plugin-nice", "20", "must be 0..19"),
                                   ("--flood-pace-us", "10001", "must be 0..10000"),
-                                  ("--flood-pace-us", "-1", "must be 0..10000")):
+                                  ("--flood-pace-us", "-1", "must be 0..10000"),
+                                  ("--plugin-spill", "-1", "is not a size")):
             p = self.start(["run", pipe, "--server", srv.url, flag, value])
             self.assertEqual(p.wait(30), 2, p.describe())
             self.assertTrue(p.err.wait_for(says, 0), p.describe())

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include "common/buf.h"
@@ -243,6 +246,188 @@ static void test_held_feeds(void **state)
     ls_buf_free(&cap.text);
 }
 
+/* ---- spilling ---- */
+
+#define SPILL_LINES 100000
+
+/* A host that reads nothing until the file GO exists (spill_go), then copies
+ * its stdin to stdout. */
+static ls_plugin_driver *start_spilling(const char *dir, const char *go, uint64_t max_spill,
+                                        capture *cap)
+{
+    char script[256];
+    snprintf(script, sizeof(script), "while [ ! -e %s ]; do sleep 0.01; done; exec cat", go);
+    char *argv[] = {"sh", "-c", script, NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    ls_plugin_driver_options o = {
+        .exe = "/bin/sh",
+        .argv = argv,
+        .envp = envp,
+        .context_json = "{}",
+        .finish_nonce = "n0nce",
+        .max_queue = 64 * 1024,
+        .spill_dir = dir,
+        .max_spill = max_spill,
+        .on_output = on_output,
+        .userdata = cap,
+        .diag_fd = -1,
+        .drain_ms = 200,
+    };
+    ls_plugin_driver *d = NULL;
+    assert_int_equal(ls_plugin_driver_start(&o, &d), 0);
+    return d;
+}
+
+static void spill_go(const char *go)
+{
+    FILE *f = fopen(go, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+/* Feeds SPILL_LINES numbered lines of 100 bytes (10 MB, ten times the pipe)
+ * in runs of 100 (the lines of one read); returns how many were refused. */
+static uint64_t feed_numbered(ls_plugin_driver *d)
+{
+    uint64_t refused = 0;
+    char text[128];
+    for (int i = 1; i <= SPILL_LINES;) {
+        ls_plugin_driver_hold(d);
+        for (int end = i + 100; i < end; i++) {
+            int n = snprintf(text, sizeof(text), "line %d %090d", i, 0);
+            int r = ls_plugin_driver_feed(d, "1", text, (size_t)n);
+            assert_true(r == 0 || r == -ENOBUFS);
+            refused += r != 0;
+        }
+        ls_plugin_driver_release(d);
+    }
+    return refused;
+}
+
+/* Checks that the captured output is the context, then "1:line N" lines with
+ * N rising by exactly one when gaps is false, then the finish line; returns
+ * how many numbered lines there were. */
+static uint64_t check_numbered(capture *cap, bool gaps)
+{
+    const char *p = captured(cap);
+    assert_memory_equal(p, "{}\n", 3);
+    p += 3;
+    long prev = 0;
+    uint64_t n = 0;
+    while (strncmp(p, "1:line ", 7) == 0) {
+        long v = strtol(p + 7, (char **)&p, 10);
+        assert_int_equal(*p, ' ');
+        p = strchr(p, '\n') + 1;
+        if (gaps)
+            assert_true(v > prev);
+        else
+            assert_int_equal(v, prev + 1);
+        prev = v;
+        n++;
+    }
+    assert_memory_equal(p, "##[logplugin.finish]n0nce\n", 26);
+    return n;
+}
+
+static bool dir_is_empty(const char *path)
+{
+    DIR *dir = opendir(path);
+    assert_non_null(dir);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(dir);
+    return entries == 0;
+}
+
+/* A host that falls behind gets every line, in order, later: what does not
+ * fit in the 64 KiB memory queue waits in the spill file, which leaves
+ * nothing behind. */
+static void test_lines_beyond_the_queue_are_spilled(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ls-spill-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char go[64];
+    snprintf(go, sizeof(go), "%s/go", dir);
+    capture cap = {LS_BUF_INIT, 0};
+    ls_plugin_driver *d = start_spilling(dir, go, 0, &cap);
+    assert_int_equal(feed_numbered(d), 0);
+    ls_plugin_driver_stats st;
+    ls_plugin_driver_get_stats(d, &st);
+    assert_int_equal(st.fed, SPILL_LINES);
+    assert_int_equal(st.dropped, 0);
+    assert_true(st.spilled > SPILL_LINES * 8 / 10); /* beyond 64 KiB and the 1 MiB pipe */
+    assert_true(st.queued > 8 * 1000 * 1000);
+    spill_go(go);
+    ls_plugin_driver_finish(d, true);
+    assert_int_equal(ls_plugin_driver_wait(d, ls_mono_ms() + WAIT_MS), 0);
+    assert_int_equal(check_numbered(&cap, false), SPILL_LINES);
+    assert_int_equal(cap.lines, SPILL_LINES + 2); /* no notice */
+    assert_int_equal(unlink(go), 0);
+    assert_true(dir_is_empty(dir));
+    ls_plugin_driver_free(d);
+    assert_int_equal(rmdir(dir), 0);
+    ls_buf_free(&cap.text);
+}
+
+/* Beyond max_spill bytes waiting, lines are dropped, counted and reported;
+ * those given to the host stay in order. */
+static void test_spill_limit_drops(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ls-spill-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char go[64];
+    snprintf(go, sizeof(go), "%s/go", dir);
+    capture cap = {LS_BUF_INIT, 0};
+    ls_plugin_driver *d = start_spilling(dir, go, 1024 * 1024, &cap);
+    uint64_t refused = feed_numbered(d);
+    spill_go(go);
+    assert_true(refused > SPILL_LINES / 2); /* 10 MB fed, 64 KiB + 1 MiB + 1 MiB room */
+    ls_plugin_driver_stats st;
+    ls_plugin_driver_get_stats(d, &st);
+    assert_int_equal(st.fed + st.dropped, SPILL_LINES);
+    assert_int_equal(st.dropped, refused);
+    ls_plugin_driver_finish(d, true);
+    assert_int_equal(ls_plugin_driver_wait(d, ls_mono_ms() + WAIT_MS), 0);
+    assert_int_equal(check_numbered(&cap, true), st.fed);
+    char notice[96];
+    snprintf(notice, sizeof(notice), "plugin host is behind; %llu lines not given to plugins\n",
+             (unsigned long long)refused);
+    assert_non_null(strstr(cap.text.data, notice));
+    ls_plugin_driver_free(d);
+    assert_int_equal(unlink(go), 0);
+    assert_int_equal(rmdir(dir), 0);
+    ls_buf_free(&cap.text);
+}
+
+/* A spill directory that cannot be used: the lines beyond the memory queue
+ * are dropped, as without one, and the user is told why. */
+static void test_unusable_spill_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ls-spill-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char go[64];
+    snprintf(go, sizeof(go), "%s/go", dir);
+    capture cap = {LS_BUF_INIT, 0};
+    ls_plugin_driver *d = start_spilling("/nonexistent/spill", go, 0, &cap);
+    uint64_t refused = feed_numbered(d);
+    spill_go(go);
+    assert_true(refused > SPILL_LINES / 2);
+    ls_plugin_driver_finish(d, true);
+    assert_int_equal(ls_plugin_driver_wait(d, ls_mono_ms() + WAIT_MS), 0);
+    check_numbered(&cap, true);
+    assert_non_null(strstr(cap.text.data, "cannot create the plugins' spill file in "
+                                          "/nonexistent/spill: No such file or directory; "
+                                          "lines waiting for the plugins were lost\n"));
+    ls_plugin_driver_free(d);
+    assert_int_equal(unlink(go), 0);
+    assert_int_equal(rmdir(dir), 0);
+    ls_buf_free(&cap.text);
+}
+
 /* A canceled build: no finish line, the host sees the end of its input. */
 static void test_cancel_sends_no_finish(void **state)
 {
@@ -452,6 +637,9 @@ int main(void)
         cmocka_unit_test(test_host_that_never_reads),
         cmocka_unit_test(test_protocol),
         cmocka_unit_test(test_held_feeds),
+        cmocka_unit_test(test_lines_beyond_the_queue_are_spilled),
+        cmocka_unit_test(test_spill_limit_drops),
+        cmocka_unit_test(test_unusable_spill_dir),
         cmocka_unit_test(test_cancel_sends_no_finish),
         cmocka_unit_test(test_long_output_lines),
         cmocka_unit_test(test_host_crash),
