@@ -26,7 +26,7 @@
 #include "common/timeutil.h"
 #include "plugins/forward/forward.h"
 
-#define DEFAULT_MAX_QUEUE ((size_t)2 * 1024 * 1024)
+#define DEFAULT_MAX_QUEUE ((size_t)1024 * 1024)
 #define DEFAULT_MAX_SPILL ((uint64_t)1024 * 1024 * 1024)
 /* Spilled lines are written to the file once this many wait in memory, and
  * read back from it in pieces of this size. */

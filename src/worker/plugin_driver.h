@@ -51,7 +51,7 @@ typedef struct ls_plugin_driver_options {
     char *const *envp;        /* its environment, NULL-terminated (NULL = empty) */
     const char *context_json; /* line 1 (a JSON object, no newline) */
     const char *finish_nonce; /* as in the context */
-    size_t max_queue;         /* bytes of lines waiting for the host in memory; 0 = 2 MiB */
+    size_t max_queue;         /* bytes of lines waiting for the host in memory; 0 = 1 MiB */
     const char *spill_dir;    /* where lines beyond max_queue wait; NULL = they are dropped */
     uint64_t max_spill;       /* bytes of lines waiting in the spill file at most; 0 = 1 GiB */
     size_t max_line;          /* longest output line passed whole; 0 = 64 KiB */

@@ -102,7 +102,7 @@ static const ls_flag *flag_table(run_flags *f)
         {"plugin-nice", 0, LS_FLAG_INT, &f->plugin_nice, "0",
          "nice value added to the plugin host; above 0 the steps come first on a busy "
          "machine and the host catches up after (see --plugin-spill); 0..19"},
-        {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "2MiB",
+        {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "1MiB",
          "bytes of lines waiting for the plugin host in memory; beyond it they wait in a "
          "file in the spool directory (the steps never wait)"},
         {"plugin-spill", 0, LS_FLAG_SIZE, &f->plugin_spill, "1GiB",
