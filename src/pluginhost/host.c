@@ -15,7 +15,7 @@
 
 typedef struct cli_opts {
     char *plugin_dir;
-    int64_t max_pending, breaker_window, finalize_timeout, max_errors;
+    int64_t max_pending, max_spill, breaker_window, finalize_timeout, max_errors;
     int64_t max_line, max_context, max_output, http_timeout, read_size, max_malformed, nice;
     bool list;
 } cli_opts;
@@ -26,9 +26,13 @@ static void flag_table(cli_opts *o, ls_flag *f)
         {"plugin-dir", 0, LS_FLAG_STRING, &o->plugin_dir, NULL,
          "directory of third-party plugins (*.so) to load besides the built-in ones"},
         {"plugin-max-pending", 0, LS_FLAG_SIZE, &o->max_pending, "10MiB",
-         "bytes of lines queued per plugin; beyond it its lines are dropped"},
+         "bytes of lines queued in memory per plugin; beyond it they wait in a file in the "
+         "job's temporary directory (--plugin-max-spill)"},
+        {"plugin-max-spill", 0, LS_FLAG_SIZE, &o->max_spill, "1GiB",
+         "bytes of lines waiting in that file per plugin; beyond it its lines are dropped "
+         "(0 = no file: beyond --plugin-max-pending)"},
         {"plugin-breaker-window", 0, LS_FLAG_DURATION, &o->breaker_window, "100s",
-         "a plugin whose queue stays full this long is stopped"},
+         "a plugin with more than --plugin-max-pending waiting for this long is stopped"},
         {"plugin-finalize-timeout", 0, LS_FLAG_DURATION, &o->finalize_timeout, "60s",
          "a plugin's finalize must return within this"},
         {"plugin-max-errors", 0, LS_FLAG_INT, &o->max_errors, "100",
@@ -56,13 +60,14 @@ static void flag_table(cli_opts *o, ls_flag *f)
         f[i] = flags[i];
 }
 
-#define N_FLAGS 14
+#define N_FLAGS 15
 #define SYNOPSIS "[FLAGS] < CONTEXT_AND_LINES"
 
 static void to_options(const cli_opts *o, ls_pluginhost_options *ho)
 {
     ls_pluginhost_options_default(ho);
     ho->max_pending = o->max_pending;
+    ho->max_spill = o->max_spill;
     ho->breaker_window_ms = o->breaker_window;
     ho->finalize_timeout_ms = o->finalize_timeout;
     ho->max_errors = o->max_errors;

@@ -161,7 +161,13 @@ static void publish_all(struct ls_pluginhost *h)
         ls_runner *r = h->runners[i];
         if (!r->started)
             continue;
-        ls_ph_queue_publish(&r->queue);
+        uint64_t lost = ls_ph_queue_publish(&r->queue); /* the spill file failed */
+        if (lost)
+            atomic_store_explicit(&r->dropped_lines, r->producer_dropped_lines += lost,
+                                  memory_order_relaxed);
+        /* behind: more than max_pending waits (on disk, or its lines are dropped) */
+        if (!r->producer_over && ls_ph_queue_pending(&r->queue) > r->queue.max_pending)
+            ls_ph_supervisor_queue_full(h, r);
         if (r->producer_over)
             ls_ph_supervisor_after_publish(h, r);
     }

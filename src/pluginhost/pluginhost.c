@@ -16,6 +16,7 @@ void ls_pluginhost_options_default(ls_pluginhost_options *o)
 {
     *o = (ls_pluginhost_options){
         .max_pending = 10 * 1024 * 1024,
+        .max_spill = 1024 * 1024 * 1024,
         .breaker_window_ms = 100 * 1000,
         .finalize_timeout_ms = 60 * 1000,
         .max_errors = 100,
@@ -32,11 +33,11 @@ void ls_pluginhost_options_default(ls_pluginhost_options *o)
 
 static bool options_valid(const ls_pluginhost_options *o)
 {
-    return o->max_pending > 0 && o->breaker_window_ms > 0 && o->finalize_timeout_ms > 0 &&
-           o->max_errors > 0 && o->max_line >= LS_PH_MIN_LINE && o->max_line <= 64 * 1024 * 1024 &&
-           o->max_context > 0 && o->max_output > 0 && o->http_timeout_ms > 0 && o->read_size > 0 &&
-           o->read_size <= 64 * 1024 * 1024 && o->max_malformed_reports >= 0 && o->out_fd >= 0 &&
-           o->diag_fd >= 0;
+    return o->max_pending > 0 && o->max_spill >= 0 && o->breaker_window_ms > 0 &&
+           o->finalize_timeout_ms > 0 && o->max_errors > 0 && o->max_line >= LS_PH_MIN_LINE &&
+           o->max_line <= 64 * 1024 * 1024 && o->max_context > 0 && o->max_output > 0 &&
+           o->http_timeout_ms > 0 && o->read_size > 0 && o->read_size <= 64 * 1024 * 1024 &&
+           o->max_malformed_reports >= 0 && o->out_fd >= 0 && o->diag_fd >= 0;
 }
 
 int ls_pluginhost_new(const ls_pluginhost_options *o, ls_pluginhost **ret_host)
@@ -183,6 +184,7 @@ static unsigned select_plugins(ls_pluginhost *h, ls_pluginhost_summary *s)
         if (!ls_job_plugin_enabled(h->job, r->def->name))
             continue;
         ls_runner_setup_context(r, h->job);
+        ls_ph_queue_spill_to(&r->queue, h->job->temp_dir, (size_t)h->opt.max_spill);
         r->started = true;
         s->plugins_run++;
     }
@@ -285,7 +287,13 @@ static unsigned report(ls_pluginhost *h)
         ls_runner *r = h->runners[i];
         if (!r->started)
             continue;
-        uint64_t dropped = atomic_load(&r->dropped_lines);
+        uint64_t dropped = atomic_load(&r->dropped_lines) + atomic_load(&r->queue.lost_records);
+        uint64_t dropped_bytes = atomic_load(&r->dropped_bytes) + atomic_load(&r->queue.lost_bytes);
+        if (r->verdict == LS_VERDICT_STOPPED || r->verdict == LS_VERDICT_ABANDONED) {
+            /* what was still queued when the breaker (or a timeout) stopped it */
+            dropped += atomic_load(&r->queue.discarded_records);
+            dropped_bytes += atomic_load(&r->queue.discarded_bytes);
+        }
         failed += ls_ph_verdict_is_failure(r->verdict);
         ls_ph_sink_printf(&h->diag, LS_PH_DIAG_PREFIX,
                           "%s: %s; %llu lines processed, %llu dropped, %llu errors%s%s",
@@ -298,7 +306,7 @@ static unsigned report(ls_pluginhost *h)
                               "%s: %llu lines (%llu bytes) were not given to it because it could "
                               "not keep up",
                               r->def->name, (unsigned long long)dropped,
-                              (unsigned long long)atomic_load(&r->dropped_bytes));
+                              (unsigned long long)dropped_bytes);
     }
     pthread_mutex_unlock(&h->lock);
     if (h->malformed)

@@ -13,7 +13,9 @@
 #include "logstream/plugin.h"
 
 typedef struct ls_pluginhost_options {
-    int64_t max_pending;           /* bytes queued per plugin (default 10 MiB) */
+    int64_t max_pending;           /* bytes queued in memory per plugin (default 10 MiB) */
+    int64_t max_spill;             /* bytes beyond them in a file in the job's temp_dir (1 GiB;
+                                    * 0 = none: lines beyond max_pending are dropped) */
     int64_t breaker_window_ms;     /* over max_pending this long stops a plugin (100 s) */
     int64_t finalize_timeout_ms;   /* finalize must return within this (60 s) */
     int64_t max_errors;            /* process_line errors in a row that stop a plugin (100) */

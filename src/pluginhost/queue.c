@@ -1,8 +1,12 @@
 #include "pluginhost/queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 
@@ -15,6 +19,19 @@ void ls_ph_queue_init(ls_ph_queue *q, size_t max_pending)
     atomic_init(&q->pending, 0);
     q->max_pending = max_pending ? max_pending : 1;
     q->block_size = q->max_pending < LS_PH_BLOCK_SIZE ? q->max_pending : LS_PH_BLOCK_SIZE;
+    q->spill_fd = -1;
+    atomic_init(&q->lost_records, 0);
+    atomic_init(&q->lost_bytes, 0);
+    atomic_init(&q->discarded_records, 0);
+    atomic_init(&q->discarded_bytes, 0);
+    atomic_init(&q->spill_failed, false);
+}
+
+void ls_ph_queue_spill_to(ls_ph_queue *q, const char *dir, size_t max_spill)
+{
+    free(q->spill_dir);
+    q->spill_dir = dir && *dir && max_spill ? ls_xstrdup(dir) : NULL;
+    q->max_spill = max_spill;
 }
 
 static void free_chain(ls_ph_block *b)
@@ -31,6 +48,9 @@ void ls_ph_queue_destroy(ls_ph_queue *q)
     free_chain(q->head);
     free(q->open);
     q->head = q->tail = q->open = NULL;
+    if (q->spill_fd >= 0)
+        close(q->spill_fd);
+    free(q->spill_dir);
     pthread_cond_destroy(&q->ready);
     pthread_mutex_destroy(&q->lock);
 }
@@ -50,7 +70,9 @@ int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len
     if (ls_ph_queue_is_discarded(q))
         return -ECANCELED;
     size_t need = len + LS_PH_RECORD_OVERHEAD;
-    if (ls_ph_queue_pending(q) + need > q->max_pending)
+    bool can_spill = q->spill_dir && !atomic_load_explicit(&q->spill_failed, memory_order_relaxed);
+    size_t limit = q->max_pending + (can_spill ? q->max_spill : 0);
+    if (ls_ph_queue_pending(q) + need > limit)
         return -ENOBUFS;
     if (q->open && q->open->cap - q->open->len < need)
         ls_ph_queue_publish(q);
@@ -60,6 +82,7 @@ int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len
         q->open->next = NULL;
         q->open->len = 0;
         q->open->cap = cap;
+        q->open->records = 0;
     }
     char *p = q->open->data + q->open->len;
     uint32_t len32 = (uint32_t)len;
@@ -68,30 +91,158 @@ int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len
     memcpy(p + 8, text, len);
     p[8 + len] = '\0';
     q->open->len += need;
+    q->open->records++;
     return 0;
 }
 
-void ls_ph_queue_publish(ls_ph_queue *q)
+/* ---- the spill file (under lock) ---- */
+
+/* What the file holds before each block's records. */
+typedef struct spill_header {
+    uint64_t len, records;
+} spill_header;
+
+static int spill_open_locked(ls_ph_queue *q)
+{
+    if (q->spill_fd >= 0)
+        return 0;
+    size_t n = strlen(q->spill_dir) + sizeof("/plugin-queue-XXXXXX");
+    char *path = ls_xmalloc(n);
+    snprintf(path, n, "%s/plugin-queue-XXXXXX", q->spill_dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    int r = fd < 0 ? -errno : 0;
+    if (fd >= 0)
+        unlink(path); /* nothing is left behind, whatever happens */
+    free(path);
+    q->spill_fd = fd;
+    return r;
+}
+
+/* Appends b to the file. Returns 0 or a negative errno. */
+static int spill_write_locked(ls_ph_queue *q, const ls_ph_block *b)
+{
+    int r = spill_open_locked(q);
+    if (r < 0)
+        return r;
+    spill_header h = {b->len, b->records};
+    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)b->data, b->len}};
+    size_t total = sizeof(h) + b->len, done = 0;
+    while (done < total) {
+        ssize_t w = pwritev(q->spill_fd, iov, 2, (off_t)(q->spill_end + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        done += (size_t)w;
+        for (int i = 0; i < 2; i++) { /* skip what was written */
+            size_t take = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + take;
+            iov[i].iov_len -= take;
+            w -= (ssize_t)take;
+        }
+    }
+    q->spill_end += total;
+    q->file_records += b->records;
+    q->file_bytes += b->len;
+    return 0;
+}
+
+/* Every spilled block has been read back: blocks stay in memory again, and
+ * the file is emptied. */
+static void spill_end_locked(ls_ph_queue *q)
+{
+    q->spilling = false;
+    q->spill_end = q->spill_read = 0;
+    q->file_records = 0;
+    q->file_bytes = 0;
+    if (q->spill_fd >= 0)
+        (void)!ftruncate(q->spill_fd, 0);
+}
+
+/* Drops what the file still holds, counting its lines in *records and its
+ * bytes in *bytes. */
+static void spill_drop_locked(ls_ph_queue *q, atomic_uint_fast64_t *records,
+                              atomic_uint_fast64_t *bytes)
+{
+    atomic_fetch_sub_explicit(&q->pending, q->file_bytes, memory_order_relaxed);
+    atomic_fetch_add(records, q->file_records);
+    atomic_fetch_add(bytes, q->file_bytes);
+    spill_end_locked(q);
+}
+
+/* Reads the block at off (no lock: the consumer alone reads the file, and a
+ * block once written does not change). Returns NULL and sets *err on
+ * failure; a short file (emptied by a discard meanwhile) is EIO. */
+static ls_ph_block *spill_read_block(int fd, uint64_t off, int *err)
+{
+    spill_header h;
+    ls_ph_block *b = NULL;
+    ssize_t n;
+    do
+        n = pread(fd, &h, sizeof(h), (off_t)off);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(h) && h.len <= SIZE_MAX - sizeof(*b)) {
+        b = ls_xmalloc(sizeof(*b) + h.len);
+        *b = (ls_ph_block){.len = h.len, .cap = h.len, .records = h.records};
+        size_t got = 0;
+        while (got < h.len) {
+            n = pread(fd, b->data + got, h.len - got, (off_t)(off + sizeof(h) + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == h.len)
+            return b;
+    }
+    *err = n < 0 ? errno : EIO;
+    free(b);
+    return NULL;
+}
+
+uint64_t ls_ph_queue_publish(ls_ph_queue *q)
 {
     ls_ph_block *b = q->open;
     if (!b)
-        return;
+        return 0;
     q->open = NULL;
     pthread_mutex_lock(&q->lock);
     if (ls_ph_queue_is_discarded(q)) {
         pthread_mutex_unlock(&q->lock);
         free(b);
-        return;
+        return 0;
     }
-    atomic_fetch_add_explicit(&q->pending, b->len, memory_order_relaxed);
-    if (q->tail)
-        q->tail->next = b;
-    else
-        q->head = b;
-    q->tail = b;
-    if (q->consumer_waiting)
+    uint64_t dropped = 0;
+    bool failed = atomic_load(&q->spill_failed);
+    /* Once the file has failed, blocks that would follow what it still holds
+     * are dropped until the consumer has read it: they cannot go before it. */
+    bool to_file =
+        q->spill_dir && (q->spilling || (!failed && q->in_memory + b->len > q->max_pending));
+    if (to_file) {
+        if (!failed && spill_write_locked(q, b) == 0) {
+            q->spilling = true;
+            atomic_fetch_add_explicit(&q->pending, b->len, memory_order_relaxed);
+        } else {
+            atomic_store(&q->spill_failed, true);
+            dropped = b->records;
+        }
+        free(b);
+        b = NULL;
+    }
+    if (b) {
+        atomic_fetch_add_explicit(&q->pending, b->len, memory_order_relaxed);
+        q->in_memory += b->len;
+        if (q->tail)
+            q->tail->next = b;
+        else
+            q->head = b;
+        q->tail = b;
+    }
+    if (q->consumer_waiting && !dropped)
         pthread_cond_signal(&q->ready);
     pthread_mutex_unlock(&q->lock);
+    return dropped;
 }
 
 void ls_ph_queue_close(ls_ph_queue *q)
@@ -106,34 +257,79 @@ void ls_ph_queue_close(ls_ph_queue *q)
 size_t ls_ph_queue_discard(ls_ph_queue *q)
 {
     size_t bytes = 0;
+    uint64_t records = 0;
     pthread_mutex_lock(&q->lock);
     atomic_store(&q->discarded, true);
     ls_ph_block *chain = q->head;
     q->head = q->tail = NULL;
-    for (ls_ph_block *b = chain; b; b = b->next)
+    for (ls_ph_block *b = chain; b; b = b->next) {
         bytes += b->len;
+        records += b->records;
+    }
     atomic_fetch_sub_explicit(&q->pending, bytes, memory_order_relaxed);
+    atomic_fetch_add(&q->discarded_records, records);
+    atomic_fetch_add(&q->discarded_bytes, bytes);
+    q->in_memory = 0;
+    bytes += q->file_bytes;
+    spill_drop_locked(q, &q->discarded_records, &q->discarded_bytes);
     pthread_cond_signal(&q->ready);
     pthread_mutex_unlock(&q->lock);
     free_chain(chain);
     return bytes;
 }
 
+/* Blocks in memory come first: while the queue spills, none is added there. */
 ls_ph_block *ls_ph_queue_pop(ls_ph_queue *q)
 {
     ls_ph_block *b = NULL;
     pthread_mutex_lock(&q->lock);
-    while (!q->head && !q->closed && !ls_ph_queue_is_discarded(q)) {
-        q->consumer_waiting = true;
-        pthread_cond_wait(&q->ready, &q->lock);
-        q->consumer_waiting = false;
-    }
-    if (q->head && !ls_ph_queue_is_discarded(q)) {
-        b = q->head;
-        q->head = b->next;
-        if (!q->head)
-            q->tail = NULL;
-        b->next = NULL;
+    for (;;) {
+        while (!q->head && !q->file_bytes && !q->closed && !ls_ph_queue_is_discarded(q)) {
+            q->consumer_waiting = true;
+            pthread_cond_wait(&q->ready, &q->lock);
+            q->consumer_waiting = false;
+        }
+        if (ls_ph_queue_is_discarded(q))
+            break;
+        if (q->head) {
+            b = q->head;
+            q->head = b->next;
+            if (!q->head)
+                q->tail = NULL;
+            b->next = NULL;
+            q->in_memory -= b->len;
+            break;
+        }
+        if (!q->file_bytes)
+            break; /* closed and empty */
+        uint64_t off = q->spill_read;
+        int fd = q->spill_fd, err = 0;
+        pthread_mutex_unlock(&q->lock);
+        b = spill_read_block(fd, off, &err);
+        pthread_mutex_lock(&q->lock);
+        if (ls_ph_queue_is_discarded(q)) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        if (!b) {
+            /* the rest of the file is lost; the plugin goes on with what
+             * comes next */
+            atomic_store(&q->spill_failed, true);
+            spill_drop_locked(q, &q->lost_records, &q->lost_bytes);
+            continue;
+        }
+        q->spill_read += sizeof(spill_header) + b->len;
+        q->file_records -= b->records;
+        q->file_bytes -= b->len;
+        if (q->spill_read == q->spill_end) {
+            spill_end_locked(q);
+        } else {
+            /* give the disk space back as the file is read */
+            (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                            (off_t)(sizeof(spill_header) + b->len));
+        }
+        break;
     }
     pthread_mutex_unlock(&q->lock);
     return b;

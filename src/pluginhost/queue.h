@@ -5,7 +5,14 @@
  * block over with ls_ph_queue_publish (once per read from stdin, or when the
  * block is full), so the per-line cost is a copy, and a lock is taken once
  * per block. The producer never waits: a line that would take the queue over
- * its limit is refused and the caller counts it as dropped. */
+ * its limit is refused and the caller counts it as dropped.
+ *
+ * With a spill file (ls_ph_queue_spill_to), the limit is max_pending bytes
+ * in memory plus max_spill bytes on disk: once max_pending bytes are queued,
+ * published blocks are appended to an unlinked file, and the consumer reads
+ * them back in order after the blocks in memory; when it has read the file
+ * to its end, blocks stay in memory again. A plugin that falls behind in a
+ * burst gets every line later instead of losing them. */
 #ifndef LS_PLUGINHOST_QUEUE_H
 #define LS_PLUGINHOST_QUEUE_H
 
@@ -24,6 +31,7 @@ typedef struct ls_ph_block {
     struct ls_ph_block *next;
     size_t len; /* bytes of records */
     size_t cap;
+    uint64_t records; /* lines in it */
     char data[];
 } ls_ph_block;
 
@@ -38,10 +46,29 @@ typedef struct ls_ph_queue {
     size_t max_pending;
     size_t block_size;
     ls_ph_block *open; /* producer only */
+
+    /* Spilling, under lock (spill_dir and max_spill are set before the first push). */
+    char *spill_dir; /* NULL: no spill file */
+    size_t max_spill;
+    atomic_bool spill_failed; /* the file could not be written or read: no more spilling */
+    bool spilling;            /* blocks published go to the file */
+    int spill_fd;             /* -1 until the first spilled block */
+    uint64_t spill_end;       /* bytes in the file */
+    uint64_t spill_read;      /* bytes of it read back */
+    uint64_t file_records;    /* lines in the file not yet read back */
+    size_t file_bytes;        /* their bytes (block lengths, as counted in pending) */
+    size_t in_memory;         /* bytes of published blocks in memory, not yet popped */
+    /* Lines (and their bytes) lost when the file could not be read back,
+     * and those thrown away by ls_ph_queue_discard. */
+    atomic_uint_fast64_t lost_records, lost_bytes;
+    atomic_uint_fast64_t discarded_records, discarded_bytes;
 } ls_ph_queue;
 
 /* Initialises an empty queue holding at most max_pending bytes (max_pending >= 1). */
 void ls_ph_queue_init(ls_ph_queue *q, size_t max_pending);
+/* Lets the queue spill up to max_spill bytes into an unlinked file created
+ * in dir (see above). Call before the first push. */
+void ls_ph_queue_spill_to(ls_ph_queue *q, const char *dir, size_t max_spill);
 /* Frees every block; the queue must have no users left. */
 void ls_ph_queue_destroy(ls_ph_queue *q);
 
@@ -49,16 +76,19 @@ void ls_ph_queue_destroy(ls_ph_queue *q);
  * the line does not fit under the limit (the queue is unchanged), or
  * -ECANCELED when the queue was discarded. */
 int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len);
-/* Producer: hands the open block (if any) to the consumer. */
-void ls_ph_queue_publish(ls_ph_queue *q);
+/* Producer: hands the open block (if any) to the consumer. Returns the
+ * lines dropped because the spill file could not be written (no later block
+ * is spilled then), else 0. */
+uint64_t ls_ph_queue_publish(ls_ph_queue *q);
 /* Producer: publishes, then marks the end of input: the consumer drains what
  * is queued and then ls_ph_queue_pop returns NULL. */
 void ls_ph_queue_close(ls_ph_queue *q);
 /* Bytes queued, including the producer's unpublished block when called by the producer. */
 size_t ls_ph_queue_pending(const ls_ph_queue *q);
 
-/* Any thread: drops every queued block and makes the consumer stop. Returns
- * the bytes dropped. The producer's open block is freed by its next publish. */
+/* Any thread: drops every queued block and makes the consumer stop; counts
+ * them in discarded_records and discarded_bytes. Returns the bytes dropped.
+ * The producer's open block is freed by its next publish. */
 size_t ls_ph_queue_discard(ls_ph_queue *q);
 bool ls_ph_queue_is_discarded(const ls_ph_queue *q);
 

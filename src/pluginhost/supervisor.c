@@ -97,15 +97,26 @@ static void announce_locked(ls_runner *r, actions *a)
     fmt_ms(win, sizeof(win), o->breaker_window_ms);
     /* A stopped plugin's own message says it all; any other is told. */
     bool quiet = r->verdict == LS_VERDICT_STOPPED || r->verdict == LS_VERDICT_ABANDONED;
-    if (r->announce_over && !quiet)
+    bool spills = r->queue.spill_dir && !atomic_load(&r->queue.spill_failed);
+    if (r->announce_over && !quiet && spills)
+        ls_buf_printf(
+            &a->msgs,
+            "%s cannot keep up: more than %s of lines wait for it (--plugin-max-pending); "
+            "they wait on disk until it catches up, and it is stopped if it is still "
+            "behind after %s\n",
+            r->def->name, lim, win);
+    else if (r->announce_over && !quiet)
         ls_buf_printf(&a->msgs,
                       "%s cannot keep up: its queue is full (%s, --plugin-max-pending); its lines "
                       "are dropped until it catches up, and it is stopped if it is still behind "
                       "after %s\n",
                       r->def->name, lim, win);
-    if (r->announce_caught_up && !quiet)
+    uint64_t dropped = atomic_load(&r->dropped_lines);
+    if (r->announce_caught_up && !quiet && dropped)
         ls_buf_printf(&a->msgs, "%s caught up; %llu lines were dropped for it so far\n",
-                      r->def->name, (unsigned long long)atomic_load(&r->dropped_lines));
+                      r->def->name, (unsigned long long)dropped);
+    else if (r->announce_caught_up && !quiet)
+        ls_buf_printf(&a->msgs, "%s caught up; no line was dropped\n", r->def->name);
     r->announce_over = r->announce_caught_up = false;
 }
 
@@ -137,9 +148,9 @@ static int64_t check_locked(ls_runner *r, int64_t now, actions *a)
     if (r->over && !caught_up_locked(r)) {
         int64_t deadline = r->over_since_ms + o->breaker_window_ms + MS_GRAIN;
         snprintf(why, sizeof(why),
-                 "circuit breaker: more than %s of lines waited for it for longer than %s; %llu "
-                 "lines were dropped, its queue is discarded and its finalize skipped",
-                 lim, win, (unsigned long long)atomic_load(&r->dropped_lines));
+                 "circuit breaker: more than %s of lines waited for it for longer than %s; its "
+                 "queue is discarded and its finalize skipped",
+                 lim, win);
         if (now >= deadline) {
             stop_locked(r, a, LS_VERDICT_STOPPED, why);
             return INT64_MAX;
