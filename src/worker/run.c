@@ -99,9 +99,10 @@ static const ls_flag *flag_table(run_flags *f)
          "nice value added to the upload thread, so that on a busy machine the steps get the "
          "CPU first and the upload catches up after (it never drops a line: the spool holds "
          "them); 0..19, 0 = the steps' priority"},
-        {"plugin-nice", 0, LS_FLAG_INT, &f->plugin_nice, "0",
-         "nice value added to the plugin host; above 0 the steps come first on a busy "
-         "machine and the host catches up after (see --plugin-spill); 0..19"},
+        {"plugin-nice", 0, LS_FLAG_INT, &f->plugin_nice, "13",
+         "nice value added to the plugin host (and the thread that feeds it), so that the "
+         "steps get the CPU first and the plugins catch up after, losing no line (their "
+         "queues spill to disk); 0..19, 0 = the steps' priority"},
         {"plugin-queue", 0, LS_FLAG_SIZE, &f->plugin_queue, "1MiB",
          "bytes of lines waiting for the plugin host in memory; beyond it they wait in a "
          "file in the spool directory (the steps never wait)"},

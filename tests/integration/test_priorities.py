@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The worker's upload thread runs at a raised nice value (--upload-nice,
-default 10), so that on a busy machine the steps get the CPU first; the steps
-themselves keep the worker's own priority, and so does the plugin host unless
---plugin-nice says otherwise. The step looks itself up in /proc and prints
+default 10), and so do the plugin host and the thread that feeds it
+(--plugin-nice, default 13), so that on a busy machine the steps get the CPU
+first; the steps themselves keep the worker's own priority. The step looks itself up in /proc and prints
 what it sees: its own nice value, those of `logstream run`'s threads (its
 parent) and that of the plugin host (its sibling).
 
@@ -53,13 +53,14 @@ class Priorities(lstest.TestCase):
         raw = lstest.request("GET", lstest.step_logs_url(srv.url, w.build_id, 1)).text()
         return seen(raw), raw
 
-    def test_upload_thread_yields_steps_and_host_do_not(self):
+    def test_upload_thread_and_host_yield_steps_do_not(self):
         base = os.nice(0)
         got, raw = self.run_probe([])
         self.assertEqual(got.get("step"), base, raw)  # the step keeps the worker's priority
         self.assertIn(base, got.get("worker", []), raw)  # the thread that runs the steps
         self.assertIn(min(base + 10, 19), got.get("worker", []), raw)  # the upload thread
-        self.assertEqual(got["host"], base, raw)  # the plugin host: --plugin-nice 0
+        self.assertEqual(got["host"], min(base + 13, 19), raw)  # the plugin host: --plugin-nice
+        self.assertIn(min(base + 13, 19), got.get("worker", []), raw)  # the thread feeding it
 
     def test_flags_set_both(self):
         base = os.nice(0)
