@@ -161,10 +161,14 @@ static void publish_all(struct ls_pluginhost *h)
         ls_runner *r = h->runners[i];
         if (!r->started)
             continue;
-        uint64_t lost = ls_ph_queue_publish(&r->queue); /* the spill file failed */
-        if (lost)
-            atomic_store_explicit(&r->dropped_lines, r->producer_dropped_lines += lost,
+        ls_ph_queue_publish(&r->queue);
+        uint64_t lines, bytes;
+        if (ls_ph_queue_take_dropped(&r->queue, &lines, &bytes)) { /* beyond its spill file */
+            atomic_store_explicit(&r->dropped_lines, r->producer_dropped_lines += lines,
                                   memory_order_relaxed);
+            atomic_store_explicit(&r->dropped_bytes, r->producer_dropped_bytes += bytes,
+                                  memory_order_relaxed);
+        }
         /* behind: more than max_pending waits (on disk, or its lines are dropped) */
         if (!r->producer_over && ls_ph_queue_pending(&r->queue) > r->queue.max_pending)
             ls_ph_supervisor_queue_full(h, r);

@@ -20,6 +20,7 @@ void ls_ph_queue_init(ls_ph_queue *q, size_t max_pending)
     q->max_pending = max_pending ? max_pending : 1;
     q->block_size = q->max_pending < LS_PH_BLOCK_SIZE ? q->max_pending : LS_PH_BLOCK_SIZE;
     q->spill_fd = -1;
+    atomic_init(&q->spill_credit, 0);
     atomic_init(&q->lost_records, 0);
     atomic_init(&q->lost_bytes, 0);
     atomic_init(&q->discarded_records, 0);
@@ -32,6 +33,7 @@ void ls_ph_queue_spill_to(ls_ph_queue *q, const char *dir, size_t max_spill)
     free(q->spill_dir);
     q->spill_dir = dir && *dir && max_spill ? ls_xstrdup(dir) : NULL;
     q->max_spill = max_spill;
+    atomic_store(&q->spill_credit, q->max_pending < max_spill ? q->max_pending : max_spill);
 }
 
 static void free_chain(ls_ph_block *b)
@@ -70,10 +72,16 @@ int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len
     if (ls_ph_queue_is_discarded(q))
         return -ECANCELED;
     size_t need = len + LS_PH_RECORD_OVERHEAD;
-    bool can_spill = q->spill_dir && !atomic_load_explicit(&q->spill_failed, memory_order_relaxed);
-    size_t limit = q->max_pending + (can_spill ? q->max_spill : 0);
-    if (ls_ph_queue_pending(q) + need > limit)
-        return -ENOBUFS;
+    size_t pending = ls_ph_queue_pending(q);
+    if (pending + need > q->max_pending) {
+        /* beyond memory: only as far as the spill file may take it */
+        bool can_spill =
+            q->spill_dir && !atomic_load_explicit(&q->spill_failed, memory_order_relaxed);
+        size_t credit = atomic_load_explicit(&q->spill_credit, memory_order_relaxed);
+        size_t open = q->open ? q->open->len : 0;
+        if (!can_spill || pending + need > q->max_pending + q->max_spill || open + need > credit)
+            return -ENOBUFS;
+    }
     if (q->open && q->open->cap - q->open->len < need)
         ls_ph_queue_publish(q);
     if (!q->open) {
@@ -201,17 +209,25 @@ static ls_ph_block *spill_read_block(int fd, uint64_t off, int *err)
     return NULL;
 }
 
-uint64_t ls_ph_queue_publish(ls_ph_queue *q)
+bool ls_ph_queue_take_dropped(ls_ph_queue *q, uint64_t *ret_lines, uint64_t *ret_bytes)
+{
+    *ret_lines = q->dropped_records;
+    *ret_bytes = q->dropped_bytes;
+    q->dropped_records = q->dropped_bytes = 0;
+    return *ret_lines > 0;
+}
+
+void ls_ph_queue_publish(ls_ph_queue *q)
 {
     ls_ph_block *b = q->open;
     if (!b)
-        return 0;
+        return;
     q->open = NULL;
     pthread_mutex_lock(&q->lock);
     if (ls_ph_queue_is_discarded(q)) {
         pthread_mutex_unlock(&q->lock);
         free(b);
-        return 0;
+        return;
     }
     uint64_t dropped = 0;
     bool failed = atomic_load(&q->spill_failed);
@@ -220,12 +236,20 @@ uint64_t ls_ph_queue_publish(ls_ph_queue *q)
     bool to_file =
         q->spill_dir && (q->spilling || (!failed && q->in_memory + b->len > q->max_pending));
     if (to_file) {
-        if (!failed && spill_write_locked(q, b) == 0) {
+        size_t credit = atomic_load(&q->spill_credit);
+        if (failed || credit < b->len) {
+            dropped = b->records;
+        } else if (spill_write_locked(q, b) == 0) {
             q->spilling = true;
+            atomic_store(&q->spill_credit, credit - b->len);
             atomic_fetch_add_explicit(&q->pending, b->len, memory_order_relaxed);
         } else {
             atomic_store(&q->spill_failed, true);
             dropped = b->records;
+        }
+        if (dropped) {
+            q->dropped_records += dropped;
+            q->dropped_bytes += b->len - b->records * LS_PH_RECORD_OVERHEAD;
         }
         free(b);
         b = NULL;
@@ -242,7 +266,6 @@ uint64_t ls_ph_queue_publish(ls_ph_queue *q)
     if (q->consumer_waiting && !dropped)
         pthread_cond_signal(&q->ready);
     pthread_mutex_unlock(&q->lock);
-    return dropped;
 }
 
 void ls_ph_queue_close(ls_ph_queue *q)
@@ -278,6 +301,18 @@ size_t ls_ph_queue_discard(ls_ph_queue *q)
     return bytes;
 }
 
+/* The consumer took len bytes: the file may take LS_PH_SPILL_CREDIT times as many. */
+static void earn_credit_locked(ls_ph_queue *q, size_t len)
+{
+    if (!q->spill_dir)
+        return;
+    size_t credit = atomic_load(&q->spill_credit);
+    size_t room = q->max_spill - credit;
+    atomic_store(&q->spill_credit, len <= room / LS_PH_SPILL_CREDIT
+                                       ? credit + len * LS_PH_SPILL_CREDIT
+                                       : q->max_spill);
+}
+
 /* Blocks in memory come first: while the queue spills, none is added there. */
 ls_ph_block *ls_ph_queue_pop(ls_ph_queue *q)
 {
@@ -298,6 +333,7 @@ ls_ph_block *ls_ph_queue_pop(ls_ph_queue *q)
                 q->tail = NULL;
             b->next = NULL;
             q->in_memory -= b->len;
+            earn_credit_locked(q, b->len);
             break;
         }
         if (!q->file_bytes)
@@ -322,6 +358,7 @@ ls_ph_block *ls_ph_queue_pop(ls_ph_queue *q)
         q->spill_read += sizeof(spill_header) + b->len;
         q->file_records -= b->records;
         q->file_bytes -= b->len;
+        earn_credit_locked(q, b->len);
         if (q->spill_read == q->spill_end) {
             spill_end_locked(q);
         } else {

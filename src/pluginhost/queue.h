@@ -12,7 +12,14 @@
  * published blocks are appended to an unlinked file, and the consumer reads
  * them back in order after the blocks in memory; when it has read the file
  * to its end, blocks stay in memory again. A plugin that falls behind in a
- * burst gets every line later instead of losing them. */
+ * burst gets every line later instead of losing them.
+ *
+ * The file only takes what a plugin that makes progress will read: its
+ * credit starts at max_pending bytes and grows by LS_PH_SPILL_CREDIT bytes
+ * for each byte the consumer takes (up to max_spill); a block spilled uses
+ * its length, and a block beyond the credit is dropped. A plugin stuck in
+ * its own code thus costs the reading thread no more than that in writes,
+ * while a slow one (niced, on a busy machine) can fall far behind. */
 #ifndef LS_PLUGINHOST_QUEUE_H
 #define LS_PLUGINHOST_QUEUE_H
 
@@ -24,6 +31,8 @@
 
 /* Bytes a queued line costs besides its text: step index, length, NUL. */
 #define LS_PH_RECORD_OVERHEAD 9u
+/* Bytes of spill credit earned per byte the consumer takes. */
+#define LS_PH_SPILL_CREDIT 64u
 /* Default capacity of one block. */
 #define LS_PH_BLOCK_SIZE (64u * 1024u)
 
@@ -45,19 +54,22 @@ typedef struct ls_ph_queue {
     atomic_size_t pending; /* bytes published and not yet consumed */
     size_t max_pending;
     size_t block_size;
-    ls_ph_block *open; /* producer only */
+    ls_ph_block *open;        /* producer only */
+    uint64_t dropped_records; /* producer only: dropped by publish, not yet taken */
+    uint64_t dropped_bytes;
 
     /* Spilling, under lock (spill_dir and max_spill are set before the first push). */
     char *spill_dir; /* NULL: no spill file */
     size_t max_spill;
-    atomic_bool spill_failed; /* the file could not be written or read: no more spilling */
-    bool spilling;            /* blocks published go to the file */
-    int spill_fd;             /* -1 until the first spilled block */
-    uint64_t spill_end;       /* bytes in the file */
-    uint64_t spill_read;      /* bytes of it read back */
-    uint64_t file_records;    /* lines in the file not yet read back */
-    size_t file_bytes;        /* their bytes (block lengths, as counted in pending) */
-    size_t in_memory;         /* bytes of published blocks in memory, not yet popped */
+    atomic_bool spill_failed;   /* the file could not be written or read: no more spilling */
+    bool spilling;              /* blocks published go to the file */
+    int spill_fd;               /* -1 until the first spilled block */
+    uint64_t spill_end;         /* bytes in the file */
+    uint64_t spill_read;        /* bytes of it read back */
+    uint64_t file_records;      /* lines in the file not yet read back */
+    size_t file_bytes;          /* their bytes (block lengths, as counted in pending) */
+    size_t in_memory;           /* bytes of published blocks in memory, not yet popped */
+    atomic_size_t spill_credit; /* bytes the file may still take (written under lock) */
     /* Lines (and their bytes) lost when the file could not be read back,
      * and those thrown away by ls_ph_queue_discard. */
     atomic_uint_fast64_t lost_records, lost_bytes;
@@ -76,10 +88,13 @@ void ls_ph_queue_destroy(ls_ph_queue *q);
  * the line does not fit under the limit (the queue is unchanged), or
  * -ECANCELED when the queue was discarded. */
 int ls_ph_queue_push(ls_ph_queue *q, uint32_t step, const char *text, size_t len);
-/* Producer: hands the open block (if any) to the consumer. Returns the
- * lines dropped because the spill file could not be written (no later block
- * is spilled then), else 0. */
-uint64_t ls_ph_queue_publish(ls_ph_queue *q);
+/* Producer: hands the open block (if any) to the consumer. A block beyond
+ * the spill credit, or one the spill file could not take (no later block is
+ * spilled then), is dropped and counted for ls_ph_queue_take_dropped. */
+void ls_ph_queue_publish(ls_ph_queue *q);
+/* Producer: the lines (and their text bytes) publish dropped since the last
+ * call; returns false when there were none. */
+bool ls_ph_queue_take_dropped(ls_ph_queue *q, uint64_t *ret_lines, uint64_t *ret_bytes);
 /* Producer: publishes, then marks the end of input: the consumer drains what
  * is queued and then ls_ph_queue_pop returns NULL. */
 void ls_ph_queue_close(ls_ph_queue *q);
