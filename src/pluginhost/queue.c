@@ -2,13 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 
 void ls_ph_queue_init(ls_ph_queue *q, size_t max_pending)
 {
@@ -110,46 +109,22 @@ typedef struct spill_header {
     uint64_t len, records;
 } spill_header;
 
-static int spill_open_locked(ls_ph_queue *q)
-{
-    if (q->spill_fd >= 0)
-        return 0;
-    size_t n = strlen(q->spill_dir) + sizeof("/plugin-queue-XXXXXX");
-    char *path = ls_xmalloc(n);
-    snprintf(path, n, "%s/plugin-queue-XXXXXX", q->spill_dir);
-    int fd = mkostemp(path, O_CLOEXEC);
-    int r = fd < 0 ? -errno : 0;
-    if (fd >= 0)
-        unlink(path); /* nothing is left behind, whatever happens */
-    free(path);
-    q->spill_fd = fd;
-    return r;
-}
-
 /* Appends b to the file. Returns 0 or a negative errno. */
 static int spill_write_locked(ls_ph_queue *q, const ls_ph_block *b)
 {
-    int r = spill_open_locked(q);
+    if (q->spill_fd < 0) {
+        /* unlinked at once: nothing is left behind, whatever happens */
+        q->spill_fd = ls_open_unlinked(q->spill_dir, "plugin-queue");
+        if (q->spill_fd < 0)
+            return q->spill_fd;
+    }
+    spill_header h = {b->len, b->records};
+    int r = ls_pwrite_all(q->spill_fd, &h, sizeof(h), (off_t)q->spill_end);
+    if (r == 0)
+        r = ls_pwrite_all(q->spill_fd, b->data, b->len, (off_t)(q->spill_end + sizeof(h)));
     if (r < 0)
         return r;
-    spill_header h = {b->len, b->records};
-    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)b->data, b->len}};
-    size_t total = sizeof(h) + b->len, done = 0;
-    while (done < total) {
-        ssize_t w = pwritev(q->spill_fd, iov, 2, (off_t)(q->spill_end + done));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        done += (size_t)w;
-        for (int i = 0; i < 2; i++) { /* skip what was written */
-            size_t take = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-            iov[i].iov_base = (char *)iov[i].iov_base + take;
-            iov[i].iov_len -= take;
-            w -= (ssize_t)take;
-        }
-    }
-    q->spill_end += total;
+    q->spill_end += sizeof(h) + b->len;
     q->file_records += b->records;
     q->file_bytes += b->len;
     return 0;
@@ -185,26 +160,15 @@ static ls_ph_block *spill_read_block(int fd, uint64_t off, int *err)
 {
     spill_header h;
     ls_ph_block *b = NULL;
-    ssize_t n;
-    do
-        n = pread(fd, &h, sizeof(h), (off_t)off);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = ls_pread_full(fd, &h, sizeof(h), (off_t)off);
     if (n == (ssize_t)sizeof(h) && h.len <= SIZE_MAX - sizeof(*b)) {
         b = ls_xmalloc(sizeof(*b) + h.len);
         *b = (ls_ph_block){.len = h.len, .cap = h.len, .records = h.records};
-        size_t got = 0;
-        while (got < h.len) {
-            n = pread(fd, b->data + got, h.len - got, (off_t)(off + sizeof(h) + got));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        if (got == h.len)
+        n = ls_pread_full(fd, b->data, h.len, (off_t)(off + sizeof(h)));
+        if (n == (ssize_t)h.len)
             return b;
     }
-    *err = n < 0 ? errno : EIO;
+    *err = n < 0 ? (int)-n : EIO;
     free(b);
     return NULL;
 }

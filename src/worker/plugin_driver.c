@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/fileio.h"
 #include "common/nice.h"
 #include "common/timeutil.h"
 #include "plugins/forward/forward.h"
@@ -315,47 +316,24 @@ static void spill_fail_locked(ls_plugin_driver *d, const char *what, int err)
     d->spill_dir = NULL;
 }
 
-/* A file in the spool directory, unlinked at once: nothing is left behind. */
-static int spill_open(const char *dir)
-{
-    size_t n = strlen(dir) + sizeof("/plugin-spill-XXXXXX");
-    char *path = ls_xmalloc(n);
-    snprintf(path, n, "%s/plugin-spill-XXXXXX", dir);
-    int fd = mkostemp(path, O_CLOEXEC);
-    int r = fd < 0 ? -errno : fd;
-    if (fd >= 0)
-        unlink(path);
-    free(path);
-    return r;
-}
-
 /* Appends spillq to the file. */
 static void spill_write_locked(ls_plugin_driver *d)
 {
     if (d->spillq.len == 0)
         return;
     if (d->spill_fd < 0) {
-        int fd = spill_open(d->spill_dir);
+        /* in the spool directory, unlinked at once: nothing is left behind */
+        int fd = ls_open_unlinked(d->spill_dir, "plugin-spill");
         if (fd < 0) {
             spill_fail_locked(d, "create", -fd);
             return;
         }
         d->spill_fd = fd;
     }
-    const char *p = d->spillq.data;
-    size_t left = d->spillq.len;
-    off_t off = (off_t)d->spill_end;
-    while (left > 0) {
-        ssize_t w = pwrite(d->spill_fd, p, left, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            spill_fail_locked(d, "write", errno);
-            return;
-        }
-        p += w;
-        left -= (size_t)w;
-        off += w;
+    int r = ls_pwrite_all(d->spill_fd, d->spillq.data, d->spillq.len, (off_t)d->spill_end);
+    if (r < 0) {
+        spill_fail_locked(d, "write", -r);
+        return;
     }
     d->spill_end += d->spillq.len;
     ls_buf_reset(&d->spillq);
@@ -516,25 +494,15 @@ static void read_spill_piece(ls_plugin_driver *d, spill_piece piece)
 {
     ls_buf_reset(&d->outq);
     char *dst = ls_buf_reserve(&d->outq, piece.len);
-    size_t got = 0;
-    int err = 0;
-    while (got < piece.len) {
-        ssize_t n = pread(piece.fd, dst + got, piece.len - got, (off_t)(piece.off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            err = errno;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    ssize_t n = ls_pread_full(piece.fd, dst, piece.len, (off_t)piece.off);
+    size_t got = n > 0 ? (size_t)n : 0;
     d->outq.len = got;
     d->out_off = 0;
     if (got < piece.len) {
         pthread_mutex_lock(&d->lock);
         d->queued -= piece.len - got;
-        if (err)
-            spill_fail_locked(d, "read", err);
+        if (n < 0)
+            spill_fail_locked(d, "read", (int)-n);
         pthread_mutex_unlock(&d->lock);
     }
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 #include "common/record.h"
 
 #define DEFAULT_WRITE_BUFFER (128u * 1024u)
@@ -94,22 +95,6 @@ static void index_maybe_add(ls_spool *s, uint64_t seq, off_t offset)
     const index_entry *last = &s->index[s->n_index - 1];
     if (seq - last->seq >= s->index_every || (uint64_t)(offset - last->offset) >= s->index_bytes)
         index_add(s, seq, offset);
-}
-
-static int write_all(int fd, const char *p, size_t n, off_t off)
-{
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
 }
 
 /* Counts the newlines in p[0..n). */
@@ -210,7 +195,7 @@ static int flush_io_locked(ls_spool *s, bool by_appender)
     int fd = s->fd;
     pthread_mutex_unlock(&s->lock);
 
-    r = write_all(fd, chunk.data, chunk.len, off);
+    r = ls_pwrite_all(fd, chunk.data, chunk.len, off);
 
     pthread_mutex_lock(&s->lock);
     if (r < 0) {
